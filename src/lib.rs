@@ -1,0 +1,4 @@
+//! pdipam placeholder while the subnet layer is written.
+#![forbid(unsafe_code)]
+mod space;
+mod sync;

@@ -1,0 +1,906 @@
+//! `BlockMap`: a bitmap over `2^k` units that claims and releases aligned runs of `2^n` units.
+//!
+//! Layout: words of 64 units (see [`super::word`]) grouped in pages of [`PAGE_WORDS`] words.
+//! A page is allocated the first time something in it is claimed, so a huge, mostly empty map (an
+//! IPv6 /44 tracked per /80 is 2^36 units) costs only its directory. Each page keeps one summary
+//! tree per [`Prop`]; the directory keeps one bit per page and property.
+//!
+//! Concurrency: runs of up to 64 units are claimed and released with one compare-and-swap on their
+//! word, with no lock. Runs longer than a word, and releases of whole words (which must look at
+//! the next word to see where the allocation ends), take the map's short `big` lock; they are rare.
+//! Multi-word claims write their words last-to-first so no half-written claim ever looks like a
+//! complete smaller allocation.
+
+use super::summary::SummaryTree;
+use super::word::{
+    best_fit, first_free_run_from, most_used_broken16, pack, run_mask, unpack, Prop, ALL_PROPS, FULL, PROPS,
+    WORD_LOG2, WORD_UNITS,
+};
+use super::{Run, Unit};
+use crate::sync::{AtomicU128, AtomicU64, Mutex, OnceLock, Ordering::SeqCst};
+use bitvec::prelude::*;
+use std::ops::Range;
+
+/// Words per page (65536 units).
+pub(crate) const PAGE_WORDS: usize = 1024;
+const PAGE_SHIFT: u32 = 10;
+
+/// Where an automatic claim looks first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// Tiers: broken 16-blocks (single units only), then partly used words (best fit inside the
+    /// word), then empty words; lowest address first inside a tier.
+    Pack,
+    /// The first free aligned run at or after unit `from` (domain order, wrapping to the start).
+    FirstFrom(u64),
+}
+
+/// Why a release was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReleaseRefusal {
+    /// Some unit of the run is free.
+    Free,
+    /// The units are used, but not by exactly one allocation of this run.
+    NotOneAllocation,
+}
+
+#[derive(Debug)]
+struct Page {
+    words: Box<[AtomicU128]>,
+    trees: [SummaryTree; PROPS],
+    /// Used units in this page (padding excluded).
+    used: AtomicU64,
+}
+
+impl Page {
+    fn new(len: usize, last_word_pad: u64) -> Self {
+        let words: Box<[AtomicU128]> = (0..len)
+            .map(|i| {
+                let pad = if i + 1 == len { last_word_pad } else { 0 };
+                AtomicU128::new(pack(pad, 0))
+            })
+            .collect();
+        let trees = ALL_PROPS.map(|p| {
+            let t = SummaryTree::new(len);
+            for (i, w) in words.iter().enumerate() {
+                if p.holds(unpack(w.load(SeqCst)).0) {
+                    t.set(i);
+                }
+            }
+            t
+        });
+        Self {
+            words,
+            trees,
+            used: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The bitmap. `Send + Sync`; every method takes `&self`.
+#[derive(Debug)]
+pub(crate) struct BlockMap {
+    log2_units: u32,
+    words: usize,
+    /// Bits of the last word beyond the map (maps of fewer than 64 units): permanently used.
+    pad: u64,
+    pages: Box<[OnceLock<Box<Page>>]>,
+    dir: [SummaryTree; PROPS],
+    big: Mutex<()>,
+}
+
+impl BlockMap {
+    /// A map of `2^log2_units` free units.
+    pub(crate) fn new(log2_units: u32) -> Self {
+        assert!(log2_units <= 40, "block maps are limited to 2^40 units");
+        let units = 1u64 << log2_units;
+        let words = units.div_ceil(WORD_UNITS as u64) as usize;
+        let pad = if units < WORD_UNITS as u64 { FULL << units } else { 0 };
+        let npages = words.div_ceil(PAGE_WORDS);
+        let pages: Box<[OnceLock<Box<Page>>]> = (0..npages).map(|_| OnceLock::new()).collect();
+        let dir = ALL_PROPS.map(|p| {
+            if p == Prop::Empty && pad == 0 {
+                SummaryTree::new_full(npages)
+            } else {
+                SummaryTree::new(npages)
+            }
+        });
+        let map = Self {
+            log2_units,
+            words,
+            pad,
+            pages,
+            dir,
+            big: Mutex::new(()),
+        };
+        if npages == 1 {
+            // Small maps are materialised at once: the padded word must be summarised correctly
+            // from the start, and loom models never see a page being created.
+            let pg = map.page(0);
+            for p in ALL_PROPS {
+                map.sync_dir(p, 0, pg);
+            }
+        }
+        map
+    }
+
+    /// Number of units.
+    pub(crate) fn units(&self) -> u64 {
+        1 << self.log2_units
+    }
+
+    fn page_len(&self, p: usize) -> usize {
+        (self.words - p * PAGE_WORDS).min(PAGE_WORDS)
+    }
+
+    fn page(&self, p: usize) -> &Page {
+        self.pages[p].get_or_init(|| {
+            let len = self.page_len(p);
+            Box::new(Page::new(len, if p + 1 == self.pages.len() { self.pad } else { 0 }))
+        })
+    }
+
+    fn page_if(&self, p: usize) -> Option<&Page> {
+        self.pages[p].get().map(|b| &**b)
+    }
+
+    /// Current (used, continuation) bits of word `w`.
+    pub(crate) fn word(&self, w: usize) -> (u64, u64) {
+        match self.page_if(w >> PAGE_SHIFT) {
+            Some(pg) => unpack(pg.words[w & (PAGE_WORDS - 1)].load(SeqCst)),
+            None => (0, 0),
+        }
+    }
+
+    /// Number of words.
+    pub(crate) fn word_count(&self) -> usize {
+        self.words
+    }
+
+    /// Bits of word `w` that lie outside the map.
+    pub(crate) fn pad_of(&self, w: usize) -> u64 {
+        if w + 1 == self.words {
+            self.pad
+        } else {
+            0
+        }
+    }
+
+    /// Makes directory bit (`prop`, page `p`) equal "the page tree is non-empty", re-checking
+    /// until stable so that concurrent writers cannot leave it clear over a non-empty tree.
+    fn sync_dir(&self, prop: Prop, p: usize, pg: &Page) {
+        let tree = &pg.trees[prop as usize];
+        let dir = &self.dir[prop as usize];
+        loop {
+            let empty = tree.is_empty();
+            if empty == dir.get(p) {
+                if empty {
+                    dir.clear(p);
+                } else {
+                    dir.set(p);
+                }
+            }
+            if tree.is_empty() == empty {
+                return;
+            }
+        }
+    }
+
+    /// Repairs the summaries and counter after word `w` went from `old` to `new` used bits.
+    fn after_change(&self, w: usize, old: u64, new: u64) {
+        let p = w >> PAGE_SHIFT;
+        let i = w & (PAGE_WORDS - 1);
+        let pg = self.page(p);
+        let changed = Prop::set_of(old) ^ Prop::set_of(new);
+        for prop in ALL_PROPS {
+            if changed & (1 << prop as usize) == 0 {
+                continue;
+            }
+            let tree = &pg.trees[prop as usize];
+            if prop.holds(new) {
+                tree.set(i);
+            } else {
+                tree.clear(i);
+                // A concurrent writer may have made the property true again before our clear.
+                if prop.holds(unpack(pg.words[i].load(SeqCst)).0) {
+                    tree.set(i);
+                }
+            }
+            self.sync_dir(prop, p, pg);
+        }
+        let delta = (new.count_ones() as i64) - (old.count_ones() as i64);
+        pg.used.fetch_add(delta as u64, SeqCst);
+    }
+
+    /// Used units in the whole map.
+    pub(crate) fn used_units(&self) -> u64 {
+        self.pages
+            .iter()
+            .filter_map(|p| p.get())
+            .map(|p| p.used.load(SeqCst))
+            .sum()
+    }
+
+    /// First word `>= from` whose summary says it has `prop` (a hint: check the word).
+    fn find_word(&self, prop: Prop, from: usize) -> Option<usize> {
+        let mut p = from >> PAGE_SHIFT;
+        let mut off = from & (PAGE_WORDS - 1);
+        loop {
+            if p >= self.pages.len() {
+                return None;
+            }
+            match self.page_if(p) {
+                Some(pg) => {
+                    if let Some(i) = pg.trees[prop as usize].find_from(off) {
+                        return Some((p << PAGE_SHIFT) + i);
+                    }
+                }
+                None => {
+                    if prop == Prop::Empty && off < self.page_len(p) {
+                        return Some((p << PAGE_SHIFT) + off);
+                    }
+                }
+            }
+            p = self.dir[prop as usize].find_from(p + 1)?;
+            off = 0;
+        }
+    }
+
+    /// Claims a run of `2^n` (n <= 6) in word `w`: `choose` picks a position from the word's used
+    /// bits with `view_mask` (units outside the search domain) also marked used.
+    fn claim_in_word(&self, w: usize, n: u32, view_mask: u64, choose: impl Fn(u64) -> Option<u32>) -> Option<Unit> {
+        let pg = self.page(w >> PAGE_SHIFT);
+        let cell = &pg.words[w & (PAGE_WORDS - 1)];
+        let mut cur = cell.load(SeqCst);
+        loop {
+            let (used, cont) = unpack(cur);
+            let pos = choose(used | view_mask)?;
+            let m = run_mask(pos, n);
+            debug_assert_eq!(used & m, 0);
+            let new = pack(used | m, cont | (m & !(1u64 << pos)));
+            match cell.compare_exchange(cur, new, SeqCst, SeqCst) {
+                Ok(_) => {
+                    self.after_change(w, used, used | m);
+                    return Some(Unit((w as u64) << WORD_LOG2 | pos as u64));
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Claims exactly `run`. Returns false (changing nothing) if any unit of it is used.
+    pub(crate) fn claim_at(&self, run: Run) -> bool {
+        let n = run.log2 as u32;
+        let w = (run.start.0 >> WORD_LOG2) as usize;
+        if n <= WORD_LOG2 {
+            let pos = (run.start.0 & 63) as u32;
+            let m = run_mask(pos, n);
+            return self
+                .claim_in_word(w, n, 0, |used| (used & m == 0).then_some(pos))
+                .is_some();
+        }
+        let _g = self.big.lock();
+        self.claim_words(w, 1 << (n - WORD_LOG2))
+    }
+
+    /// Claims `count` whole words from `w` (big lock held), last word first.
+    fn claim_words(&self, w: usize, count: usize) -> bool {
+        for k in (0..count).rev() {
+            let x = w + k;
+            let pg = self.page(x >> PAGE_SHIFT);
+            let cont = if k == 0 { FULL & !1 } else { FULL };
+            if pg.words[x & (PAGE_WORDS - 1)]
+                .compare_exchange(0, pack(FULL, cont), SeqCst, SeqCst)
+                .is_err()
+            {
+                for j in k + 1..count {
+                    let y = w + j;
+                    self.page(y >> PAGE_SHIFT).words[y & (PAGE_WORDS - 1)].store_zero();
+                }
+                return false;
+            }
+        }
+        for k in 0..count {
+            self.after_change(w + k, 0, FULL);
+        }
+        true
+    }
+
+    /// Automatically claims a run of `2^n` inside the unit ranges of `domain` (sorted, disjoint),
+    /// following `strategy`. Returns the first unit of the run.
+    pub(crate) fn claim_auto(&self, n: u32, strategy: Strategy, domain: &[Range<u64>]) -> Option<Unit> {
+        if n > WORD_LOG2 {
+            let _g = self.big.lock();
+            return match strategy {
+                Strategy::Pack => self.scan_big(n, domain, 0),
+                Strategy::FirstFrom(r) => self.scan_big(n, domain, r),
+            };
+        }
+        match strategy {
+            Strategy::Pack => {
+                let tiers: &[Tier] = if n == 0 {
+                    &[Tier::Broken16, Tier::Partial, Tier::Empty]
+                } else if n == WORD_LOG2 {
+                    &[Tier::Empty]
+                } else {
+                    &[Tier::Partial, Tier::Empty]
+                };
+                tiers.iter().find_map(|&t| {
+                    domain
+                        .iter()
+                        .find_map(|r| self.scan_small(n, r.clone(), t.prop(n), &|v| t.choose(v, n)))
+                })
+            }
+            Strategy::FirstFrom(r) => {
+                let (k, from) = start_point(domain, r, n);
+                let first = &domain[k];
+                let order = std::iter::once(from..first.end)
+                    .chain(domain[k + 1..].iter().cloned())
+                    .chain(domain[..k].iter().cloned())
+                    .chain(std::iter::once(first.start..from));
+                let filter = if n >= 4 { Prop::Partial16 } else { Prop::Partial };
+                order
+                    .into_iter()
+                    .find_map(|range| self.scan_union(n, range, filter))
+            }
+        }
+    }
+
+    /// Lowest-address search for a run of `2^n` in `range`: candidate words come from the
+    /// summary tree of `prop` (partial boundary words are checked directly, masked).
+    fn scan_small(&self, n: u32, range: Range<u64>, prop: Prop, choose: &dyn Fn(u64) -> Option<u32>) -> Option<Unit> {
+        let (head, inner, tail) = split_words(&range);
+        if let Some(h) = head {
+            if let Some(u) = self.claim_in_word(h, n, outside_mask(h, &range), choose) {
+                return Some(u);
+            }
+        }
+        let mut w = inner.start;
+        while w < inner.end {
+            match self.find_word(prop, w) {
+                Some(x) if x < inner.end => {
+                    if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose) {
+                        return Some(u);
+                    }
+                    w = x + 1;
+                }
+                _ => break,
+            }
+        }
+        let t = tail?;
+        self.claim_in_word(t, n, outside_mask(t, &range), choose)
+    }
+
+    /// First-fit search in `range` over words that have a free unit / 16-run (`filter`) or are empty.
+    fn scan_union(&self, n: u32, range: Range<u64>, filter: Prop) -> Option<Unit> {
+        let choose = |v: u64| first_free_run_from(v, n, 0);
+        let (head, inner, tail) = split_words(&range);
+        if let Some(h) = head {
+            if let Some(u) = self.claim_in_word(h, n, outside_mask(h, &range), choose) {
+                return Some(u);
+            }
+        }
+        let mut w = inner.start;
+        while w < inner.end {
+            let a = self.find_word(filter, w);
+            let b = self.find_word(Prop::Empty, w);
+            let x = match (a, b) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(x) => x,
+                    None => break,
+                },
+            };
+            if x >= inner.end {
+                break;
+            }
+            if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose) {
+                return Some(u);
+            }
+            w = x + 1;
+        }
+        let t = tail?;
+        self.claim_in_word(t, n, outside_mask(t, &range), choose)
+    }
+
+    /// Search for a multi-word run (big lock held): lowest aligned group of empty words at or
+    /// after the start point, wrapping.
+    fn scan_big(&self, n: u32, domain: &[Range<u64>], r: u64) -> Option<Unit> {
+        let (k, from) = start_point(domain, r, n);
+        let first = &domain[k];
+        let order = std::iter::once(from..first.end)
+            .chain(domain[k + 1..].iter().cloned())
+            .chain(domain[..k].iter().cloned())
+            .chain(std::iter::once(first.start..from));
+        let size = 1u64 << n;
+        let group = 1usize << (n - WORD_LOG2);
+        for range in order {
+            let mut s = range.start.next_multiple_of(size);
+            while s + size <= range.end {
+                let w = (s >> WORD_LOG2) as usize;
+                let Some(x) = self.find_word(Prop::Empty, w) else {
+                    break;
+                };
+                let g = x & !(group - 1);
+                if g != w {
+                    s = ((g as u64) << WORD_LOG2).max(s + size);
+                    if g < w {
+                        s = s.next_multiple_of(size);
+                    }
+                    continue;
+                }
+                match (0..group).find(|&j| self.word(w + j).0 != 0) {
+                    None => {
+                        if self.claim_words(w, group) {
+                            return Some(Unit(s));
+                        }
+                        s += size;
+                    }
+                    Some(j) => {
+                        s = (((w + j + 1) as u64) << WORD_LOG2).next_multiple_of(size);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Releases exactly `run` if it is one allocation.
+    pub(crate) fn release(&self, run: Run) -> Result<(), ReleaseRefusal> {
+        let n = run.log2 as u32;
+        let w = (run.start.0 >> WORD_LOG2) as usize;
+        if n < WORD_LOG2 {
+            let pos = (run.start.0 & 63) as u32;
+            let m = run_mask(pos, n);
+            let pg = self.page_if(w >> PAGE_SHIFT).ok_or(ReleaseRefusal::Free)?;
+            let cell = &pg.words[w & (PAGE_WORDS - 1)];
+            let mut cur = cell.load(SeqCst);
+            loop {
+                let (used, cont) = unpack(cur);
+                if used & m != m {
+                    return Err(ReleaseRefusal::Free);
+                }
+                let end = pos + (1 << n);
+                // Exactly one allocation: starts at pos, continues to the end, stops there. An
+                // allocation ending inside a word never continues into the next one.
+                let body = m & !(1u64 << pos);
+                let stops = end == WORD_UNITS || cont & (1u64 << end) == 0;
+                if cont & (1u64 << pos) != 0 || cont & body != body || !stops {
+                    return Err(ReleaseRefusal::NotOneAllocation);
+                }
+                match cell.compare_exchange(cur, pack(used & !m, cont & !m), SeqCst, SeqCst) {
+                    Ok(_) => {
+                        self.after_change(w, used, used & !m);
+                        return Ok(());
+                    }
+                    Err(actual) => cur = actual,
+                }
+            }
+        }
+        let _g = self.big.lock();
+        let count = 1usize << (n - WORD_LOG2);
+        for k in 0..count {
+            let (used, cont) = self.word(w + k);
+            if used != FULL {
+                return Err(ReleaseRefusal::Free);
+            }
+            let want = if k == 0 { FULL & !1 } else { FULL };
+            if cont != want {
+                return Err(ReleaseRefusal::NotOneAllocation);
+            }
+        }
+        if w + count < self.words && self.word(w + count).1 & 1 != 0 {
+            return Err(ReleaseRefusal::NotOneAllocation);
+        }
+        // Last word first: the remaining prefix always reads as a complete allocation.
+        for k in (0..count).rev() {
+            let x = w + k;
+            self.page(x >> PAGE_SHIFT).words[x & (PAGE_WORDS - 1)].store_zero();
+            self.after_change(x, FULL, 0);
+        }
+        Ok(())
+    }
+
+    /// The allocation holding `unit`, if it is used.
+    pub(crate) fn allocation_at(&self, unit: Unit) -> Option<Run> {
+        let mut w = (unit.0 >> WORD_LOG2) as usize;
+        let pos = (unit.0 & 63) as u32;
+        let (used, cont) = self.word(w);
+        if used & (1u64 << pos) == 0 {
+            return None;
+        }
+        // Walk back to the start: the highest position <= pos whose continuation bit is clear.
+        let below = !cont & (FULL >> (63 - pos));
+        let start = if below != 0 {
+            ((w as u64) << WORD_LOG2) + (63 - below.leading_zeros()) as u64
+        } else {
+            loop {
+                if w == 0 {
+                    return None; // corrupt: continuation from before the map
+                }
+                w -= 1;
+                let (_, c) = self.word(w);
+                if c & 1 == 0 {
+                    break (w as u64) << WORD_LOG2;
+                }
+            }
+        };
+        let len = self.run_length_from(start);
+        Some(Run {
+            start: Unit(start),
+            log2: len.trailing_zeros() as u8,
+        })
+    }
+
+    /// Units of the allocation that starts at `start` (start, then continuation bits).
+    fn run_length_from(&self, start: u64) -> u64 {
+        let mut w = (start >> WORD_LOG2) as usize;
+        let pos = (start & 63) as u32;
+        let (_, cont) = self.word(w);
+        let ones = if pos == 63 { 0 } else { (!(cont >> (pos + 1))).trailing_zeros().min(63 - pos) };
+        let mut len = 1 + ones as u64;
+        if pos + ones == 63 {
+            loop {
+                w += 1;
+                if w >= self.words || self.word(w).1 != FULL {
+                    break;
+                }
+                len += WORD_UNITS as u64;
+            }
+        }
+        len
+    }
+
+    /// Whether every unit of `range` is free.
+    pub(crate) fn is_free(&self, range: Range<u64>) -> bool {
+        self.used_in(range) == 0
+    }
+
+    /// Used units in `range`.
+    pub(crate) fn used_in(&self, range: Range<u64>) -> u64 {
+        let (head, inner, tail) = split_words(&range);
+        let mut c = 0u64;
+        for w in head.into_iter().chain(tail) {
+            c += (self.word(w).0 & !outside_mask(w, &range)).count_ones() as u64;
+        }
+        let mut w = inner.start;
+        while w < inner.end {
+            let p = w >> PAGE_SHIFT;
+            let page_end = ((p + 1) << PAGE_SHIFT).min(inner.end);
+            if let Some(pg) = self.page_if(p) {
+                for x in w..page_end {
+                    c += (unpack(pg.words[x & (PAGE_WORDS - 1)].load(SeqCst)).0 & !self.pad_of(x)).count_ones() as u64;
+                }
+            }
+            w = page_end;
+        }
+        c
+    }
+
+    /// Calls `f(word index, used bits)` for every word of a materialised page, in order; words of
+    /// pages never touched are reported in bulk through `empty(first word, count)`.
+    pub(crate) fn for_each_word(&self, mut f: impl FnMut(usize, u64), mut empty: impl FnMut(usize, usize)) {
+        for p in 0..self.pages.len() {
+            let base = p << PAGE_SHIFT;
+            match self.page_if(p) {
+                Some(pg) => {
+                    for (i, cell) in pg.words.iter().enumerate() {
+                        f(base + i, unpack(cell.load(SeqCst)).0);
+                    }
+                }
+                None => empty(base, self.page_len(p)),
+            }
+        }
+    }
+
+    /// Heap bytes held: pages, directory and page table.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let table = self.pages.len() * std::mem::size_of::<OnceLock<Box<Page>>>();
+        let dir: usize = self.dir.iter().map(SummaryTree::heap_bytes).sum();
+        let pages: usize = self
+            .pages
+            .iter()
+            .filter_map(|p| p.get())
+            .map(|pg| {
+                std::mem::size_of::<Page>()
+                    + pg.words.len() * 16
+                    + pg.trees.iter().map(SummaryTree::heap_bytes).sum::<usize>()
+            })
+            .sum();
+        table + dir + pages
+    }
+
+    /// Every allocation, in address order (quiescent callers only).
+    pub(crate) fn allocations(&self) -> Vec<Run> {
+        let mut out = Vec::new();
+        let mut w = 0usize;
+        while w < self.words {
+            let (used, cont) = self.word(w);
+            let used = used & !self.pad_of(w);
+            let starts = used & !cont;
+            let bits = starts.view_bits::<Lsb0>();
+            for pos in bits.iter_ones() {
+                let start = ((w as u64) << WORD_LOG2) + pos as u64;
+                let len = self.run_length_from(start);
+                out.push(Run {
+                    start: Unit(start),
+                    log2: len.trailing_zeros() as u8,
+                });
+            }
+            w += 1;
+        }
+        out
+    }
+
+    /// Checks the map's invariants (quiescent callers only): continuation bits only on used
+    /// units, every allocation an aligned power-of-two run, summaries exact, counters exact.
+    pub(crate) fn verify(&self) -> Result<(), String> {
+        let mut expect_cont_into_next = false;
+        for p in 0..self.pages.len() {
+            let Some(pg) = self.page_if(p) else {
+                if expect_cont_into_next {
+                    return Err(format!("allocation runs into never-used page {p}"));
+                }
+                if !self.dir[Prop::Empty as usize].get(p) {
+                    return Err(format!("untouched page {p} not marked empty in the directory"));
+                }
+                for prop in [Prop::Partial, Prop::Partial16, Prop::Broken16] {
+                    if self.dir[prop as usize].get(p) {
+                        return Err(format!("untouched page {p} marked {prop:?} in the directory"));
+                    }
+                }
+                continue;
+            };
+            let mut used_count = 0u64;
+            for (i, cell) in pg.words.iter().enumerate() {
+                let w = (p << PAGE_SHIFT) + i;
+                let (used, cont) = unpack(cell.load(SeqCst));
+                let pad = self.pad_of(w);
+                if used & pad != pad || cont & pad != 0 {
+                    return Err(format!("padding bits of word {w} changed: used {used:#x} cont {cont:#x}"));
+                }
+                if cont & !used != 0 {
+                    return Err(format!("word {w}: continuation bits on free units: {:#x}", cont & !used));
+                }
+                let continued = cont & 1 != 0;
+                if continued != expect_cont_into_next {
+                    return Err(format!("word {w}: allocation boundary at unit 0 broken"));
+                }
+                if continued && (used != FULL || cont != FULL) {
+                    return Err(format!("word {w}: continued from the previous word but not wholly"));
+                }
+                let real = used & !pad;
+                used_count += real.count_ones() as u64;
+                let next_continues = w + 1 < self.words && self.word(w + 1).1 & 1 != 0;
+                expect_cont_into_next = used == FULL && cont | 1 == FULL && next_continues;
+                // Each allocation that starts here: an aligned power-of-two run.
+                for pos in (real & !cont).view_bits::<Lsb0>().iter_ones() {
+                    let start = ((w as u64) << WORD_LOG2) + pos as u64;
+                    let len = self.run_length_from(start);
+                    if !len.is_power_of_two() || start % len != 0 {
+                        return Err(format!("word {w}: allocation at unit {start} of {len} units is not an aligned power of two"));
+                    }
+                }
+                let props = Prop::set_of(used);
+                for prop in ALL_PROPS {
+                    let want = props & (1 << prop as usize) != 0;
+                    if pg.trees[prop as usize].get(i) != want {
+                        return Err(format!("word {w}: summary {prop:?} is stale"));
+                    }
+                }
+            }
+            for t in &pg.trees {
+                t.verify_structure()?;
+            }
+            for prop in ALL_PROPS {
+                if self.dir[prop as usize].get(p) == pg.trees[prop as usize].is_empty() {
+                    return Err(format!("page {p}: directory bit {prop:?} is stale"));
+                }
+            }
+            let counted = pg.used.load(SeqCst);
+            if counted != used_count {
+                return Err(format!("page {p}: counter says {counted} used units, recount {used_count}"));
+            }
+        }
+        for t in &self.dir {
+            t.verify_structure()?;
+        }
+        Ok(())
+    }
+}
+
+/// Zero-store for a word the caller owns outright (big lock held, word fully its own).
+trait StoreZero {
+    fn store_zero(&self);
+}
+
+impl StoreZero for AtomicU128 {
+    fn store_zero(&self) {
+        let mut cur = self.load(SeqCst);
+        while let Err(actual) = self.compare_exchange(cur, 0, SeqCst, SeqCst) {
+            cur = actual;
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Tier {
+    Broken16,
+    Partial,
+    Empty,
+}
+
+impl Tier {
+    fn prop(self, n: u32) -> Prop {
+        match self {
+            Tier::Broken16 => Prop::Broken16,
+            Tier::Partial if n >= 4 => Prop::Partial16,
+            Tier::Partial => Prop::Partial,
+            Tier::Empty => Prop::Empty,
+        }
+    }
+
+    fn choose(self, view: u64, n: u32) -> Option<u32> {
+        match self {
+            Tier::Broken16 => most_used_broken16(view),
+            Tier::Partial if view != 0 && view != FULL => best_fit(view, n),
+            Tier::Partial => None,
+            Tier::Empty => (view == 0).then_some(0),
+        }
+    }
+}
+
+/// The domain range holding point `r` (taken modulo the domain size) and the point itself,
+/// aligned down to `2^n` but not below its range's start.
+pub(crate) fn start_point(domain: &[Range<u64>], r: u64, n: u32) -> (usize, u64) {
+    let total: u64 = domain.iter().map(|d| d.end - d.start).sum();
+    if total == 0 {
+        return (0, domain.first().map_or(0, |d| d.start));
+    }
+    let mut off = r % total;
+    for (k, d) in domain.iter().enumerate() {
+        let len = d.end - d.start;
+        if off < len {
+            let at = d.start + off;
+            let aligned = at & !((1u64 << n) - 1);
+            return (k, aligned.max(d.start));
+        }
+        off -= len;
+    }
+    unreachable!("offset is below the domain total")
+}
+
+/// (partial head word, whole words, partial tail word) of a unit range.
+fn split_words(range: &Range<u64>) -> (Option<usize>, Range<usize>, Option<usize>) {
+    if range.is_empty() {
+        return (None, 0..0, None);
+    }
+    let first = (range.start >> WORD_LOG2) as usize;
+    let last = ((range.end - 1) >> WORD_LOG2) as usize;
+    let head_partial = range.start & 63 != 0;
+    let tail_partial = range.end & 63 != 0;
+    if first == last && (head_partial || tail_partial) {
+        return (Some(first), 0..0, None);
+    }
+    let head = head_partial.then_some(first);
+    let tail = tail_partial.then_some(last);
+    let inner = (first + head_partial as usize)..(last + 1 - tail_partial as usize);
+    (head, inner, tail)
+}
+
+/// Bits of word `w` outside `range`.
+fn outside_mask(w: usize, range: &Range<u64>) -> u64 {
+    let base = (w as u64) << WORD_LOG2;
+    let lo = range.start.saturating_sub(base).min(64) as u32;
+    let hi = range.end.saturating_sub(base).min(64) as u32;
+    let inside = if hi == 64 { FULL } else { (1u64 << hi) - 1 } & !if lo == 64 { FULL } else { (1u64 << lo) - 1 };
+    !inside
+}
+
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn run(start: u64, log2: u8) -> Run {
+        Run {
+            start: Unit(start),
+            log2,
+        }
+    }
+
+    #[test]
+    fn claim_release_round_trip() {
+        let m = BlockMap::new(16);
+        assert!(m.claim_at(run(16, 4)));
+        assert!(!m.claim_at(run(20, 0)));
+        assert_eq!(m.allocation_at(Unit(20)), Some(run(16, 4)));
+        assert_eq!(m.release(run(16, 3)), Err(ReleaseRefusal::NotOneAllocation));
+        assert_eq!(m.release(run(17, 0)), Err(ReleaseRefusal::NotOneAllocation));
+        assert_eq!(m.release(run(32, 0)), Err(ReleaseRefusal::Free));
+        m.verify().unwrap();
+        assert_eq!(m.release(run(16, 4)), Ok(()));
+        assert_eq!(m.used_units(), 0);
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn single_next_to_prefix_is_its_own_allocation() {
+        let m = BlockMap::new(8);
+        assert!(m.claim_at(run(0, 4)));
+        assert!(m.claim_at(run(16, 0)));
+        assert_eq!(m.allocation_at(Unit(16)), Some(run(16, 0)));
+        assert_eq!(m.release(run(0, 4)), Ok(()));
+        assert_eq!(m.release(run(16, 0)), Ok(()));
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn multi_word_runs() {
+        let m = BlockMap::new(12);
+        assert!(m.claim_at(run(128, 7)));
+        assert!(!m.claim_at(run(192, 6)));
+        assert_eq!(m.allocation_at(Unit(200)), Some(run(128, 7)));
+        m.verify().unwrap();
+        assert_eq!(m.release(run(128, 6)), Err(ReleaseRefusal::NotOneAllocation));
+        assert_eq!(m.release(run(192, 6)), Err(ReleaseRefusal::NotOneAllocation));
+        let got = m.claim_auto(8, Strategy::Pack, &[0..4096]).unwrap();
+        assert_eq!(got, Unit(256));
+        assert_eq!(m.release(run(128, 7)), Ok(()));
+        assert_eq!(m.release(run(256, 8)), Ok(()));
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn pack_prefers_broken_blocks_for_singles() {
+        let m = BlockMap::new(10);
+        assert!(m.claim_at(run(512, 0)));
+        let got = m.claim_auto(0, Strategy::Pack, &[0..1024]).unwrap();
+        assert_eq!(got, Unit(513));
+        let p = m.claim_auto(4, Strategy::Pack, &[0..1024]).unwrap();
+        assert_eq!(p, Unit(528), "a /28 goes next to the used block, keeping other words whole");
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn domain_boundaries_are_respected() {
+        let m = BlockMap::new(8);
+        let got = m.claim_auto(0, Strategy::Pack, &[5..7]).unwrap();
+        assert_eq!(got, Unit(5));
+        assert_eq!(m.claim_auto(0, Strategy::Pack, &[5..7]), Some(Unit(6)));
+        assert_eq!(m.claim_auto(0, Strategy::Pack, &[5..7]), None);
+        // Unit 5 is taken, so the pair at 4 is not free: the first free aligned pair is at 70.
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(0), &[4..6, 70..80]), Some(Unit(70)));
+        // Offset 7 of the domain is unit 75 (2 units in the first range, 5 into the second),
+        // aligned down to 74.
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(7), &[4..6, 70..80]), Some(Unit(74)));
+        // Offset 13 of an 8-unit domain is unit 77 -> 76; then 78; then wrap to the first range.
+        let d = [2..6, 76..80];
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), Some(Unit(76)));
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), Some(Unit(78)));
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), Some(Unit(2)));
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), None);
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn tiny_maps_pad_the_word() {
+        let m = BlockMap::new(2);
+        for _ in 0..4 {
+            assert!(m.claim_auto(0, Strategy::Pack, &[0..4]).is_some());
+        }
+        assert_eq!(m.claim_auto(0, Strategy::Pack, &[0..4]), None);
+        assert_eq!(m.used_units(), 4);
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn huge_maps_are_lazy() {
+        let m = BlockMap::new(36);
+        assert!(m.heap_bytes() < 40 << 20);
+        let u = m.claim_auto(0, Strategy::Pack, &[0..1 << 36]).unwrap();
+        assert_eq!(u, Unit(0));
+        assert!(m.claim_at(run((1 << 36) - 1, 0)));
+        assert_eq!(m.used_units(), 2);
+    }
+}
