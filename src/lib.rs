@@ -1,4 +1,40 @@
-//! pdipam placeholder while the subnet layer is written.
+//! # pdipam
+//!
+//! An embeddable IP address manager for pod networking built on prefix delegation.
+//!
+//! The subnet side ([`Subnet`]) tracks an IPv4 subnet per address or an IPv6 subnet per /80 in a
+//! bitmap with summaries, hands out aligned prefixes and single addresses without locks, applies
+//! the cloud's rules (reserved addresses, subnet CIDR reservations) and says *why* a request
+//! failed: [`SubnetError::InsufficientCidrBlocks`] (fragmentation: addresses are free but no
+//! aligned block is) is told apart from [`SubnetError::InsufficientFreeAddressesInSubnet`], and
+//! [`Subnet::explain_prefix_failure`] names the allocations that spoil the candidate blocks.
+//!
+//! ```
+//! use pdipam::{Origin, ReservationKind, Subnet};
+//!
+//! let subnet = Subnet::new("10.1.0.0/20".parse()?)?;
+//! subnet.add_reservation("10.1.4.0/22".parse()?, ReservationKind::Prefix)?;
+//! let p = subnet.allocate_prefix(28)?; // comes from the prefix reservation
+//! assert_eq!(p.cidr.to_string(), "10.1.4.0/28");
+//! assert_eq!(p.origin, Origin::Reservation("10.1.4.0/22".parse()?));
+//! let ip = subnet.allocate_ip()?; // single addresses never land in a reservation
+//! assert_eq!(ip.to_string(), "10.1.0.4");
+//! let stats = subnet.stats();
+//! assert_eq!(stats.free_blocks_of(28), 253); // 256, less the two holding reserved addresses, less p
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod space;
+mod subnet;
 mod sync;
+
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
+
+pub use subnet::{
+    Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure, Reservation, ReservationKind,
+    ReservedProfile, Spoiler, Subnet, SubnetError, SubnetOptions, SubnetStats,
+};

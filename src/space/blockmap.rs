@@ -35,6 +35,14 @@ pub(crate) enum Strategy {
     FirstFrom(u64),
 }
 
+/// What [`BlockMap::for_each_word`] reports.
+pub(crate) enum Words {
+    /// Word index and its used bits.
+    One(usize, u64),
+    /// First word index and count of words that are all free.
+    Empty(usize, usize),
+}
+
 /// Why a release was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReleaseRefusal {
@@ -577,18 +585,18 @@ impl BlockMap {
         c
     }
 
-    /// Calls `f(word index, used bits)` for every word of a materialised page, in order; words of
-    /// pages never touched are reported in bulk through `empty(first word, count)`.
-    pub(crate) fn for_each_word(&self, mut f: impl FnMut(usize, u64), mut empty: impl FnMut(usize, usize)) {
+    /// Visits every word in address order: `Words::One(w, used)` for each word of a touched page,
+    /// `Words::Empty(first, count)` for all the words of a page never touched.
+    pub(crate) fn for_each_word(&self, mut f: impl FnMut(Words)) {
         for p in 0..self.pages.len() {
             let base = p << PAGE_SHIFT;
             match self.page_if(p) {
                 Some(pg) => {
                     for (i, cell) in pg.words.iter().enumerate() {
-                        f(base + i, unpack(cell.load(SeqCst)).0);
+                        f(Words::One(base + i, unpack(cell.load(SeqCst)).0));
                     }
                 }
-                None => empty(base, self.page_len(p)),
+                None => f(Words::Empty(base, self.page_len(p))),
             }
         }
     }

@@ -5,8 +5,8 @@ mod blockmap;
 mod summary;
 mod word;
 
-pub(crate) use blockmap::{start_point, BlockMap, ReleaseRefusal, Strategy};
-pub(crate) use word::{best_fit, first_free_run_from, free_runs, most_used_broken16};
+pub(crate) use blockmap::{BlockMap, ReleaseRefusal, Strategy, Words};
+pub(crate) use word::free_runs;
 
 /// Index of one unit (an IPv4 address, or an IPv6 /80) relative to the start of the map.
 #[repr(transparent)]

@@ -1,0 +1,169 @@
+//! Mapping between a subnet's CIDRs and addresses and the units of its bitmap.
+
+use super::error::SubnetError;
+use crate::space::{Run, Unit};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Smallest and largest accepted IPv4 subnet lengths.
+pub(crate) const V4_LENGTHS: (u8, u8) = (8, 30);
+/// Smallest and largest accepted IPv6 subnet lengths.
+pub(crate) const V6_LENGTHS: (u8, u8) = (44, 64);
+/// IPv6 is tracked per /80: one unit is one /80.
+pub(crate) const V6_UNIT_LEN: u8 = 80;
+
+/// A subnet's shape: its CIDR, the prefix length of one unit, and the number of units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) cidr: IpNet,
+    pub(crate) unit_len: u8,
+    pub(crate) log2_units: u32,
+}
+
+impl Geometry {
+    /// Checks the subnet itself: an accepted length, no host bits.
+    pub(crate) fn new(cidr: IpNet) -> Result<Self, SubnetError> {
+        let ((min, max), unit_len) = match cidr {
+            IpNet::V4(_) => (V4_LENGTHS, 32),
+            IpNet::V6(_) => (V6_LENGTHS, V6_UNIT_LEN),
+        };
+        if cidr.prefix_len() < min || cidr.prefix_len() > max {
+            return Err(SubnetError::SubnetLength { cidr, min, max });
+        }
+        if cidr.addr() != cidr.network() {
+            return Err(SubnetError::Misaligned {
+                cidr,
+                network: cidr.trunc(),
+            });
+        }
+        Ok(Self {
+            cidr,
+            unit_len,
+            log2_units: (unit_len - cidr.prefix_len()) as u32,
+        })
+    }
+
+    /// Number of units.
+    pub(crate) fn units(&self) -> u64 {
+        1 << self.log2_units
+    }
+
+    pub(crate) fn is_v4(&self) -> bool {
+        matches!(self.cidr, IpNet::V4(_))
+    }
+
+    /// The unit holding `addr`, or an error naming it if it is of the other family or outside.
+    pub(crate) fn unit_of(&self, addr: IpAddr) -> Result<Unit, SubnetError> {
+        let as_net = IpNet::from(addr);
+        match (self.cidr, addr) {
+            (IpNet::V4(net), IpAddr::V4(a)) if net.contains(&a) => {
+                Ok(Unit((u32::from(a) - u32::from(net.network())) as u64))
+            }
+            (IpNet::V6(net), IpAddr::V6(a)) if net.contains(&a) => {
+                Ok(Unit(((u128::from(a) - u128::from(net.network())) >> 48) as u64))
+            }
+            (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_)) => Err(SubnetError::OutsideSubnet {
+                cidr: as_net,
+                subnet: self.cidr,
+            }),
+            _ => Err(SubnetError::WrongFamily {
+                cidr: as_net,
+                subnet: self.cidr,
+            }),
+        }
+    }
+
+    /// The first address of `unit`.
+    pub(crate) fn addr_of(&self, unit: Unit) -> IpAddr {
+        match self.cidr {
+            IpNet::V4(net) => IpAddr::V4(Ipv4Addr::from(u32::from(net.network()) + unit.0 as u32)),
+            IpNet::V6(net) => IpAddr::V6(Ipv6Addr::from(u128::from(net.network()) + ((unit.0 as u128) << 48))),
+        }
+    }
+
+    /// The CIDR of `run`.
+    pub(crate) fn net_of(&self, run: Run) -> IpNet {
+        let len = self.unit_len - run.log2;
+        match self.addr_of(run.start) {
+            IpAddr::V4(a) => IpNet::V4(Ipv4Net::new(a, len).expect("length checked")),
+            IpAddr::V6(a) => IpNet::V6(Ipv6Net::new(a, len).expect("length checked")),
+        }
+    }
+
+    /// Checks a prefix length for this subnet and returns `n` (the run is `2^n` units).
+    pub(crate) fn run_log2(&self, len: u8) -> Result<u8, SubnetError> {
+        let min = self.cidr.prefix_len();
+        if len < min || len > self.unit_len {
+            return Err(SubnetError::PrefixLength {
+                len,
+                min,
+                max: self.unit_len,
+                subnet: self.cidr,
+            });
+        }
+        Ok(self.unit_len - len)
+    }
+
+    /// The run of a CIDR inside the subnet: same family, inside, aligned, a trackable length.
+    pub(crate) fn run_of(&self, cidr: IpNet) -> Result<Run, SubnetError> {
+        let same_family = matches!((self.cidr, cidr), (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_)));
+        if !same_family {
+            return Err(SubnetError::WrongFamily {
+                cidr,
+                subnet: self.cidr,
+            });
+        }
+        if cidr.addr() != cidr.network() {
+            return Err(SubnetError::Misaligned {
+                cidr,
+                network: cidr.trunc(),
+            });
+        }
+        if !self.cidr.contains(&cidr) {
+            return Err(SubnetError::OutsideSubnet {
+                cidr,
+                subnet: self.cidr,
+            });
+        }
+        let log2 = self.run_log2(cidr.prefix_len())?;
+        let start = self.unit_of(cidr.addr())?;
+        Ok(Run { start, log2 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_ipv4_and_ipv6() {
+        let g = Geometry::new("10.0.0.0/24".parse().unwrap()).unwrap();
+        assert_eq!(g.units(), 256);
+        let r = g.run_of("10.0.0.208/28".parse().unwrap()).unwrap();
+        assert_eq!((r.start, r.log2), (Unit(208), 4));
+        assert_eq!(g.net_of(r).to_string(), "10.0.0.208/28");
+        let g6 = Geometry::new("2001:db8::/64".parse().unwrap()).unwrap();
+        assert_eq!(g6.units(), 65536);
+        let r = g6.run_of("2001:db8:0:0:5::/80".parse().unwrap()).unwrap();
+        assert_eq!((r.start, r.log2), (Unit(5), 0));
+        assert_eq!(g6.net_of(r).to_string(), "2001:db8:0:0:5::/80");
+    }
+
+    #[test]
+    fn rejects_with_the_offending_value() {
+        let g = Geometry::new("10.0.0.0/24".parse().unwrap()).unwrap();
+        let bad: IpNet = "10.0.0.4/28".parse().unwrap();
+        assert!(matches!(g.run_of(bad), Err(SubnetError::Misaligned { cidr, .. }) if cidr == bad));
+        assert!(matches!(g.run_of("10.0.1.0/28".parse().unwrap()), Err(SubnetError::OutsideSubnet { .. })));
+        assert!(matches!(g.run_of("10.0.0.0/16".parse().unwrap()), Err(SubnetError::OutsideSubnet { .. })));
+        assert!(matches!(g.run_of("::/64".parse().unwrap()), Err(SubnetError::WrongFamily { .. })));
+        assert!(matches!(
+            Geometry::new("10.0.0.0/31".parse().unwrap()),
+            Err(SubnetError::SubnetLength { .. })
+        ));
+        assert!(matches!(
+            Geometry::new("2001:db8::/40".parse().unwrap()),
+            Err(SubnetError::SubnetLength { .. })
+        ));
+    }
+}

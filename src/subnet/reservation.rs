@@ -1,0 +1,144 @@
+//! Subnet CIDR reservations and the search domains they imply (SPEC.md 1.4).
+
+use crate::space::Run;
+use ipnet::IpNet;
+use std::fmt;
+use std::ops::Range;
+
+/// What a reservation sets space aside for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReservationKind {
+    /// Automatic prefix assignment takes its prefixes from here first.
+    Prefix,
+    /// Nothing is assigned from here automatically; only manual assignment.
+    Explicit,
+}
+
+impl fmt::Display for ReservationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReservationKind::Prefix => "prefix",
+            ReservationKind::Explicit => "explicit",
+        })
+    }
+}
+
+impl std::str::FromStr for ReservationKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "prefix" => Ok(Self::Prefix),
+            "explicit" => Ok(Self::Explicit),
+            other => Err(format!("unknown reservation type {other:?}: expected prefix or explicit")),
+        }
+    }
+}
+
+/// A subnet CIDR reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reservation {
+    /// The reserved CIDR (inside the subnet).
+    pub cidr: IpNet,
+    /// Its kind.
+    pub kind: ReservationKind,
+}
+
+/// The reservations of one subnet, with the unit ranges automatic assignment searches.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReservationSet {
+    /// Sorted by address; never overlapping.
+    entries: Vec<(Reservation, Run)>,
+    /// Prefix reservations' ranges, in address order.
+    prefix_ranges: Vec<Range<u64>>,
+    /// Everything outside every reservation, in address order.
+    unreserved: Vec<Range<u64>>,
+}
+
+impl ReservationSet {
+    /// The reservation overlapping `run`, if any.
+    pub(crate) fn overlapping(&self, run: Run) -> Option<&Reservation> {
+        let r = run.range();
+        self.entries
+            .iter()
+            .find(|(_, e)| e.range().start < r.end && r.start < e.range().end)
+            .map(|(res, _)| res)
+    }
+
+    /// Adds a reservation already checked not to overlap.
+    pub(crate) fn insert(&mut self, res: Reservation, run: Run, units: u64) {
+        let at = self.entries.partition_point(|(_, e)| e.start < run.start);
+        self.entries.insert(at, (res, run));
+        self.rebuild(units);
+    }
+
+    /// Removes the reservation with exactly this CIDR.
+    pub(crate) fn remove(&mut self, cidr: IpNet, units: u64) -> Option<Reservation> {
+        let at = self.entries.iter().position(|(r, _)| r.cidr == cidr)?;
+        let (res, _) = self.entries.remove(at);
+        self.rebuild(units);
+        Some(res)
+    }
+
+    fn rebuild(&mut self, units: u64) {
+        self.prefix_ranges = self
+            .entries
+            .iter()
+            .filter(|(r, _)| r.kind == ReservationKind::Prefix)
+            .map(|(_, run)| run.range())
+            .collect();
+        self.unreserved.clear();
+        let mut at = 0;
+        for (_, run) in &self.entries {
+            if run.start.0 > at {
+                self.unreserved.push(at..run.start.0);
+            }
+            at = run.range().end;
+        }
+        if at < units {
+            self.unreserved.push(at..units);
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn list(&self) -> Vec<Reservation> {
+        self.entries.iter().map(|(r, _)| *r).collect()
+    }
+
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &(Reservation, Run)> {
+        self.entries.iter()
+    }
+
+    pub(crate) fn prefix_ranges(&self) -> &[Range<u64>] {
+        &self.prefix_ranges
+    }
+
+    pub(crate) fn unreserved(&self) -> &[Range<u64>] {
+        &self.unreserved
+    }
+
+    /// The prefix reservation holding `unit`.
+    pub(crate) fn prefix_reservation_at(&self, unit: u64) -> Option<IpNet> {
+        self.entries
+            .iter()
+            .find(|(r, run)| r.kind == ReservationKind::Prefix && run.range().contains(&unit))
+            .map(|(r, _)| r.cidr)
+    }
+
+    /// Checks the derived ranges against the list (for `verify`).
+    pub(crate) fn verify(&self, units: u64) -> Result<(), String> {
+        for w in self.entries.windows(2) {
+            if w[0].1.range().end > w[1].1.start.0 {
+                return Err(format!("reservations {} and {} overlap or are unsorted", w[0].0.cidr, w[1].0.cidr));
+            }
+        }
+        let mut fresh = self.clone();
+        fresh.rebuild(units);
+        if fresh.prefix_ranges != self.prefix_ranges || fresh.unreserved != self.unreserved {
+            return Err("reservation search domains are stale".into());
+        }
+        Ok(())
+    }
+}
