@@ -88,7 +88,6 @@ impl Page {
 /// The bitmap. `Send + Sync`; every method takes `&self`.
 #[derive(Debug)]
 pub(crate) struct BlockMap {
-    log2_units: u32,
     words: usize,
     /// Bits of the last word beyond the map (maps of fewer than 64 units): permanently used.
     pad: u64,
@@ -114,7 +113,6 @@ impl BlockMap {
             }
         });
         let map = Self {
-            log2_units,
             words,
             pad,
             pages,
@@ -130,11 +128,6 @@ impl BlockMap {
             }
         }
         map
-    }
-
-    /// Number of units.
-    pub(crate) fn units(&self) -> u64 {
-        1 << self.log2_units
     }
 
     fn page_len(&self, p: usize) -> usize {
@@ -174,24 +167,10 @@ impl BlockMap {
         }
     }
 
-    /// Makes directory bit (`prop`, page `p`) equal "the page tree is non-empty", re-checking
-    /// until stable so that concurrent writers cannot leave it clear over a non-empty tree.
+    /// Makes directory bit (`prop`, page `p`) equal "the page's tree is non-empty".
     fn sync_dir(&self, prop: Prop, p: usize, pg: &Page) {
         let tree = &pg.trees[prop as usize];
-        let dir = &self.dir[prop as usize];
-        loop {
-            let empty = tree.is_empty();
-            if empty == dir.get(p) {
-                if empty {
-                    dir.clear(p);
-                } else {
-                    dir.set(p);
-                }
-            }
-            if tree.is_empty() == empty {
-                return;
-            }
-        }
+        sync_bit(&self.dir[prop as usize], p, || !tree.is_empty());
     }
 
     /// Repairs the summaries and counter after word `w` went from `old` to `new` used bits.
@@ -201,32 +180,25 @@ impl BlockMap {
         let pg = self.page(p);
         let changed = Prop::set_of(old) ^ Prop::set_of(new);
         for prop in ALL_PROPS {
-            if changed & (1 << prop as usize) == 0 {
-                continue;
+            if changed & (1 << prop as usize) != 0 {
+                sync_bit(&pg.trees[prop as usize], i, || prop.holds(unpack(pg.words[i].load(SeqCst)).0));
+                self.sync_dir(prop, p, pg);
             }
-            let tree = &pg.trees[prop as usize];
-            if prop.holds(new) {
-                tree.set(i);
-            } else {
-                tree.clear(i);
-                // A concurrent writer may have made the property true again before our clear.
-                if prop.holds(unpack(pg.words[i].load(SeqCst)).0) {
-                    tree.set(i);
-                }
-            }
-            self.sync_dir(prop, p, pg);
         }
         let delta = (new.count_ones() as i64) - (old.count_ones() as i64);
         pg.used.fetch_add(delta as u64, SeqCst);
     }
 
-    /// Used units in the whole map.
+    /// Used units in the whole map. Exact when quiescent; while other threads claim and release,
+    /// counters trail their CASes, so the sum is clamped to what a map can hold.
     pub(crate) fn used_units(&self) -> u64 {
-        self.pages
+        let sum: i64 = self
+            .pages
             .iter()
             .filter_map(|p| p.get())
-            .map(|p| p.used.load(SeqCst))
-            .sum()
+            .map(|p| p.used.load(SeqCst) as i64)
+            .sum();
+        sum.clamp(0, (self.words as i64) << WORD_LOG2) as u64
     }
 
     /// First word `>= from` whose summary says it has `prop` (a hint: check the word).
@@ -317,6 +289,9 @@ impl BlockMap {
     /// Automatically claims a run of `2^n` inside the unit ranges of `domain` (sorted, disjoint),
     /// following `strategy`. Returns the first unit of the run.
     pub(crate) fn claim_auto(&self, n: u32, strategy: Strategy, domain: &[Range<u64>]) -> Option<Unit> {
+        if domain.iter().all(|r| r.is_empty()) {
+            return None;
+        }
         if n > WORD_LOG2 {
             let _g = self.big.lock();
             return match strategy {
@@ -714,6 +689,26 @@ impl BlockMap {
             t.verify_structure()?;
         }
         Ok(())
+    }
+}
+
+/// Makes bit `i` of `tree` equal `truth()`, re-reading the truth after each write until the two
+/// agree. Whichever thread changes the truth last runs this after its change, and every earlier
+/// writer re-checks after writing, so when writers finish the bit is exact: a search never skips a
+/// word that has the property, and never keeps visiting one that lost it.
+fn sync_bit(tree: &SummaryTree, i: usize, truth: impl Fn() -> bool) {
+    loop {
+        let want = truth();
+        if tree.get(i) != want {
+            if want {
+                tree.set(i);
+            } else {
+                tree.clear(i);
+            }
+        }
+        if truth() == want {
+            return;
+        }
     }
 }
 

@@ -129,7 +129,7 @@ impl Subnet {
         let BlockTally { counts, first, .. } = tally;
         let total = self.geo.units();
         let used = self.map.used_units();
-        let free = total - used;
+        let free = total.saturating_sub(used);
         let reserved = self.reserved.len() as u64;
         let available = self.with_reservations(|set| match set {
             None => free,
@@ -139,7 +139,7 @@ impl Subnet {
                     .filter(|(r, _)| r.kind == ReservationKind::Prefix)
                     .map(|(_, run)| run.len() - self.map.used_in(run.range()))
                     .sum();
-                free - in_prefix
+                free.saturating_sub(in_prefix)
             }
         });
         let free_blocks: Vec<FreeBlocks> = (0..=log2)
@@ -165,7 +165,7 @@ impl Subnet {
             cidr: self.geo.cidr,
             total,
             reserved,
-            allocated: used - reserved,
+            allocated: used.saturating_sub(reserved),
             free,
             available,
             free_blocks,

@@ -128,7 +128,7 @@ impl Subnet {
             options,
             map,
             reserved,
-            reservations: RwLock::new(ReservationSet::default()),
+            reservations: RwLock::new(ReservationSet::new(geo.units())),
             has_reservations: AtomicU64::new(0),
             rng: AtomicU64::new(seed),
         })
@@ -233,7 +233,7 @@ impl Subnet {
     /// Units free where automatic prefix assignment may look.
     fn free_in_prefix_domain(&self) -> u64 {
         self.with_reservations(|set| match set {
-            None => self.geo.units() - self.map.used_units(),
+            None => self.geo.units().saturating_sub(self.map.used_units()),
             Some(set) => {
                 let fallback = set.prefix_ranges().is_empty() || self.options.fallback_to_unreserved;
                 let mut ranges: Vec<Range<u64>> = set.prefix_ranges().to_vec();
@@ -293,7 +293,7 @@ impl Subnet {
             Some(u) => Ok(self.geo.addr_of(u)),
             None => {
                 let free = self.with_reservations(|set| match set {
-                    None => self.geo.units() - self.map.used_units(),
+                    None => self.geo.units().saturating_sub(self.map.used_units()),
                     Some(set) => self.free_in(set.unreserved()),
                 });
                 Err(SubnetError::InsufficientFreeAddressesInSubnet {

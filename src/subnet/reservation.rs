@@ -55,6 +55,13 @@ pub(crate) struct ReservationSet {
 }
 
 impl ReservationSet {
+    /// No reservations over a subnet of `units` units.
+    pub(crate) fn new(units: u64) -> Self {
+        let mut s = Self::default();
+        s.rebuild(units);
+        s
+    }
+
     /// The reservation overlapping `run`, if any.
     pub(crate) fn overlapping(&self, run: Run) -> Option<&Reservation> {
         let r = run.range();

@@ -1,0 +1,4 @@
+//! The integration tests: one binary (STYLE.md), one module per concern.
+mod concurrency;
+mod model;
+mod scenarios;
