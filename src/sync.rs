@@ -50,7 +50,7 @@ mod imp {
     }
 
     /// parking_lot-shaped mutex over loom's.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
     impl<T> Mutex<T> {
@@ -63,7 +63,7 @@ mod imp {
     }
 
     /// parking_lot-shaped reader-writer lock over loom's.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
 
     impl<T> RwLock<T> {

@@ -189,8 +189,13 @@ fn v4_subnet() -> impl Strategy<Value = IpNet> {
     .prop_map(|s| s.parse().unwrap())
 }
 
+/// Case count: the default here, or `PROPTEST_CASES` for deeper runs.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(192)))]
 
     #[test]
     fn ipv4_subnet_matches_the_model(subnet in v4_subnet(), opts in options(), ops in prop::collection::vec(op(), 1..80)) {
@@ -199,7 +204,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(12) / 16 + 12))]
 
     #[test]
     fn ipv6_subnet_matches_the_model(opts in options(), ops in prop::collection::vec(op(), 1..30)) {
