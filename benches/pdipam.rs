@@ -1,1 +1,230 @@
-fn main() {}
+//! pdipam's criterion suite. Each case runs beside its baseline, the naive model.
+//!
+//! `cargo bench --bench pdipam` runs everything; `cargo bench --bench pdipam -- W` the subnet
+//! workloads W1-W5 of BENCHMARKS.md. Times are per operation: setup is never timed.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use ipnet::{IpNet, Ipv4Net};
+use pdipam::testing::NaiveSubnet;
+use pdipam::{ReservedProfile, Subnet, SubnetOptions};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+const SUBNET: &str = "10.0.0.0/16";
+const BLOCKS: u32 = 4096;
+
+/// What the workloads need from an allocator, so pdipam and the model run the same code.
+trait Alloc {
+    fn fresh() -> Self;
+    fn prefix(&mut self, len: u8) -> Option<IpNet>;
+    fn prefix_at(&mut self, c: IpNet);
+    fn ip(&mut self) -> Option<IpAddr>;
+    fn ip_at(&mut self, a: IpAddr);
+    fn release(&mut self, c: IpNet);
+}
+
+fn opts() -> SubnetOptions {
+    SubnetOptions::default().profile(ReservedProfile::None)
+}
+
+impl Alloc for Subnet {
+    fn fresh() -> Self {
+        Subnet::with_options(SUBNET.parse().unwrap(), opts()).unwrap()
+    }
+    fn prefix(&mut self, len: u8) -> Option<IpNet> {
+        self.allocate_prefix(len).ok().map(|a| a.cidr)
+    }
+    fn prefix_at(&mut self, c: IpNet) {
+        self.allocate_prefix_at(c).unwrap()
+    }
+    fn ip(&mut self) -> Option<IpAddr> {
+        self.allocate_ip().ok()
+    }
+    fn ip_at(&mut self, a: IpAddr) {
+        self.allocate_ip_at(a).unwrap()
+    }
+    fn release(&mut self, c: IpNet) {
+        Subnet::release(self, c).unwrap()
+    }
+}
+
+impl Alloc for NaiveSubnet {
+    fn fresh() -> Self {
+        NaiveSubnet::with_options(SUBNET.parse().unwrap(), opts()).unwrap()
+    }
+    fn prefix(&mut self, len: u8) -> Option<IpNet> {
+        self.allocate_prefix(len).ok().map(|a| a.cidr)
+    }
+    fn prefix_at(&mut self, c: IpNet) {
+        self.allocate_prefix_at(c).unwrap()
+    }
+    fn ip(&mut self) -> Option<IpAddr> {
+        self.allocate_ip().ok()
+    }
+    fn ip_at(&mut self, a: IpAddr) {
+        self.allocate_ip_at(a).unwrap()
+    }
+    fn release(&mut self, c: IpNet) {
+        NaiveSubnet::release(self, c).unwrap()
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, (self.next() % (i as u64 + 1)) as usize);
+        }
+    }
+}
+
+fn block(i: u32) -> IpNet {
+    IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + i * 16), 28).unwrap())
+}
+
+fn addr(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
+}
+
+/// Times `per_round` operations on fresh states built by `setup`, until `iters` are done.
+fn rounds<A>(
+    iters: u64,
+    per_round: u64,
+    mut setup: impl FnMut() -> A,
+    mut op: impl FnMut(&mut A),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let mut a = setup();
+        let k = per_round.min(iters - done);
+        let t = Instant::now();
+        for _ in 0..k {
+            op(&mut a);
+        }
+        total += t.elapsed();
+        done += k;
+    }
+    total
+}
+
+/// W1: allocate all 4096 /28s of an empty /16.
+fn w1<A: Alloc>(iters: u64) -> Duration {
+    rounds(iters, BLOCKS as u64, A::fresh, |a| {
+        black_box(a.prefix(28).unwrap());
+    })
+}
+
+/// W2: with 3686 random /28s taken, allocate the remaining 410.
+fn w2<A: Alloc>(iters: u64) -> Duration {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    rounds(
+        iters,
+        410,
+        || {
+            let mut a = A::fresh();
+            let mut order: Vec<u32> = (0..BLOCKS).collect();
+            rng.shuffle(&mut order);
+            for &b in &order[..3686] {
+                a.prefix_at(block(b));
+            }
+            a
+        },
+        |a| {
+            black_box(a.prefix(28).unwrap());
+        },
+    )
+}
+
+/// W3: one random /32 taken in every /28; a /28 request that must fail.
+fn w3<A: Alloc>(iters: u64) -> Duration {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut a = A::fresh();
+    for b in 0..BLOCKS {
+        a.ip_at(addr(b * 16 + (rng.next() % 16) as u32));
+    }
+    let t = Instant::now();
+    for _ in 0..iters {
+        assert!(black_box(a.prefix(28)).is_none());
+    }
+    t.elapsed()
+}
+
+/// W4: 99% of the addresses taken at random; allocate the remaining 1% one by one.
+fn w4<A: Alloc>(iters: u64) -> Duration {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let total = 1u32 << 16;
+    let keep = total / 100;
+    rounds(
+        iters,
+        keep as u64,
+        || {
+            let mut a = A::fresh();
+            let mut order: Vec<u32> = (0..total).collect();
+            rng.shuffle(&mut order);
+            for &u in &order[..(total - keep) as usize] {
+                a.ip_at(addr(u));
+            }
+            a
+        },
+        |a| {
+            black_box(a.ip().unwrap());
+        },
+    )
+}
+
+/// W5: half the /28s held; release a random held /28 and allocate a /28 (one pair).
+fn w5<A: Alloc>(iters: u64) -> Duration {
+    let mut rng = Rng(0x8CB9_2BA7_2F3D_8DD7);
+    let mut a = A::fresh();
+    let mut order: Vec<u32> = (0..BLOCKS).collect();
+    rng.shuffle(&mut order);
+    let mut held: Vec<IpNet> = order[..2048].iter().map(|&b| block(b)).collect();
+    for &c in &held {
+        a.prefix_at(c);
+    }
+    let picks: Vec<usize> = (0..1024).map(|_| (rng.next() % 2048) as usize).collect();
+    let t = Instant::now();
+    for i in 0..iters as usize {
+        let k = picks[i % picks.len()];
+        a.release(held[k]);
+        held[k] = black_box(a.prefix(28).unwrap());
+    }
+    t.elapsed()
+}
+
+fn subnet_workloads(c: &mut Criterion) {
+    type W = fn(u64) -> Duration;
+    let cases: [(&str, W, W); 5] = [
+        ("W1_fill_empty_16_with_28s", w1::<Subnet>, w1::<NaiveSubnet>),
+        ("W2_last_410_28s", w2::<Subnet>, w2::<NaiveSubnet>),
+        ("W3_28_must_fail", w3::<Subnet>, w3::<NaiveSubnet>),
+        ("W4_last_1pct_singles", w4::<Subnet>, w4::<NaiveSubnet>),
+        ("W5_release_alloc_pair", w5::<Subnet>, w5::<NaiveSubnet>),
+    ];
+    for (name, fast, naive) in cases {
+        let mut g = c.benchmark_group(name);
+        g.sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        g.bench_function(BenchmarkId::new("pdipam", "10.0.0.0/16"), |b| {
+            b.iter_custom(fast)
+        });
+        g.sample_size(10).measurement_time(Duration::from_secs(2));
+        g.bench_function(BenchmarkId::new("naive", "10.0.0.0/16"), |b| {
+            b.iter_custom(naive)
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, subnet_workloads);
+criterion_main!(benches);

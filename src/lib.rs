@@ -35,6 +35,7 @@ mod sync;
 pub mod testing;
 
 pub use subnet::{
-    Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure, Reservation, ReservationKind,
-    ReservedProfile, Spoiler, Subnet, SubnetError, SubnetOptions, SubnetStats,
+    Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,
+    Reservation, ReservationKind, ReservedProfile, Spoiler, Subnet, SubnetError, SubnetOptions,
+    SubnetStats,
 };

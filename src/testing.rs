@@ -5,12 +5,12 @@
 //! written out from its definition with linear scans. It shares only CIDR validation and the
 //! error and result types with the real structure, so a disagreement points at a real bug.
 
+use crate::space::{Run, Unit};
 use crate::subnet::Geometry;
 use crate::{
-    Allocation, FreeBlocks, Holder, Origin, Placement, Reservation, ReservationKind, ReservedProfile, SubnetError,
-    SubnetOptions, SubnetStats,
+    Allocation, FreeBlocks, Holder, Origin, Placement, Reservation, ReservationKind,
+    ReservedProfile, SubnetError, SubnetOptions, SubnetStats,
 };
-use crate::space::{Run, Unit};
 use bitvec::prelude::*;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
@@ -109,7 +109,10 @@ impl NaiveSubnet {
     }
 
     fn positions(view: u64, n: u32) -> Vec<u32> {
-        (0..64).step_by(1 << n).filter(|&p| Self::run_free(view, p, n)).collect()
+        (0..64)
+            .step_by(1 << n)
+            .filter(|&p| Self::run_free(view, p, n))
+            .collect()
     }
 
     fn choose(tier: Tier, view: u64, n: u32) -> Option<u32> {
@@ -117,7 +120,9 @@ impl NaiveSubnet {
             Tier::Broken16 => {
                 let mut best: Option<(u32, u32)> = None;
                 for b in 0..4 {
-                    let c = (0..16).filter(|i| view & (1u64 << (b * 16 + i)) != 0).count() as u32;
+                    let c = (0..16)
+                        .filter(|i| view & (1u64 << (b * 16 + i)) != 0)
+                        .count() as u32;
                     if c > 0 && c < 16 && best.is_none_or(|(bc, _)| c > bc) {
                         best = Some((c, b));
                     }
@@ -242,7 +247,11 @@ impl NaiveSubnet {
     }
 
     fn free_in(&self, ranges: &[Range<u64>]) -> u64 {
-        ranges.iter().flat_map(|r| r.clone()).filter(|&u| !self.is_used(u)).count() as u64
+        ranges
+            .iter()
+            .flat_map(|r| r.clone())
+            .filter(|&u| !self.is_used(u))
+            .count() as u64
     }
 
     /// Same contract as [`Subnet::allocate_prefix`](crate::Subnet::allocate_prefix).
@@ -251,7 +260,10 @@ impl NaiveSubnet {
         let r = self.start_point();
         let whole = [0..self.units()];
         let (found, searched) = match self.domains() {
-            None => (self.place(n, &whole, r).map(|u| (u, Origin::Unreserved)), whole.to_vec()),
+            None => (
+                self.place(n, &whole, r).map(|u| (u, Origin::Unreserved)),
+                whole.to_vec(),
+            ),
             Some((prefix, unreserved)) => {
                 let mut found = None;
                 if !prefix.is_empty() {
@@ -266,7 +278,11 @@ impl NaiveSubnet {
                 }
                 let fall_back = prefix.is_empty() || self.options.fallback_to_unreserved;
                 if found.is_none() && fall_back && !unreserved.is_empty() {
-                    let origin = if prefix.is_empty() { Origin::Unreserved } else { Origin::Fallback };
+                    let origin = if prefix.is_empty() {
+                        Origin::Unreserved
+                    } else {
+                        Origin::Fallback
+                    };
                     found = self.place(n, &unreserved, r).map(|u| (u, origin));
                 }
                 let mut searched = prefix;
@@ -285,19 +301,16 @@ impl NaiveSubnet {
                 origin,
             }),
             None => {
-                let free = self.free_in(&searched);
                 let needed = 1u64 << n;
-                Err(if free >= needed {
+                Err(if self.free_in(&searched) >= needed {
                     SubnetError::InsufficientCidrBlocks {
                         subnet: self.geo.cidr,
                         len,
-                        free,
                     }
                 } else {
                     SubnetError::InsufficientFreeAddressesInSubnet {
                         subnet: self.geo.cidr,
                         needed,
-                        free,
                     }
                 })
             }
@@ -307,7 +320,9 @@ impl NaiveSubnet {
     /// Same contract as [`Subnet::allocate_ip`](crate::Subnet::allocate_ip).
     pub fn allocate_ip(&mut self) -> Result<IpAddr, SubnetError> {
         if !self.geo.is_v4() {
-            return Err(SubnetError::NotIpv4 { subnet: self.geo.cidr });
+            return Err(SubnetError::NotIpv4 {
+                subnet: self.geo.cidr,
+            });
         }
         let r = self.start_point();
         let domain = match self.domains() {
@@ -319,7 +334,6 @@ impl NaiveSubnet {
             None => Err(SubnetError::InsufficientFreeAddressesInSubnet {
                 subnet: self.geo.cidr,
                 needed: 1,
-                free: self.free_in(&domain),
             }),
         }
     }
@@ -374,7 +388,9 @@ impl NaiveSubnet {
     /// Same contract as [`Subnet::allocate_ip_at`](crate::Subnet::allocate_ip_at).
     pub fn allocate_ip_at(&mut self, addr: IpAddr) -> Result<(), SubnetError> {
         if !self.geo.is_v4() {
-            return Err(SubnetError::NotIpv4 { subnet: self.geo.cidr });
+            return Err(SubnetError::NotIpv4 {
+                subnet: self.geo.cidr,
+            });
         }
         self.allocate_prefix_at(IpNet::from(addr))
     }
@@ -409,10 +425,18 @@ impl NaiveSubnet {
     }
 
     /// Same contract as [`Subnet::add_reservation`](crate::Subnet::add_reservation).
-    pub fn add_reservation(&mut self, cidr: IpNet, kind: ReservationKind) -> Result<(), SubnetError> {
+    pub fn add_reservation(
+        &mut self,
+        cidr: IpNet,
+        kind: ReservationKind,
+    ) -> Result<(), SubnetError> {
         let run = self.geo.run_of(cidr)?;
         let (s, l) = (run.start.0, run.len());
-        if let Some((r, _, _)) = self.reservations.iter().find(|(_, rs, rl)| *rs < s + l && s < rs + rl) {
+        if let Some((r, _, _)) = self
+            .reservations
+            .iter()
+            .find(|(_, rs, rl)| *rs < s + l && s < rs + rl)
+        {
             return Err(SubnetError::ReservationOverlap {
                 cidr,
                 existing: r.cidr,
@@ -443,7 +467,10 @@ impl NaiveSubnet {
 
     /// Same contract as [`Subnet::allocations`](crate::Subnet::allocations).
     pub fn allocations(&self) -> Vec<Holder> {
-        self.allocs.iter().map(|(&s, &l)| self.holder_of(s, l)).collect()
+        self.allocs
+            .iter()
+            .map(|(&s, &l)| self.holder_of(s, l))
+            .collect()
     }
 
     /// Same contract as [`Subnet::stats`](crate::Subnet::stats), computed by brute force.

@@ -11,19 +11,16 @@
 //! Multi-word claims write their words last-to-first so no half-written claim ever looks like a
 //! complete smaller allocation.
 
+use super::page::{Page, PAGE_SHIFT, PAGE_WORDS};
 use super::summary::SummaryTree;
 use super::word::{
-    best_fit, first_free_run_from, most_used_broken16, pack, run_mask, unpack, Prop, ALL_PROPS, FULL, PROPS,
-    WORD_LOG2, WORD_UNITS,
+    best_fit, first_free_run_from, most_used_broken16, pack, run_mask, unpack, Prop, ALL_PROPS,
+    FULL, PARTIAL, PROPS, WORD_LOG2, WORD_UNITS,
 };
 use super::{Run, Unit};
-use crate::sync::{AtomicU128, AtomicU64, Mutex, OnceLock, Ordering::SeqCst};
+use crate::sync::{AtomicU128, Mutex, OnceLock, Ordering::SeqCst};
 use bitvec::prelude::*;
 use std::ops::Range;
-
-/// Words per page (65536 units).
-pub(crate) const PAGE_WORDS: usize = 1024;
-const PAGE_SHIFT: u32 = 10;
 
 /// Where an automatic claim looks first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,46 +49,19 @@ pub(crate) enum ReleaseRefusal {
     NotOneAllocation,
 }
 
-#[derive(Debug)]
-struct Page {
-    words: Box<[AtomicU128]>,
-    trees: [SummaryTree; PROPS],
-    /// Used units in this page (padding excluded).
-    used: AtomicU64,
-}
-
-impl Page {
-    fn new(len: usize, last_word_pad: u64) -> Self {
-        let words: Box<[AtomicU128]> = (0..len)
-            .map(|i| {
-                let pad = if i + 1 == len { last_word_pad } else { 0 };
-                AtomicU128::new(pack(pad, 0))
-            })
-            .collect();
-        let trees = ALL_PROPS.map(|p| {
-            let t = SummaryTree::new(len);
-            for (i, w) in words.iter().enumerate() {
-                if p.holds(unpack(w.load(SeqCst)).0) {
-                    t.set(i);
-                }
-            }
-            t
-        });
-        Self {
-            words,
-            trees,
-            used: AtomicU64::new(0),
-        }
-    }
-}
-
 /// The bitmap. `Send + Sync`; every method takes `&self`.
 #[derive(Debug)]
 pub(crate) struct BlockMap {
+    units: u64,
     words: usize,
     /// Bits of the last word beyond the map (maps of fewer than 64 units): permanently used.
     pad: u64,
-    pages: Box<[OnceLock<Box<Page>>]>,
+    /// Page 0 lives inline: it is the only page of a /16 or an IPv6 /64, and one pointer fewer
+    /// on the hot path is measurable.
+    page0: Page,
+    /// Pages 1.., created on first use.
+    more: Box<[OnceLock<Box<Page>>]>,
+    npages: usize,
     dir: [SummaryTree; PROPS],
     big: Mutex<()>,
 }
@@ -102,9 +72,14 @@ impl BlockMap {
         assert!(log2_units <= 40, "block maps are limited to 2^40 units");
         let units = 1u64 << log2_units;
         let words = units.div_ceil(WORD_UNITS as u64) as usize;
-        let pad = if units < WORD_UNITS as u64 { FULL << units } else { 0 };
+        let pad = if units < WORD_UNITS as u64 {
+            FULL << units
+        } else {
+            0
+        };
         let npages = words.div_ceil(PAGE_WORDS);
-        let pages: Box<[OnceLock<Box<Page>>]> = (0..npages).map(|_| OnceLock::new()).collect();
+        let more: Box<[OnceLock<Box<Page>>]> = (1..npages).map(|_| OnceLock::new()).collect();
+        let page0 = Page::new(words.min(PAGE_WORDS), if npages == 1 { pad } else { 0 });
         let dir = ALL_PROPS.map(|p| {
             if p == Prop::Empty && pad == 0 {
                 SummaryTree::new_full(npages)
@@ -113,19 +88,19 @@ impl BlockMap {
             }
         });
         let map = Self {
+            units,
             words,
             pad,
-            pages,
+            page0,
+            more,
+            npages,
             dir,
             big: Mutex::new(()),
         };
-        if npages == 1 {
-            // Small maps are materialised at once: the padded word must be summarised correctly
-            // from the start, and loom models never see a page being created.
-            let pg = map.page(0);
-            for p in ALL_PROPS {
-                map.sync_dir(p, 0, pg);
-            }
+        // Page 0 exists from the start (with the padded word of a tiny map summarised), so its
+        // directory bits must say so.
+        for p in ALL_PROPS {
+            map.sync_dir(p, 0, &map.page0);
         }
         map
     }
@@ -134,15 +109,26 @@ impl BlockMap {
         (self.words - p * PAGE_WORDS).min(PAGE_WORDS)
     }
 
+    #[inline]
     fn page(&self, p: usize) -> &Page {
-        self.pages[p].get_or_init(|| {
+        if p == 0 {
+            return &self.page0;
+        }
+        self.more[p - 1].get_or_init(|| {
             let len = self.page_len(p);
-            Box::new(Page::new(len, if p + 1 == self.pages.len() { self.pad } else { 0 }))
+            Box::new(Page::new(
+                len,
+                if p + 1 == self.npages { self.pad } else { 0 },
+            ))
         })
     }
 
+    #[inline]
     fn page_if(&self, p: usize) -> Option<&Page> {
-        self.pages[p].get().map(|b| &**b)
+        if p == 0 {
+            return Some(&self.page0);
+        }
+        self.more[p - 1].get().map(|b| &**b)
     }
 
     /// Current (used, continuation) bits of word `w`.
@@ -169,49 +155,122 @@ impl BlockMap {
 
     /// Makes directory bit (`prop`, page `p`) equal "the page's tree is non-empty".
     fn sync_dir(&self, prop: Prop, p: usize, pg: &Page) {
-        let tree = &pg.trees[prop as usize];
-        sync_bit(&self.dir[prop as usize], p, || !tree.is_empty());
+        sync_bit(&self.dir[prop as usize], p, || !pg.is_empty(prop));
+    }
+
+    /// Writes summary bit `prop` of word `i` of page `p`; syncs the directory if that changed
+    /// whether the page has the property anywhere.
+    #[inline]
+    fn write_summary(&self, p: usize, pg: &Page, prop: Prop, i: usize, holds: bool) {
+        if pg.get(prop, i) == holds {
+            return;
+        }
+        let flipped = if holds {
+            pg.set(prop, i)
+        } else {
+            pg.clear(prop, i)
+        };
+        if flipped {
+            self.sync_dir(prop, p, pg);
+        }
     }
 
     /// Repairs the summaries and counter after word `w` went from `old` to `new` used bits.
-    fn after_change(&self, w: usize, old: u64, new: u64) {
+    ///
+    /// Summary bits are written from `new` (our own CAS result), then the word is read once: if it
+    /// still holds `new`, every bit we wrote is true of it. If another thread changed it meanwhile,
+    /// we rewrite every property from what we read, until a read confirms. Whoever changes a word
+    /// last confirms last, so once writers finish every summary bit is exact.
+    #[inline]
+    fn after_change(&self, pg: &Page, w: usize, old: u64, new: u64) {
         let p = w >> PAGE_SHIFT;
         let i = w & (PAGE_WORDS - 1);
-        let pg = self.page(p);
-        let changed = Prop::set_of(old) ^ Prop::set_of(new);
-        for prop in ALL_PROPS {
-            if changed & (1 << prop as usize) != 0 {
-                sync_bit(&pg.trees[prop as usize], i, || prop.holds(unpack(pg.words[i].load(SeqCst)).0));
-                self.sync_dir(prop, p, pg);
+        let mut changed = Prop::set_of(old) ^ Prop::set_of(new);
+        let mut cur = new;
+        while changed != 0 {
+            let holds = Prop::set_of(cur);
+            for prop in ALL_PROPS {
+                if changed & (1 << prop as usize) != 0 {
+                    self.write_summary(p, pg, prop, i, holds & (1 << prop as usize) != 0);
+                }
             }
+            let now = unpack(pg.words[i].load(SeqCst)).0;
+            if now == cur {
+                break;
+            }
+            cur = now;
+            changed = (1 << PROPS) - 1;
         }
-        let delta = (new.count_ones() as i64) - (old.count_ones() as i64);
-        pg.used.fetch_add(delta as u64, SeqCst);
     }
 
-    /// Used units in the whole map. Exact when quiescent; while other threads claim and release,
-    /// counters trail their CASes, so the sum is clamped to what a map can hold.
+    /// Used units in the whole map (a scan of the touched pages: for diagnostics).
     pub(crate) fn used_units(&self) -> u64 {
-        let sum: i64 = self
-            .pages
-            .iter()
-            .filter_map(|p| p.get())
-            .map(|p| p.used.load(SeqCst) as i64)
-            .sum();
-        sum.clamp(0, (self.words as i64) << WORD_LOG2) as u64
+        self.used_in(0..self.units)
+    }
+
+    /// Whether at least `k` units are free inside `domain`. Visits only words the summaries say
+    /// have a free unit, and stops at `k`: O(k) words at most, whatever the map's size. This is how
+    /// a failed request tells "fragmented" from "full" without a shared counter on the hot path.
+    pub(crate) fn free_at_least(&self, domain: &[Range<u64>], k: u64) -> bool {
+        let mut free = 0u64;
+        for range in domain {
+            let (head, inner, tail) = split_words(range);
+            for w in head.into_iter().chain(tail) {
+                free += (!(self.word(w).0 | outside_mask(w, range))).count_ones() as u64;
+            }
+            let mut w = inner.start;
+            while free < k && w < inner.end {
+                let Some(x) = self.find_word_in(&[Prop::Empty, Prop::Partial16, Prop::Broken16], w)
+                else {
+                    break;
+                };
+                if x >= inner.end {
+                    break;
+                }
+                free += (!(self.word(x).0 | self.pad_of(x))).count_ones() as u64;
+                w = x + 1;
+            }
+            if free >= k {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The lowest word `>= from` that any of `props` marks.
+    #[inline]
+    fn find_word_in(&self, props: &[Prop], from: usize) -> Option<usize> {
+        props.iter().filter_map(|&p| self.find_word(p, from)).min()
+    }
+
+    /// Whether any word might hold a free aligned run of `2^n`: a handful of directory loads that
+    /// let a request doomed to fail skip the search (the summaries over-approximate, never under).
+    #[inline]
+    fn may_fit(&self, n: u32) -> bool {
+        let any = |p: Prop| !self.dir[p as usize].is_empty();
+        any(Prop::Empty)
+            || (n < WORD_LOG2 && (any(Prop::Partial16) || (n < 4 && any(Prop::Broken16))))
     }
 
     /// First word `>= from` whose summary says it has `prop` (a hint: check the word).
+    #[inline]
     fn find_word(&self, prop: Prop, from: usize) -> Option<usize> {
+        if self.dir[prop as usize].is_empty() {
+            return None; // no page has it: one load answers a failing search
+        }
+        self.find_word_in_pages(prop, from)
+    }
+
+    fn find_word_in_pages(&self, prop: Prop, from: usize) -> Option<usize> {
         let mut p = from >> PAGE_SHIFT;
         let mut off = from & (PAGE_WORDS - 1);
         loop {
-            if p >= self.pages.len() {
+            if p >= self.npages {
                 return None;
             }
             match self.page_if(p) {
                 Some(pg) => {
-                    if let Some(i) = pg.trees[prop as usize].find_from(off) {
+                    if let Some(i) = pg.find_from(prop, off) {
                         return Some((p << PAGE_SHIFT) + i);
                     }
                 }
@@ -221,6 +280,9 @@ impl BlockMap {
                     }
                 }
             }
+            if p + 1 == self.npages {
+                return None;
+            }
             p = self.dir[prop as usize].find_from(p + 1)?;
             off = 0;
         }
@@ -228,7 +290,14 @@ impl BlockMap {
 
     /// Claims a run of `2^n` (n <= 6) in word `w`: `choose` picks a position from the word's used
     /// bits with `view_mask` (units outside the search domain) also marked used.
-    fn claim_in_word(&self, w: usize, n: u32, view_mask: u64, choose: impl Fn(u64) -> Option<u32>) -> Option<Unit> {
+    #[inline]
+    fn claim_in_word(
+        &self,
+        w: usize,
+        n: u32,
+        view_mask: u64,
+        choose: impl Fn(u64) -> Option<u32>,
+    ) -> Option<Unit> {
         let pg = self.page(w >> PAGE_SHIFT);
         let cell = &pg.words[w & (PAGE_WORDS - 1)];
         let mut cur = cell.load(SeqCst);
@@ -240,7 +309,7 @@ impl BlockMap {
             let new = pack(used | m, cont | (m & !(1u64 << pos)));
             match cell.compare_exchange(cur, new, SeqCst, SeqCst) {
                 Ok(_) => {
-                    self.after_change(w, used, used | m);
+                    self.after_change(pg, w, used, used | m);
                     return Some(Unit((w as u64) << WORD_LOG2 | pos as u64));
                 }
                 Err(actual) => cur = actual,
@@ -281,15 +350,20 @@ impl BlockMap {
             }
         }
         for k in 0..count {
-            self.after_change(w + k, 0, FULL);
+            self.after_change(self.page((w + k) >> PAGE_SHIFT), w + k, 0, FULL);
         }
         true
     }
 
     /// Automatically claims a run of `2^n` inside the unit ranges of `domain` (sorted, disjoint),
     /// following `strategy`. Returns the first unit of the run.
-    pub(crate) fn claim_auto(&self, n: u32, strategy: Strategy, domain: &[Range<u64>]) -> Option<Unit> {
-        if domain.iter().all(|r| r.is_empty()) {
+    pub(crate) fn claim_auto(
+        &self,
+        n: u32,
+        strategy: Strategy,
+        domain: &[Range<u64>],
+    ) -> Option<Unit> {
+        if !self.may_fit(n) || domain.iter().all(|r| r.is_empty()) {
             return None;
         }
         if n > WORD_LOG2 {
@@ -311,7 +385,7 @@ impl BlockMap {
                 tiers.iter().find_map(|&t| {
                     domain
                         .iter()
-                        .find_map(|r| self.scan_small(n, r.clone(), t.prop(n), &|v| t.choose(v, n)))
+                        .find_map(|r| self.scan_small(n, r.clone(), t.props(n), |v| t.choose(v, n)))
                 })
             }
             Strategy::FirstFrom(r) => {
@@ -321,17 +395,31 @@ impl BlockMap {
                     .chain(domain[k + 1..].iter().cloned())
                     .chain(domain[..k].iter().cloned())
                     .chain(std::iter::once(first.start..from));
-                let filter = if n >= 4 { Prop::Partial16 } else { Prop::Partial };
+                // Words with a free aligned run: empty ones, and partly used ones (for runs of 16
+                // or more only those with a free 16-block).
+                let props: &[Prop] = if n >= 4 {
+                    &[Prop::Empty, Prop::Partial16]
+                } else {
+                    &[Prop::Empty, Prop::Partial16, Prop::Broken16]
+                };
+                let choose = |v: u64| first_free_run_from(v, n, 0);
                 order
                     .into_iter()
-                    .find_map(|range| self.scan_union(n, range, filter))
+                    .find_map(|range| self.scan_small(n, range, props, choose))
             }
         }
     }
 
     /// Lowest-address search for a run of `2^n` in `range`: candidate words come from the
     /// summary tree of `prop` (partial boundary words are checked directly, masked).
-    fn scan_small(&self, n: u32, range: Range<u64>, prop: Prop, choose: &dyn Fn(u64) -> Option<u32>) -> Option<Unit> {
+    #[inline]
+    fn scan_small(
+        &self,
+        n: u32,
+        range: Range<u64>,
+        props: &[Prop],
+        choose: impl Fn(u64) -> Option<u32> + Copy,
+    ) -> Option<Unit> {
         let (head, inner, tail) = split_words(&range);
         if let Some(h) = head {
             if let Some(u) = self.claim_in_word(h, n, outside_mask(h, &range), choose) {
@@ -340,7 +428,7 @@ impl BlockMap {
         }
         let mut w = inner.start;
         while w < inner.end {
-            match self.find_word(prop, w) {
+            match self.find_word_in(props, w) {
                 Some(x) if x < inner.end => {
                     if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose) {
                         return Some(u);
@@ -349,38 +437,6 @@ impl BlockMap {
                 }
                 _ => break,
             }
-        }
-        let t = tail?;
-        self.claim_in_word(t, n, outside_mask(t, &range), choose)
-    }
-
-    /// First-fit search in `range` over words that have a free unit / 16-run (`filter`) or are empty.
-    fn scan_union(&self, n: u32, range: Range<u64>, filter: Prop) -> Option<Unit> {
-        let choose = |v: u64| first_free_run_from(v, n, 0);
-        let (head, inner, tail) = split_words(&range);
-        if let Some(h) = head {
-            if let Some(u) = self.claim_in_word(h, n, outside_mask(h, &range), choose) {
-                return Some(u);
-            }
-        }
-        let mut w = inner.start;
-        while w < inner.end {
-            let a = self.find_word(filter, w);
-            let b = self.find_word(Prop::Empty, w);
-            let x = match (a, b) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => match a.or(b) {
-                    Some(x) => x,
-                    None => break,
-                },
-            };
-            if x >= inner.end {
-                break;
-            }
-            if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose) {
-                return Some(u);
-            }
-            w = x + 1;
         }
         let t = tail?;
         self.claim_in_word(t, n, outside_mask(t, &range), choose)
@@ -453,7 +509,7 @@ impl BlockMap {
                 }
                 match cell.compare_exchange(cur, pack(used & !m, cont & !m), SeqCst, SeqCst) {
                     Ok(_) => {
-                        self.after_change(w, used, used & !m);
+                        self.after_change(pg, w, used, used & !m);
                         return Ok(());
                     }
                     Err(actual) => cur = actual,
@@ -479,7 +535,7 @@ impl BlockMap {
         for k in (0..count).rev() {
             let x = w + k;
             self.page(x >> PAGE_SHIFT).words[x & (PAGE_WORDS - 1)].store_zero();
-            self.after_change(x, FULL, 0);
+            self.after_change(self.page(x >> PAGE_SHIFT), x, FULL, 0);
         }
         Ok(())
     }
@@ -520,7 +576,11 @@ impl BlockMap {
         let mut w = (start >> WORD_LOG2) as usize;
         let pos = (start & 63) as u32;
         let (_, cont) = self.word(w);
-        let ones = if pos == 63 { 0 } else { (!(cont >> (pos + 1))).trailing_zeros().min(63 - pos) };
+        let ones = if pos == 63 {
+            0
+        } else {
+            (!(cont >> (pos + 1))).trailing_zeros().min(63 - pos)
+        };
         let mut len = 1 + ones as u64;
         if pos + ones == 63 {
             loop {
@@ -552,7 +612,8 @@ impl BlockMap {
             let page_end = ((p + 1) << PAGE_SHIFT).min(inner.end);
             if let Some(pg) = self.page_if(p) {
                 for x in w..page_end {
-                    c += (unpack(pg.words[x & (PAGE_WORDS - 1)].load(SeqCst)).0 & !self.pad_of(x)).count_ones() as u64;
+                    c += (unpack(pg.words[x & (PAGE_WORDS - 1)].load(SeqCst)).0 & !self.pad_of(x))
+                        .count_ones() as u64;
                 }
             }
             w = page_end;
@@ -563,7 +624,7 @@ impl BlockMap {
     /// Visits every word in address order: `Words::One(w, used)` for each word of a touched page,
     /// `Words::Empty(first, count)` for all the words of a page never touched.
     pub(crate) fn for_each_word(&self, mut f: impl FnMut(Words)) {
-        for p in 0..self.pages.len() {
+        for p in 0..self.npages {
             let base = p << PAGE_SHIFT;
             match self.page_if(p) {
                 Some(pg) => {
@@ -578,17 +639,11 @@ impl BlockMap {
 
     /// Heap bytes held: pages, directory and page table.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let table = self.pages.len() * std::mem::size_of::<OnceLock<Box<Page>>>();
+        let table = self.more.len() * std::mem::size_of::<OnceLock<Box<Page>>>();
         let dir: usize = self.dir.iter().map(SummaryTree::heap_bytes).sum();
-        let pages: usize = self
-            .pages
-            .iter()
-            .filter_map(|p| p.get())
-            .map(|pg| {
-                std::mem::size_of::<Page>()
-                    + pg.words.len() * 16
-                    + pg.trees.iter().map(SummaryTree::heap_bytes).sum::<usize>()
-            })
+        let pages: usize = (0..self.npages)
+            .filter_map(|p| self.page_if(p))
+            .map(Page::heap_bytes)
             .sum();
         table + dir + pages
     }
@@ -619,41 +674,50 @@ impl BlockMap {
     /// units, every allocation an aligned power-of-two run, summaries exact, counters exact.
     pub(crate) fn verify(&self) -> Result<(), String> {
         let mut expect_cont_into_next = false;
-        for p in 0..self.pages.len() {
+        for p in 0..self.npages {
             let Some(pg) = self.page_if(p) else {
                 if expect_cont_into_next {
                     return Err(format!("allocation runs into never-used page {p}"));
                 }
                 if !self.dir[Prop::Empty as usize].get(p) {
-                    return Err(format!("untouched page {p} not marked empty in the directory"));
+                    return Err(format!(
+                        "untouched page {p} not marked empty in the directory"
+                    ));
                 }
-                for prop in [Prop::Partial, Prop::Partial16, Prop::Broken16] {
+                for prop in [Prop::Partial16, Prop::Broken16] {
                     if self.dir[prop as usize].get(p) {
-                        return Err(format!("untouched page {p} marked {prop:?} in the directory"));
+                        return Err(format!(
+                            "untouched page {p} marked {prop:?} in the directory"
+                        ));
                     }
                 }
                 continue;
             };
-            let mut used_count = 0u64;
             for (i, cell) in pg.words.iter().enumerate() {
                 let w = (p << PAGE_SHIFT) + i;
                 let (used, cont) = unpack(cell.load(SeqCst));
                 let pad = self.pad_of(w);
                 if used & pad != pad || cont & pad != 0 {
-                    return Err(format!("padding bits of word {w} changed: used {used:#x} cont {cont:#x}"));
+                    return Err(format!(
+                        "padding bits of word {w} changed: used {used:#x} cont {cont:#x}"
+                    ));
                 }
                 if cont & !used != 0 {
-                    return Err(format!("word {w}: continuation bits on free units: {:#x}", cont & !used));
+                    return Err(format!(
+                        "word {w}: continuation bits on free units: {:#x}",
+                        cont & !used
+                    ));
                 }
                 let continued = cont & 1 != 0;
                 if continued != expect_cont_into_next {
                     return Err(format!("word {w}: allocation boundary at unit 0 broken"));
                 }
                 if continued && (used != FULL || cont != FULL) {
-                    return Err(format!("word {w}: continued from the previous word but not wholly"));
+                    return Err(format!(
+                        "word {w}: continued from the previous word but not wholly"
+                    ));
                 }
                 let real = used & !pad;
-                used_count += real.count_ones() as u64;
                 let next_continues = w + 1 < self.words && self.word(w + 1).1 & 1 != 0;
                 expect_cont_into_next = used == FULL && cont | 1 == FULL && next_continues;
                 // Each allocation that starts here: an aligned power-of-two run.
@@ -664,25 +728,12 @@ impl BlockMap {
                         return Err(format!("word {w}: allocation at unit {start} of {len} units is not an aligned power of two"));
                     }
                 }
-                let props = Prop::set_of(used);
-                for prop in ALL_PROPS {
-                    let want = props & (1 << prop as usize) != 0;
-                    if pg.trees[prop as usize].get(i) != want {
-                        return Err(format!("word {w}: summary {prop:?} is stale"));
-                    }
-                }
             }
-            for t in &pg.trees {
-                t.verify_structure()?;
-            }
+            pg.verify_summaries(p << PAGE_SHIFT)?;
             for prop in ALL_PROPS {
-                if self.dir[prop as usize].get(p) == pg.trees[prop as usize].is_empty() {
+                if self.dir[prop as usize].get(p) == pg.is_empty(prop) {
                     return Err(format!("page {p}: directory bit {prop:?} is stale"));
                 }
-            }
-            let counted = pg.used.load(SeqCst);
-            if counted != used_count {
-                return Err(format!("page {p}: counter says {counted} used units, recount {used_count}"));
             }
         }
         for t in &self.dir {
@@ -734,12 +785,13 @@ enum Tier {
 }
 
 impl Tier {
-    fn prop(self, n: u32) -> Prop {
+    /// The summary trees whose words can satisfy this tier (a superset: the word decides).
+    fn props(self, n: u32) -> &'static [Prop] {
         match self {
-            Tier::Broken16 => Prop::Broken16,
-            Tier::Partial if n >= 4 => Prop::Partial16,
-            Tier::Partial => Prop::Partial,
-            Tier::Empty => Prop::Empty,
+            Tier::Broken16 => &[Prop::Broken16],
+            Tier::Partial if n >= 4 => &[Prop::Partial16],
+            Tier::Partial => &PARTIAL,
+            Tier::Empty => &[Prop::Empty],
         }
     }
 
@@ -796,10 +848,10 @@ fn outside_mask(w: usize, range: &Range<u64>) -> u64 {
     let base = (w as u64) << WORD_LOG2;
     let lo = range.start.saturating_sub(base).min(64) as u32;
     let hi = range.end.saturating_sub(base).min(64) as u32;
-    let inside = if hi == 64 { FULL } else { (1u64 << hi) - 1 } & !if lo == 64 { FULL } else { (1u64 << lo) - 1 };
+    let inside = if hi == 64 { FULL } else { (1u64 << hi) - 1 }
+        & !if lo == 64 { FULL } else { (1u64 << lo) - 1 };
     !inside
 }
-
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -845,8 +897,14 @@ mod tests {
         assert!(!m.claim_at(run(192, 6)));
         assert_eq!(m.allocation_at(Unit(200)), Some(run(128, 7)));
         m.verify().unwrap();
-        assert_eq!(m.release(run(128, 6)), Err(ReleaseRefusal::NotOneAllocation));
-        assert_eq!(m.release(run(192, 6)), Err(ReleaseRefusal::NotOneAllocation));
+        assert_eq!(
+            m.release(run(128, 6)),
+            Err(ReleaseRefusal::NotOneAllocation)
+        );
+        assert_eq!(
+            m.release(run(192, 6)),
+            Err(ReleaseRefusal::NotOneAllocation)
+        );
         let got = m.claim_auto(8, Strategy::Pack, &[0..4096]).unwrap();
         assert_eq!(got, Unit(256));
         assert_eq!(m.release(run(128, 7)), Ok(()));
@@ -861,7 +919,11 @@ mod tests {
         let got = m.claim_auto(0, Strategy::Pack, &[0..1024]).unwrap();
         assert_eq!(got, Unit(513));
         let p = m.claim_auto(4, Strategy::Pack, &[0..1024]).unwrap();
-        assert_eq!(p, Unit(528), "a /28 goes next to the used block, keeping other words whole");
+        assert_eq!(
+            p,
+            Unit(528),
+            "a /28 goes next to the used block, keeping other words whole"
+        );
         m.verify().unwrap();
     }
 
@@ -873,10 +935,16 @@ mod tests {
         assert_eq!(m.claim_auto(0, Strategy::Pack, &[5..7]), Some(Unit(6)));
         assert_eq!(m.claim_auto(0, Strategy::Pack, &[5..7]), None);
         // Unit 5 is taken, so the pair at 4 is not free: the first free aligned pair is at 70.
-        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(0), &[4..6, 70..80]), Some(Unit(70)));
+        assert_eq!(
+            m.claim_auto(1, Strategy::FirstFrom(0), &[4..6, 70..80]),
+            Some(Unit(70))
+        );
         // Offset 7 of the domain is unit 75 (2 units in the first range, 5 into the second),
         // aligned down to 74.
-        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(7), &[4..6, 70..80]), Some(Unit(74)));
+        assert_eq!(
+            m.claim_auto(1, Strategy::FirstFrom(7), &[4..6, 70..80]),
+            Some(Unit(74))
+        );
         // Offset 13 of an 8-unit domain is unit 77 -> 76; then 78; then wrap to the first range.
         let d = [2..6, 76..80];
         assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), Some(Unit(76)));

@@ -2,6 +2,7 @@
 //! addresses; the subnet layer maps CIDRs onto units.
 
 mod blockmap;
+mod page;
 mod summary;
 mod word;
 

@@ -12,30 +12,69 @@
 
 use crate::sync::{AtomicU64, Ordering::SeqCst};
 
-/// One tree over `items` bits.
+/// Most levels a tree can have: 64^7 items is far beyond any map.
+const MAX_LEVELS: usize = 7;
+
+/// One tree over `items` bits. All levels live in one array (top level first); `levels[k]` is a
+/// view into it, so reaching any summary word is one index and one load.
 #[derive(Debug)]
 pub(crate) struct SummaryTree {
-    levels: Vec<Box<[AtomicU64]>>,
+    bits: Box<[AtomicU64]>,
+    /// (offset, length) of each level in `bits`, level 0 first.
+    spans: [(usize, usize); MAX_LEVELS],
+    depth: usize,
 }
 
-fn zeroed(n: usize) -> Box<[AtomicU64]> {
-    (0..n).map(|_| AtomicU64::new(0)).collect()
+/// Level `k` of a tree as a slice.
+struct Levels<'a>(&'a SummaryTree);
+
+impl<'a> std::ops::Index<usize> for Levels<'a> {
+    type Output = [AtomicU64];
+    #[inline]
+    fn index(&self, k: usize) -> &[AtomicU64] {
+        let (off, len) = self.0.spans[k];
+        &self.0.bits[off..off + len]
+    }
+}
+
+impl<'a> Levels<'a> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.depth
+    }
 }
 
 impl SummaryTree {
     /// A tree over `items` bits, all clear.
     pub(crate) fn new(items: usize) -> Self {
-        let mut levels = Vec::new();
+        let mut lens = Vec::new();
         let mut n = items.max(1);
         loop {
             let words = n.div_ceil(64);
-            levels.push(zeroed(words));
+            lens.push(words);
             if words == 1 {
                 break;
             }
             n = words;
         }
-        Self { levels }
+        assert!(lens.len() <= MAX_LEVELS, "summary tree too deep");
+        // Top level first in memory: the emptiness check reads bits[0].
+        let mut spans = [(0, 0); MAX_LEVELS];
+        let mut off = 0;
+        for k in (0..lens.len()).rev() {
+            spans[k] = (off, lens[k]);
+            off += lens[k];
+        }
+        Self {
+            bits: (0..off).map(|_| AtomicU64::new(0)).collect(),
+            spans,
+            depth: lens.len(),
+        }
+    }
+
+    #[inline]
+    fn levels(&self) -> Levels<'_> {
+        Levels(self)
     }
 
     /// A tree over `items` bits, all set.
@@ -47,59 +86,78 @@ impl SummaryTree {
         t
     }
 
-    /// Sets bit `i`, and the bits above it that were clear.
-    pub(crate) fn set(&self, i: usize) {
+    /// Sets bit `i`, and the bits above it that were clear. Returns true if the call changed
+    /// whether the tree is empty (the caller then syncs whatever summarises this tree).
+    pub(crate) fn set(&self, i: usize) -> bool {
         self.set_at(0, i)
     }
 
-    /// Clears bit `i`, and the bits above it whose word became empty.
-    pub(crate) fn clear(&self, i: usize) {
+    /// Clears bit `i`, and the bits above it whose word became empty. Returns true if the call
+    /// changed whether the tree is empty at some point.
+    pub(crate) fn clear(&self, i: usize) -> bool {
         self.clear_at(0, i)
     }
 
-    fn clear_at(&self, level: usize, idx: usize) {
-        let words = &self.levels[level];
+    fn clear_at(&self, level: usize, idx: usize) -> bool {
+        let levels = self.levels();
+        let words = &levels[level];
         let bit = 1u64 << (idx & 63);
         let now = words[idx >> 6].fetch_and(!bit, SeqCst) & !bit;
-        if now != 0 || level + 1 == self.levels.len() {
-            return;
+        if now != 0 {
+            return false;
         }
-        self.clear_at(level + 1, idx >> 6);
+        if level + 1 == levels.len() {
+            return true;
+        }
+        let mut flipped = self.clear_at(level + 1, idx >> 6);
         // A writer may have set a bit in this word after our fetch_and and set the parent before
         // we cleared it. Re-check the word and restore the parent for it.
         if words[idx >> 6].load(SeqCst) != 0 {
-            self.set_at(level + 1, idx >> 6);
+            flipped |= self.set_at(level + 1, idx >> 6);
         }
+        flipped
     }
 
-    fn set_at(&self, from: usize, i: usize) {
+    fn set_at(&self, from: usize, i: usize) -> bool {
+        let levels = self.levels();
         let mut idx = i;
-        for level in &self.levels[from..] {
-            let prev = level[idx >> 6].fetch_or(1 << (idx & 63), SeqCst);
+        for k in from..levels.len() {
+            let prev = levels[k][idx >> 6].fetch_or(1 << (idx & 63), SeqCst);
             if prev != 0 {
-                return;
+                return false;
             }
             idx >>= 6;
         }
+        true
     }
 
     /// Whether no bit is set.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.levels[self.levels.len() - 1][0].load(SeqCst) == 0
+        self.bits[0].load(SeqCst) == 0
     }
 
     /// Bit `i` of level 0.
+    #[inline]
     pub(crate) fn get(&self, i: usize) -> bool {
-        self.levels[0][i >> 6].load(SeqCst) & (1 << (i & 63)) != 0
+        self.levels()[0][i >> 6].load(SeqCst) & (1 << (i & 63)) != 0
     }
 
     /// The first set bit at index `>= start`, if any.
+    #[inline]
     pub(crate) fn find_from(&self, start: usize) -> Option<usize> {
-        let top = self.levels.len() - 1;
+        let levels = self.levels();
+        let top = levels.len() - 1;
+        if start == 0 {
+            return self.find_first();
+        }
+        if self.is_empty() {
+            return None;
+        }
         let mut level = 0;
         let mut pos = start;
         loop {
-            let words = &self.levels[level];
+            let words = &levels[level];
             let w = pos >> 6;
             let bits = if w < words.len() {
                 words[w].load(SeqCst) & (u64::MAX << (pos & 63))
@@ -123,19 +181,45 @@ impl SummaryTree {
         }
     }
 
+    /// The first set bit: straight down from the root, one load per level. A stale upper bit
+    /// (its child already empty) falls back to the general search past it.
+    #[inline]
+    fn find_first(&self) -> Option<usize> {
+        let levels = self.levels();
+        let mut pos = 0usize;
+        for level in (0..levels.len()).rev() {
+            let bits = levels[level][pos].load(SeqCst);
+            if bits == 0 {
+                if level + 1 == levels.len() {
+                    return None;
+                }
+                // Stale hint above: resume the bottom-up search after this word.
+                return self.find_from((pos + 1) << (6 * (level + 1)));
+            }
+            pos = (pos << 6) | bits.trailing_zeros() as usize;
+            if level == 0 {
+                return Some(pos);
+            }
+        }
+        None
+    }
+
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.levels.iter().map(|l| l.len() * 8).sum()
+        self.bits.len() * 8
     }
 
     /// Checks that each upper bit is exactly "child word non-zero" (exact when quiescent).
     pub(crate) fn verify_structure(&self) -> Result<(), String> {
-        for k in 1..self.levels.len() {
-            for (i, w) in self.levels[k - 1].iter().enumerate() {
+        let levels = self.levels();
+        for k in 1..levels.len() {
+            for (i, w) in levels[k - 1].iter().enumerate() {
                 let child = w.load(SeqCst) != 0;
-                let up = self.levels[k][i >> 6].load(SeqCst) & (1 << (i & 63)) != 0;
+                let up = levels[k][i >> 6].load(SeqCst) & (1 << (i & 63)) != 0;
                 if child != up {
-                    return Err(format!("summary level {k} bit {i} is {up}, child word non-zero is {child}"));
+                    return Err(format!(
+                        "summary level {k} bit {i} is {up}, child word non-zero is {child}"
+                    ));
                 }
             }
         }
@@ -153,6 +237,7 @@ mod tests {
         assert!(t.is_empty());
         assert_eq!(t.find_from(0), None);
         t.set(299_999);
+        assert_eq!(t.find_from(0), Some(299_999));
         t.set(5);
         assert_eq!(t.find_from(0), Some(5));
         assert_eq!(t.find_from(6), Some(299_999));

@@ -60,34 +60,54 @@ pub(crate) fn free_runs(used: u64, n: u32) -> u64 {
     f & ALIGNED[n as usize]
 }
 
-/// Widens start bits of `2^m` runs to the start bits of every `2^n` sub-run (n <= m).
+/// `levels[k]`: a bit at every position `p` (aligned or not) where `p..p+2^k` is free.
 #[inline]
-fn expand(starts: u64, m: u32, n: u32) -> u64 {
-    let mut s = starts;
-    for k in n..m {
-        s |= s << (1u32 << k);
+fn free_levels(used: u64) -> [u64; 7] {
+    let mut f = [0u64; 7];
+    f[0] = !used;
+    for k in 1..7 {
+        f[k] = f[k - 1] & (f[k - 1] >> (1u32 << (k - 1)));
     }
-    s & ALIGNED[n as usize]
+    f
+}
+
+/// Bits at `0, 2^n, 2*2^n, ...` below `2^m`. Multiplying the aligned start bits of `2^m` blocks by
+/// it marks every `2^n`-aligned position inside those blocks (no carries: it fits in one block).
+#[inline]
+fn spread(n: u32, m: u32) -> u64 {
+    if m == WORD_LOG2 {
+        ALIGNED[n as usize]
+    } else {
+        ALIGNED[n as usize] & ((1u64 << (1u32 << m)) - 1)
+    }
+}
+
+/// (16-blocks entirely free, 16-blocks entirely used), as start bits.
+#[inline]
+fn lanes16(used: u64) -> (u64, u64) {
+    (
+        free_levels(used)[4] & ALIGNED[4],
+        free_levels(!used)[4] & ALIGNED[4],
+    )
 }
 
 /// Whether some aligned 16-unit block is partly used and partly free ("broken").
 #[inline]
 pub(crate) fn has_broken16(used: u64) -> bool {
-    (0..4).any(|b| {
-        let lane = (used >> (b * 16)) as u16;
-        lane != 0 && lane != u16::MAX
-    })
+    let (free, full) = lanes16(used);
+    free | full != ALIGNED[4]
 }
 
 /// Best-fit position for a run of `2^n` in `used`: among the free aligned runs, the one inside the
 /// smallest entirely free aligned block (so larger free blocks stay whole); ties go to the lowest.
 pub(crate) fn best_fit(used: u64, n: u32) -> Option<u32> {
-    let mut cand = free_runs(used, n);
+    let f = free_levels(used);
+    let mut cand = f[n as usize] & ALIGNED[n as usize];
     if cand == 0 {
         return None;
     }
     for m in n + 1..=WORD_LOG2 {
-        let inside_bigger = expand(free_runs(used, m), m, n);
+        let inside_bigger = (f[m as usize] & ALIGNED[m as usize]).wrapping_mul(spread(n, m));
         let tight = cand & !inside_bigger;
         if tight != 0 {
             return Some(tight.trailing_zeros());
@@ -132,18 +152,19 @@ pub(crate) fn first_free_run_from(used: u64, n: u32, from: u32) -> Option<u32> {
 pub(crate) enum Prop {
     /// Every unit free.
     Empty = 0,
-    /// Some units used, some free.
-    Partial = 1,
     /// Some units used and a whole aligned 16-unit block free.
-    Partial16 = 2,
+    Partial16 = 1,
     /// Some aligned 16-unit block is partly used.
-    Broken16 = 3,
+    Broken16 = 2,
 }
 
-/// Number of [`Prop`] values.
-pub(crate) const PROPS: usize = 4;
+/// Number of [`Prop`] values. "Partly used" needs no tree of its own: such a word either has a
+/// broken 16-block or an entirely free one, so it is `Partial16 | Broken16`.
+pub(crate) const PROPS: usize = 3;
 /// Every property, in tree order.
-pub(crate) const ALL_PROPS: [Prop; PROPS] = [Prop::Empty, Prop::Partial, Prop::Partial16, Prop::Broken16];
+pub(crate) const ALL_PROPS: [Prop; PROPS] = [Prop::Empty, Prop::Partial16, Prop::Broken16];
+/// The properties whose union is "has a free unit and a used one".
+pub(crate) const PARTIAL: [Prop; 2] = [Prop::Partial16, Prop::Broken16];
 
 impl Prop {
     /// Whether a word with these used bits has the property.
@@ -151,18 +172,23 @@ impl Prop {
     pub(crate) fn holds(self, used: u64) -> bool {
         match self {
             Prop::Empty => used == 0,
-            Prop::Partial => used != 0 && used != FULL,
             Prop::Partial16 => used != 0 && free_runs(used, 4) != 0,
             Prop::Broken16 => has_broken16(used),
         }
     }
 
-    /// Bit set of the properties that hold.
+    /// Bit set of the properties that hold (the same as asking [`Prop::holds`] for each).
     #[inline]
     pub(crate) fn set_of(used: u64) -> u8 {
-        ALL_PROPS
-            .iter()
-            .fold(0, |acc, p| acc | ((p.holds(used) as u8) << *p as usize))
+        if used == 0 {
+            return 1 << Prop::Empty as usize;
+        }
+        if used == FULL {
+            return 0;
+        }
+        let (free, full) = lanes16(used);
+        (((free != 0) as u8) << Prop::Partial16 as usize)
+            | (((free | full != ALIGNED[4]) as u8) << Prop::Broken16 as usize)
     }
 }
 
@@ -201,11 +227,67 @@ mod tests {
     }
 
     #[test]
+    fn fast_forms_match_their_definitions() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for used in [
+                x,
+                x & (x >> 3),
+                x | (x << 5),
+                x & 0xffff_0000_ff00_00f0,
+                !x & 0x0f0f,
+                0,
+                FULL,
+            ] {
+                let slow = ALL_PROPS
+                    .iter()
+                    .fold(0, |a, p| a | ((p.holds(used) as u8) << *p as usize));
+                assert_eq!(Prop::set_of(used), slow, "{used:#x}");
+                let broken = (0..4).any(|b| {
+                    let lane = (used >> (b * 16)) as u16;
+                    lane != 0 && lane != u16::MAX
+                });
+                assert_eq!(has_broken16(used), broken, "{used:#x}");
+                for n in 0..=6 {
+                    // Best fit by definition: minimise the largest free aligned block around the run.
+                    let runs = |m: u32| free_runs(used, m);
+                    let slow = (0..64u32)
+                        .step_by(1 << n)
+                        .filter(|&p| runs(n) & (1 << p) != 0)
+                        .min_by_key(|&p| {
+                            let biggest = (n..=6)
+                                .filter(|&m| runs(m) & (1u64 << (p & !((1 << m) - 1))) != 0)
+                                .max();
+                            (biggest, p)
+                        });
+                    assert_eq!(best_fit(used, n), slow, "{used:#x} n={n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn partial_is_the_union_of_partial16_and_broken16() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for used in [x, x & 0xffff_0000_0000_ffff, x | 0x0000_ffff_ffff_0000] {
+                let partial = used != 0 && used != FULL;
+                assert_eq!(partial, PARTIAL.iter().any(|p| p.holds(used)), "{used:#x}");
+            }
+        }
+    }
+
+    #[test]
     fn props_match_their_definitions() {
         assert_eq!(Prop::set_of(0), 1 << Prop::Empty as usize);
         assert_eq!(Prop::set_of(FULL), 0);
         let one = Prop::set_of(1);
-        assert!(one & (1 << Prop::Partial as usize) != 0);
         assert!(one & (1 << Prop::Partial16 as usize) != 0);
         assert!(one & (1 << Prop::Broken16 as usize) != 0);
         assert!(!Prop::Broken16.holds(0xffff));

@@ -47,7 +47,10 @@ pub struct SubnetStats {
 impl SubnetStats {
     /// Free aligned blocks of prefix length `len` (0 if out of range).
     pub fn free_blocks_of(&self, len: u8) -> u64 {
-        self.free_blocks.iter().find(|b| b.len == len).map_or(0, |b| b.count)
+        self.free_blocks
+            .iter()
+            .find(|b| b.len == len)
+            .map_or(0, |b| b.count)
     }
 }
 
@@ -92,13 +95,25 @@ impl fmt::Display for PrefixFailure {
             self.len, self.subnet, self.candidate_blocks, self.free_blocks, self.free_units
         )?;
         if self.blocks_with_reserved_addresses > 0 {
-            writeln!(f, "  {} blocks hold reserved addresses", self.blocks_with_reserved_addresses)?;
+            writeln!(
+                f,
+                "  {} blocks hold reserved addresses",
+                self.blocks_with_reserved_addresses
+            )?;
         }
         if self.blocks_outside_domain > 0 {
-            writeln!(f, "  {} blocks lie in reservations automatic assignment may not use", self.blocks_outside_domain)?;
+            writeln!(
+                f,
+                "  {} blocks lie in reservations automatic assignment may not use",
+                self.blocks_outside_domain
+            )?;
         }
         if self.spoiling_allocations > 0 {
-            writeln!(f, "  {} allocations spoil the other blocks; the worst:", self.spoiling_allocations)?;
+            writeln!(
+                f,
+                "  {} allocations spoil the other blocks; the worst:",
+                self.spoiling_allocations
+            )?;
             for s in &self.spoilers {
                 writeln!(f, "    {} spoils {} block(s)", s.holder, s.blocks)?;
             }
@@ -199,14 +214,9 @@ impl Subnet {
         let units = self.geo.units();
         let domain: Vec<Range<u64>> = self.with_reservations(|set| match set {
             None => vec![0..units],
-            Some(set) => {
-                let mut d = set.prefix_ranges().to_vec();
-                if set.prefix_ranges().is_empty() || self.options.fallback_to_unreserved {
-                    d.extend(set.unreserved().iter().cloned());
-                }
-                d.sort_by_key(|r| r.start);
-                d
-            }
+            Some(set) => set.prefix_domain(
+                set.prefix_ranges().is_empty() || self.options.fallback_to_unreserved,
+            ),
         });
         // Candidate blocks: aligned blocks entirely inside one domain range.
         let mut candidates: Vec<u64> = Vec::new();
@@ -299,7 +309,11 @@ impl BlockTally {
     fn word(&mut self, w: usize, used: u64) {
         for n in 0..=self.log2.min(6) {
             let runs = free_runs(used, n);
-            self.note(n, runs.count_ones() as u64, ((w as u64) << 6) + runs.trailing_zeros() as u64);
+            self.note(
+                n,
+                runs.count_ones() as u64,
+                ((w as u64) << 6) + runs.trailing_zeros() as u64,
+            );
         }
         if used == 0 {
             self.streak.get_or_insert(w);

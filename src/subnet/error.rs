@@ -93,29 +93,27 @@ pub enum SubnetError {
         /// The profile's name.
         profile: &'static str,
     },
-    /// Free addresses remain, but no free aligned block of the asked length: fragmentation.
+    /// Enough addresses are free where automatic assignment may look, but no free aligned block
+    /// of the asked length: fragmentation. `Subnet::explain_prefix_failure` tells which
+    /// allocations spoil the candidate blocks; `Subnet::stats` counts the free addresses.
     #[error(
-        "InsufficientCidrBlocks: There are not enough free cidr blocks in the specified subnet to satisfy the request: no free aligned /{len} in {subnet} although {free} of its addresses that automatic assignment may use are free (see Subnet::explain_prefix_failure)"
+        "InsufficientCidrBlocks: There are not enough free cidr blocks in the specified subnet to satisfy the request: no free aligned /{len} in {subnet}, although enough addresses are free (fragmentation)"
     )]
     InsufficientCidrBlocks {
         /// The subnet.
         subnet: IpNet,
         /// The prefix length asked for.
         len: u8,
-        /// Free units where automatic assignment may look (addresses; /80s for IPv6).
-        free: u64,
     },
-    /// Not enough free addresses at all.
+    /// Fewer addresses are free where automatic assignment may look than the request needs.
     #[error(
-        "InsufficientFreeAddressesInSubnet: There aren't sufficient free Ipv4 addresses or prefixes in {subnet}: {free} free where automatic assignment may look, {needed} needed"
+        "InsufficientFreeAddressesInSubnet: There aren't sufficient free Ipv4 addresses or prefixes in {subnet}: fewer than {needed} free where automatic assignment may look"
     )]
     InsufficientFreeAddressesInSubnet {
         /// The subnet.
         subnet: IpNet,
         /// Units needed (addresses; /80s for IPv6).
         needed: u64,
-        /// Units free where automatic assignment may look.
-        free: u64,
     },
     /// A new reservation overlaps an existing one.
     #[error("reservation {cidr} overlaps existing reservation {existing}")]

@@ -59,13 +59,15 @@ impl Geometry {
             (IpNet::V4(net), IpAddr::V4(a)) if net.contains(&a) => {
                 Ok(Unit((u32::from(a) - u32::from(net.network())) as u64))
             }
-            (IpNet::V6(net), IpAddr::V6(a)) if net.contains(&a) => {
-                Ok(Unit(((u128::from(a) - u128::from(net.network())) >> 48) as u64))
+            (IpNet::V6(net), IpAddr::V6(a)) if net.contains(&a) => Ok(Unit(
+                ((u128::from(a) - u128::from(net.network())) >> 48) as u64,
+            )),
+            (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_)) => {
+                Err(SubnetError::OutsideSubnet {
+                    cidr: as_net,
+                    subnet: self.cidr,
+                })
             }
-            (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_)) => Err(SubnetError::OutsideSubnet {
-                cidr: as_net,
-                subnet: self.cidr,
-            }),
             _ => Err(SubnetError::WrongFamily {
                 cidr: as_net,
                 subnet: self.cidr,
@@ -77,7 +79,9 @@ impl Geometry {
     pub(crate) fn addr_of(&self, unit: Unit) -> IpAddr {
         match self.cidr {
             IpNet::V4(net) => IpAddr::V4(Ipv4Addr::from(u32::from(net.network()) + unit.0 as u32)),
-            IpNet::V6(net) => IpAddr::V6(Ipv6Addr::from(u128::from(net.network()) + ((unit.0 as u128) << 48))),
+            IpNet::V6(net) => IpAddr::V6(Ipv6Addr::from(
+                u128::from(net.network()) + ((unit.0 as u128) << 48),
+            )),
         }
     }
 
@@ -106,7 +110,10 @@ impl Geometry {
 
     /// The run of a CIDR inside the subnet: same family, inside, aligned, a trackable length.
     pub(crate) fn run_of(&self, cidr: IpNet) -> Result<Run, SubnetError> {
-        let same_family = matches!((self.cidr, cidr), (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_)));
+        let same_family = matches!(
+            (self.cidr, cidr),
+            (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
+        );
         if !same_family {
             return Err(SubnetError::WrongFamily {
                 cidr,
@@ -154,9 +161,18 @@ mod tests {
         let g = Geometry::new("10.0.0.0/24".parse().unwrap()).unwrap();
         let bad: IpNet = "10.0.0.4/28".parse().unwrap();
         assert!(matches!(g.run_of(bad), Err(SubnetError::Misaligned { cidr, .. }) if cidr == bad));
-        assert!(matches!(g.run_of("10.0.1.0/28".parse().unwrap()), Err(SubnetError::OutsideSubnet { .. })));
-        assert!(matches!(g.run_of("10.0.0.0/16".parse().unwrap()), Err(SubnetError::OutsideSubnet { .. })));
-        assert!(matches!(g.run_of("::/64".parse().unwrap()), Err(SubnetError::WrongFamily { .. })));
+        assert!(matches!(
+            g.run_of("10.0.1.0/28".parse().unwrap()),
+            Err(SubnetError::OutsideSubnet { .. })
+        ));
+        assert!(matches!(
+            g.run_of("10.0.0.0/16".parse().unwrap()),
+            Err(SubnetError::OutsideSubnet { .. })
+        ));
+        assert!(matches!(
+            g.run_of("::/64".parse().unwrap()),
+            Err(SubnetError::WrongFamily { .. })
+        ));
         assert!(matches!(
             Geometry::new("10.0.0.0/31".parse().unwrap()),
             Err(SubnetError::SubnetLength { .. })

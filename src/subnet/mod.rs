@@ -188,61 +188,50 @@ impl Subnet {
     pub fn allocate_prefix(&self, len: u8) -> Result<Allocation, SubnetError> {
         let n = self.geo.run_log2(len)? as u32;
         let strategy = self.strategy();
-        let found = self.with_reservations(|set| match set {
-            None => self
-                .map
-                .claim_auto(n, strategy, &self.whole())
-                .map(|u| (u, Origin::Unreserved)),
-            Some(set) => {
-                let prefix = set.prefix_ranges();
-                let from_reservations = if prefix.is_empty() {
-                    None
-                } else {
-                    self.map.claim_auto(n, strategy, prefix).map(|u| {
-                        let res = set.prefix_reservation_at(u.0).expect("claimed inside a prefix reservation");
-                        (u, Origin::Reservation(res))
-                    })
-                };
-                from_reservations.or_else(|| {
-                    let may_fall_back = prefix.is_empty() || self.options.fallback_to_unreserved;
-                    let origin = if prefix.is_empty() {
-                        Origin::Unreserved
-                    } else {
-                        Origin::Fallback
-                    };
-                    let unreserved = set.unreserved();
-                    (may_fall_back && !unreserved.is_empty())
-                        .then(|| self.map.claim_auto(n, strategy, unreserved))
-                        .flatten()
-                        .map(|u| (u, origin))
-                })
-            }
-        });
-        match found {
-            Some((u, origin)) => Ok(Allocation {
-                cidr: self.geo.net_of(Run {
-                    start: u,
-                    log2: n as u8,
+        let cidr = |u: Unit| {
+            self.geo.net_of(Run {
+                start: u,
+                log2: n as u8,
+            })
+        };
+        if self.has_reservations.load(SeqCst) == 0 {
+            // The common case takes no lock at all.
+            let whole = self.whole();
+            return match self.map.claim_auto(n, strategy, &whole) {
+                Some(u) => Ok(Allocation {
+                    cidr: cidr(u),
+                    origin: Origin::Unreserved,
                 }),
-                origin,
-            }),
-            None => Err(self.exhausted(len, 1 << n, self.free_in_prefix_domain())),
+                None => Err(self.exhausted(len, n, &whole)),
+            };
         }
-    }
-
-    /// Units free where automatic prefix assignment may look.
-    fn free_in_prefix_domain(&self) -> u64 {
-        self.with_reservations(|set| match set {
-            None => self.geo.units().saturating_sub(self.map.used_units()),
-            Some(set) => {
-                let fallback = set.prefix_ranges().is_empty() || self.options.fallback_to_unreserved;
-                let mut ranges: Vec<Range<u64>> = set.prefix_ranges().to_vec();
-                if fallback {
-                    ranges.extend(set.unreserved().iter().cloned());
-                }
-                self.free_in(&ranges)
+        let set = self.reservations.read();
+        let prefix = set.prefix_ranges();
+        if !prefix.is_empty() {
+            if let Some(u) = self.map.claim_auto(n, strategy, prefix) {
+                let res = set
+                    .prefix_reservation_at(u.0)
+                    .expect("claimed inside a prefix reservation");
+                return Ok(Allocation {
+                    cidr: cidr(u),
+                    origin: Origin::Reservation(res),
+                });
             }
-        })
+        }
+        let (origin, may_fall_back) = if prefix.is_empty() {
+            (Origin::Unreserved, true)
+        } else {
+            (Origin::Fallback, self.options.fallback_to_unreserved)
+        };
+        if may_fall_back {
+            if let Some(u) = self.map.claim_auto(n, strategy, set.unreserved()) {
+                return Ok(Allocation {
+                    cidr: cidr(u),
+                    origin,
+                });
+            }
+        }
+        Err(self.exhausted(len, n, &set.prefix_domain(may_fall_back)))
     }
 
     fn free_in(&self, ranges: &[Range<u64>]) -> u64 {
@@ -252,18 +241,19 @@ impl Subnet {
             .sum()
     }
 
-    fn exhausted(&self, len: u8, needed: u64, free: u64) -> SubnetError {
-        if free >= needed {
+    /// The error for a failed automatic claim of `2^n` units in `domain`: fragmentation if at
+    /// least that many units are free there, exhaustion otherwise (bounded scan, O(2^n) words).
+    fn exhausted(&self, len: u8, n: u32, domain: &[Range<u64>]) -> SubnetError {
+        let needed = 1u64 << n;
+        if self.map.free_at_least(domain, needed) {
             SubnetError::InsufficientCidrBlocks {
                 subnet: self.geo.cidr,
                 len,
-                free,
             }
         } else {
             SubnetError::InsufficientFreeAddressesInSubnet {
                 subnet: self.geo.cidr,
                 needed,
-                free,
             }
         }
     }
@@ -272,7 +262,9 @@ impl Subnet {
         if self.geo.is_v4() {
             Ok(())
         } else {
-            Err(SubnetError::NotIpv4 { subnet: self.geo.cidr })
+            Err(SubnetError::NotIpv4 {
+                subnet: self.geo.cidr,
+            })
         }
     }
 
@@ -289,20 +281,12 @@ impl Subnet {
             None => self.map.claim_auto(0, strategy, &self.whole()),
             Some(set) => self.map.claim_auto(0, strategy, set.unreserved()),
         });
-        match found {
-            Some(u) => Ok(self.geo.addr_of(u)),
-            None => {
-                let free = self.with_reservations(|set| match set {
-                    None => self.geo.units().saturating_sub(self.map.used_units()),
-                    Some(set) => self.free_in(set.unreserved()),
-                });
-                Err(SubnetError::InsufficientFreeAddressesInSubnet {
-                    subnet: self.geo.cidr,
-                    needed: 1,
-                    free,
-                })
-            }
-        }
+        found
+            .map(|u| self.geo.addr_of(u))
+            .ok_or(SubnetError::InsufficientFreeAddressesInSubnet {
+                subnet: self.geo.cidr,
+                needed: 1,
+            })
     }
 
     /// Checks `run` against the reserved-address profile.
@@ -357,7 +341,10 @@ impl Subnet {
             Err(refusal) => match self.first_holder_in(run) {
                 None => Err(SubnetError::NotAllocated { cidr }),
                 Some(holder) => {
-                    debug_assert!(matches!(refusal, ReleaseRefusal::Free | ReleaseRefusal::NotOneAllocation));
+                    debug_assert!(matches!(
+                        refusal,
+                        ReleaseRefusal::Free | ReleaseRefusal::NotOneAllocation
+                    ));
                     Err(SubnetError::NotOneAllocation { cidr, holder })
                 }
             },
@@ -407,7 +394,10 @@ impl Subnet {
     /// [`SubnetError::WrongFamily`] or [`SubnetError::OutsideSubnet`].
     pub fn holder(&self, addr: IpAddr) -> Result<Option<Holder>, SubnetError> {
         let unit = self.geo.unit_of(addr)?;
-        Ok(self.map.allocation_at(unit).map(|run| self.holder_of_run(run)))
+        Ok(self
+            .map
+            .allocation_at(unit)
+            .map(|run| self.holder_of_run(run)))
     }
 
     /// Whether every address of `cidr` is free (unallocated; reservations do not count).
@@ -459,7 +449,11 @@ impl Subnet {
 
     /// Every allocation (reserved addresses included), in address order.
     pub fn allocations(&self) -> Vec<Holder> {
-        self.map.allocations().into_iter().map(|r| self.holder_of_run(r)).collect()
+        self.map
+            .allocations()
+            .into_iter()
+            .map(|r| self.holder_of_run(r))
+            .collect()
     }
 
     /// Heap bytes this subnet holds (bitmap pages, summaries, directory).
@@ -480,7 +474,11 @@ impl Subnet {
                 log2: 0,
             };
             if self.map.allocation_at(Unit(u)) != Some(want) {
-                return Err(format!("reserved address {} is not held as a single address", self.geo.addr_of(Unit(u))).into());
+                return Err(format!(
+                    "reserved address {} is not held as a single address",
+                    self.geo.addr_of(Unit(u))
+                )
+                .into());
             }
         }
         self.reservations.read().verify(self.geo.units())?;
@@ -490,7 +488,9 @@ impl Subnet {
 
 /// splitmix64 step over a shared state: deterministic per seed from one thread.
 fn splitmix64(state: &AtomicU64) -> u64 {
-    let mut z = state.fetch_add(0x9E37_79B9_7F4A_7C15, SeqCst).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = state
+        .fetch_add(0x9E37_79B9_7F4A_7C15, SeqCst)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

@@ -29,7 +29,9 @@ impl std::str::FromStr for ReservationKind {
         match s {
             "prefix" => Ok(Self::Prefix),
             "explicit" => Ok(Self::Explicit),
-            other => Err(format!("unknown reservation type {other:?}: expected prefix or explicit")),
+            other => Err(format!(
+                "unknown reservation type {other:?}: expected prefix or explicit"
+            )),
         }
     }
 }
@@ -126,6 +128,17 @@ impl ReservationSet {
         &self.unreserved
     }
 
+    /// Where automatic prefixes may look: the prefix reservations, plus unreserved space when
+    /// `with_unreserved`.
+    pub(crate) fn prefix_domain(&self, with_unreserved: bool) -> Vec<Range<u64>> {
+        let mut d = self.prefix_ranges.clone();
+        if with_unreserved {
+            d.extend(self.unreserved.iter().cloned());
+        }
+        d.sort_by_key(|r| r.start);
+        d
+    }
+
     /// The prefix reservation holding `unit`.
     pub(crate) fn prefix_reservation_at(&self, unit: u64) -> Option<IpNet> {
         self.entries
@@ -138,7 +151,10 @@ impl ReservationSet {
     pub(crate) fn verify(&self, units: u64) -> Result<(), String> {
         for w in self.entries.windows(2) {
             if w[0].1.range().end > w[1].1.start.0 {
-                return Err(format!("reservations {} and {} overlap or are unsorted", w[0].0.cidr, w[1].0.cidr));
+                return Err(format!(
+                    "reservations {} and {} overlap or are unsorted",
+                    w[0].0.cidr, w[1].0.cidr
+                ));
             }
         }
         let mut fresh = self.clone();

@@ -16,7 +16,10 @@ fn next(state: &mut u64) -> u64 {
 
 fn range_of(c: &IpNet) -> (u128, u128) {
     match c {
-        IpNet::V4(n) => (u32::from(n.network()) as u128, u32::from(n.broadcast()) as u128),
+        IpNet::V4(n) => (
+            u32::from(n.network()) as u128,
+            u32::from(n.broadcast()) as u128,
+        ),
         IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
     }
 }
@@ -29,7 +32,13 @@ fn assert_disjoint(all: &[IpNet]) {
     }
 }
 
-fn hammer(subnet: IpNet, opts: SubnetOptions, threads: usize, ops_per_thread: usize, prefix_len: u8) {
+fn hammer(
+    subnet: IpNet,
+    opts: SubnetOptions,
+    threads: usize,
+    ops_per_thread: usize,
+    prefix_len: u8,
+) {
     let s = Arc::new(Subnet::with_options(subnet, opts).unwrap());
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -63,7 +72,8 @@ fn hammer(subnet: IpNet, opts: SubnetOptions, threads: usize, ops_per_thread: us
                         _ => {
                             if !held.is_empty() {
                                 let c = held.swap_remove((r >> 8) as usize % held.len());
-                                s.release(c).unwrap_or_else(|e| panic!("release of held {c}: {e}"));
+                                s.release(c)
+                                    .unwrap_or_else(|e| panic!("release of held {c}: {e}"));
                             }
                         }
                     }
@@ -72,7 +82,10 @@ fn hammer(subnet: IpNet, opts: SubnetOptions, threads: usize, ops_per_thread: us
             })
         })
         .collect();
-    let mut all: Vec<IpNet> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<IpNet> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     assert_disjoint(&all);
     s.verify().unwrap();
     // The subnet's own records are exactly what the threads hold (plus reserved addresses).
@@ -117,15 +130,29 @@ fn threads_on_a_tiny_subnet_contend_on_one_word() {
 
 #[test]
 fn threads_on_ipv6_with_multi_word_prefixes() {
-    hammer("2001:db8::/64".parse().unwrap(), SubnetOptions::default(), 3, 20_000, 73);
-    hammer("2001:db8::/64".parse().unwrap(), SubnetOptions::default(), 3, 20_000, 80);
+    hammer(
+        "2001:db8::/64".parse().unwrap(),
+        SubnetOptions::default(),
+        3,
+        20_000,
+        73,
+    );
+    hammer(
+        "2001:db8::/64".parse().unwrap(),
+        SubnetOptions::default(),
+        3,
+        20_000,
+        80,
+    );
 }
 
 #[test]
 fn racing_manual_claims_have_one_winner() {
     let s = Arc::new(Subnet::new("10.0.0.0/24".parse().unwrap()).unwrap());
     for round in 0..200 {
-        let c: IpNet = format!("10.0.0.{}/28", 16 * (1 + round % 14)).parse().unwrap();
+        let c: IpNet = format!("10.0.0.{}/28", 16 * (1 + round % 14))
+            .parse()
+            .unwrap();
         let wins: usize = (0..4)
             .map(|_| {
                 let s = Arc::clone(&s);

@@ -41,11 +41,24 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn options() -> impl Strategy<Value = SubnetOptions> {
     (
-        prop_oneof![Just(ReservedProfile::Aws), Just(ReservedProfile::Classic), Just(ReservedProfile::None)],
-        prop_oneof![Just(Placement::Pack), Just(Placement::FirstFit), any::<u64>().prop_map(|seed| Placement::Random { seed })],
+        prop_oneof![
+            Just(ReservedProfile::Aws),
+            Just(ReservedProfile::Classic),
+            Just(ReservedProfile::None)
+        ],
+        prop_oneof![
+            Just(Placement::Pack),
+            Just(Placement::FirstFit),
+            any::<u64>().prop_map(|seed| Placement::Random { seed })
+        ],
         any::<bool>(),
     )
-        .prop_map(|(p, pl, f)| SubnetOptions::default().profile(p).placement(pl).fallback_to_unreserved(f))
+        .prop_map(|(p, pl, f)| {
+            SubnetOptions::default()
+                .profile(p)
+                .placement(pl)
+                .fallback_to_unreserved(f)
+        })
 }
 
 /// Lengths worth trying for a subnet: mostly the defaults and singles, some multi-word runs,
@@ -55,7 +68,21 @@ fn lengths(subnet: IpNet) -> Vec<u8> {
         IpNet::V4(_) => (32u8, subnet.prefix_len()),
         IpNet::V6(_) => (80u8, subnet.prefix_len()),
     };
-    let mut v = vec![unit, unit, unit - 4, unit - 4, unit - 1, unit - 2, unit - 3, unit - 5, unit - 6, unit - 7, unit - 8, l, unit + 1];
+    let mut v = vec![
+        unit,
+        unit,
+        unit - 4,
+        unit - 4,
+        unit - 1,
+        unit - 2,
+        unit - 3,
+        unit - 5,
+        unit - 6,
+        unit - 7,
+        unit - 8,
+        l,
+        unit + 1,
+    ];
     v.retain(|&x| x >= l.saturating_sub(1));
     v
 }
@@ -99,7 +126,10 @@ pub fn replay(subnet: IpNet, opts: SubnetOptions, ops: &[Op]) -> Result<(), Test
         let len = |i: usize| lens[i % lens.len()];
         match op {
             Op::Prefix(i) => {
-                let (a, b) = (real.allocate_prefix(len(*i)), model.allocate_prefix(len(*i)));
+                let (a, b) = (
+                    real.allocate_prefix(len(*i)),
+                    model.allocate_prefix(len(*i)),
+                );
                 prop_assert_eq!(&a, &b, "step {} {:?}", step, op);
                 if let Ok(a) = a {
                     held.push(a.cidr);
@@ -147,8 +177,18 @@ pub fn replay(subnet: IpNet, opts: SubnetOptions, ops: &[Op]) -> Result<(), Test
             }
             Op::Reserve(u, i, prefix) => {
                 let c = cidr_at(subnet, *u, len(*i + 2));
-                let kind = if *prefix { ReservationKind::Prefix } else { ReservationKind::Explicit };
-                prop_assert_eq!(real.add_reservation(c, kind), model.add_reservation(c, kind), "step {} reserve {}", step, c);
+                let kind = if *prefix {
+                    ReservationKind::Prefix
+                } else {
+                    ReservationKind::Explicit
+                };
+                prop_assert_eq!(
+                    real.add_reservation(c, kind),
+                    model.add_reservation(c, kind),
+                    "step {} reserve {}",
+                    step,
+                    c
+                );
             }
             Op::Unreserve(i) => {
                 let list = model.reservations();
@@ -156,21 +196,43 @@ pub fn replay(subnet: IpNet, opts: SubnetOptions, ops: &[Op]) -> Result<(), Test
                     continue;
                 }
                 let c = list[i % list.len()].cidr;
-                prop_assert_eq!(real.remove_reservation(c), model.remove_reservation(c), "step {}", step);
+                prop_assert_eq!(
+                    real.remove_reservation(c),
+                    model.remove_reservation(c),
+                    "step {}",
+                    step
+                );
             }
             Op::Holder(u) => {
                 let a = addr_at(subnet, *u);
-                prop_assert_eq!(real.holder(a), model.holder(a), "step {} holder {}", step, a);
+                prop_assert_eq!(
+                    real.holder(a),
+                    model.holder(a),
+                    "step {} holder {}",
+                    step,
+                    a
+                );
             }
             Op::IsFree(u, i) => {
                 let c = cidr_at(subnet, *u, len(*i));
-                prop_assert_eq!(real.is_free(c), model.is_free(c), "step {} is_free {}", step, c);
+                prop_assert_eq!(
+                    real.is_free(c),
+                    model.is_free(c),
+                    "step {} is_free {}",
+                    step,
+                    c
+                );
             }
         }
         if let Err(e) = real.verify() {
             return Err(TestCaseError::fail(format!("step {step} {op:?}: {e}")));
         }
-        prop_assert_eq!(real.allocations(), model.allocations(), "allocations after step {}", step);
+        prop_assert_eq!(
+            real.allocations(),
+            model.allocations(),
+            "allocations after step {}",
+            step
+        );
     }
     prop_assert_eq!(real.reservations(), model.reservations());
     prop_assert_eq!(real.stats(), model.stats());
@@ -191,7 +253,10 @@ fn v4_subnet() -> impl Strategy<Value = IpNet> {
 
 /// Case count: the default here, or `PROPTEST_CASES` for deeper runs.
 fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 proptest! {
@@ -215,7 +280,11 @@ proptest! {
 /// A fixed long sequence on a crowded /24, to reach full and fragmented states every run.
 #[test]
 fn crowded_sequence_matches_the_model() {
-    for placement in [Placement::Pack, Placement::FirstFit, Placement::Random { seed: 3 }] {
+    for placement in [
+        Placement::Pack,
+        Placement::FirstFit,
+        Placement::Random { seed: 3 },
+    ] {
         let opts = SubnetOptions::default().placement(placement);
         let ops: Vec<Op> = (0..600u64)
             .map(|i| match i % 7 {
