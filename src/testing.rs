@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::Range;
 
+/// Unit ranges searched in order.
+type Domain = Vec<Range<u64>>;
+
 /// The obvious implementation of [`Subnet`](crate::Subnet)'s contract.
 #[derive(Clone, Debug)]
 pub struct NaiveSubnet {
@@ -188,7 +191,7 @@ impl NaiveSubnet {
         }
         let at = domain[k].start + off;
         let from = (at & !((1u64 << n) - 1)).max(domain[k].start);
-        let mut order = vec![from..domain[k].end];
+        let mut order: Vec<Range<u64>> = std::iter::once(from..domain[k].end).collect();
         order.extend(domain[k + 1..].iter().cloned());
         order.extend(domain[..k].iter().cloned());
         order.push(domain[k].start..from);
@@ -222,7 +225,8 @@ impl NaiveSubnet {
         }
     }
 
-    fn domains(&self) -> Option<(Vec<Range<u64>>, Vec<Range<u64>>)> {
+    /// (prefix reservations, unreserved space), or `None` without reservations.
+    fn domains(&self) -> Option<(Domain, Domain)> {
         if self.reservations.is_empty() {
             return None;
         }
@@ -258,7 +262,7 @@ impl NaiveSubnet {
     pub fn allocate_prefix(&mut self, len: u8) -> Result<Allocation, SubnetError> {
         let n = self.geo.run_log2(len)? as u32;
         let r = self.start_point();
-        let whole = [0..self.units()];
+        let whole: Domain = std::iter::once(0..self.units()).collect();
         let (found, searched) = match self.domains() {
             None => (
                 self.place(n, &whole, r).map(|u| (u, Origin::Unreserved)),
@@ -326,7 +330,7 @@ impl NaiveSubnet {
         }
         let r = self.start_point();
         let domain = match self.domains() {
-            None => vec![0..self.units()],
+            None => std::iter::once(0..self.units()).collect(),
             Some((_, unreserved)) => unreserved,
         };
         match self.place(0, &domain, r) {
@@ -510,7 +514,7 @@ impl NaiveSubnet {
             .reservations
             .iter()
             .filter(|(r, _, _)| r.kind == ReservationKind::Prefix)
-            .map(|&(_, s, l)| self.free_in(&[s..s + l]))
+            .map(|&(_, s, l)| self.free_in(std::slice::from_ref(&(s..s + l))))
             .sum();
         let block = 4.min(log2);
         SubnetStats {

@@ -14,11 +14,11 @@
 use super::page::{Page, PAGE_SHIFT, PAGE_WORDS};
 use super::summary::SummaryTree;
 use super::word::{
-    best_fit, first_free_run_from, most_used_broken16, pack, run_mask, unpack, Prop, ALL_PROPS,
-    FULL, PARTIAL, PROPS, WORD_LOG2, WORD_UNITS,
+    best_fit, first_free_run_from, has_broken16, most_used_broken16, pack, run_mask, unpack, Prop,
+    ALL_PROPS, FULL, PARTIAL, PROPS, WORD_LOG2, WORD_UNITS,
 };
 use super::{Run, Unit};
-use crate::sync::{AtomicU128, Mutex, OnceLock, Ordering::SeqCst};
+use crate::sync::{AtomicU128, AtomicU64, Mutex, OnceLock, Ordering::SeqCst};
 use bitvec::prelude::*;
 use std::ops::Range;
 
@@ -30,6 +30,23 @@ pub(crate) enum Strategy {
     Pack,
     /// The first free aligned run at or after unit `from` (domain order, wrapping to the start).
     FirstFrom(u64),
+}
+
+/// How a search finds candidate words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scan {
+    /// Through the summary trees: sub-linear; may miss a word while a summary writer is active.
+    Summaries,
+    /// Every word of every touched page: linear; the fallback that cannot miss.
+    Every,
+}
+
+/// Counts of summary updates begun and ended, so a failed search can tell whether the summaries
+/// were quiet while it ran. Only updates that change a word's properties touch them.
+#[derive(Debug)]
+struct SummaryWriters {
+    started: AtomicU64,
+    finished: AtomicU64,
 }
 
 /// What [`BlockMap::for_each_word`] reports.
@@ -63,6 +80,7 @@ pub(crate) struct BlockMap {
     more: Box<[OnceLock<Box<Page>>]>,
     npages: usize,
     dir: [SummaryTree; PROPS],
+    summary_writers: SummaryWriters,
     big: Mutex<()>,
 }
 
@@ -95,6 +113,10 @@ impl BlockMap {
             more,
             npages,
             dir,
+            summary_writers: SummaryWriters {
+                started: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
+            },
             big: Mutex::new(()),
         };
         // Page 0 exists from the start (with the padded word of a tiny map summarised), so its
@@ -155,7 +177,20 @@ impl BlockMap {
 
     /// Makes directory bit (`prop`, page `p`) equal "the page's tree is non-empty".
     fn sync_dir(&self, prop: Prop, p: usize, pg: &Page) {
-        sync_bit(&self.dir[prop as usize], p, || !pg.is_empty(prop));
+        if self.npages > 1 {
+            sync_bit(&self.dir[prop as usize], p, || !pg.is_empty(prop));
+        }
+    }
+
+    /// Whether no word of the map has `prop` (per the summaries). A one-page map asks its page
+    /// directly and keeps no directory: every flip of that page would otherwise cost a sync.
+    #[inline]
+    fn none_has(&self, prop: Prop) -> bool {
+        if self.npages == 1 {
+            self.page0.is_empty(prop)
+        } else {
+            self.dir[prop as usize].is_empty()
+        }
     }
 
     /// Writes summary bit `prop` of word `i` of page `p`; syncs the directory if that changed
@@ -183,9 +218,19 @@ impl BlockMap {
     /// last confirms last, so once writers finish every summary bit is exact.
     #[inline]
     fn after_change(&self, pg: &Page, w: usize, old: u64, new: u64) {
+        let changed = Prop::set_of(old) ^ Prop::set_of(new);
+        if changed != 0 {
+            self.resummarise(pg, w, new, changed);
+        }
+    }
+
+    /// The body of [`Self::after_change`] when some property changed (kept out of line: most
+    /// claims leave a word's properties as they were).
+    #[inline(never)]
+    fn resummarise(&self, pg: &Page, w: usize, new: u64, mut changed: u8) {
+        self.summary_writers.started.fetch_add(1, SeqCst);
         let p = w >> PAGE_SHIFT;
         let i = w & (PAGE_WORDS - 1);
-        let mut changed = Prop::set_of(old) ^ Prop::set_of(new);
         let mut cur = new;
         while changed != 0 {
             let holds = Prop::set_of(cur);
@@ -201,6 +246,7 @@ impl BlockMap {
             cur = now;
             changed = (1 << PROPS) - 1;
         }
+        self.summary_writers.finished.fetch_add(1, SeqCst);
     }
 
     /// Used units in the whole map (a scan of the touched pages: for diagnostics).
@@ -212,6 +258,11 @@ impl BlockMap {
     /// have a free unit, and stops at `k`: O(k) words at most, whatever the map's size. This is how
     /// a failed request tells "fragmented" from "full" without a shared counter on the hot path.
     pub(crate) fn free_at_least(&self, domain: &[Range<u64>], k: u64) -> bool {
+        if let [whole] = domain {
+            if whole.start == 0 && whole.end == self.units && self.pad == 0 {
+                return self.free_at_least_whole(k);
+            }
+        }
         let mut free = 0u64;
         for range in domain {
             let (head, inner, tail) = split_words(range);
@@ -220,8 +271,11 @@ impl BlockMap {
             }
             let mut w = inner.start;
             while free < k && w < inner.end {
-                let Some(x) = self.find_word_in(&[Prop::Empty, Prop::Partial16, Prop::Broken16], w)
-                else {
+                let Some(x) = self.find_word_in(
+                    &[Prop::Empty, Prop::Partial16, Prop::Broken16],
+                    w,
+                    Scan::Summaries,
+                ) else {
                     break;
                 };
                 if x >= inner.end {
@@ -237,28 +291,80 @@ impl BlockMap {
         false
     }
 
+    /// [`Self::free_at_least`] over the whole map: an empty word has 64 free units and a word with
+    /// a free 16-block at least 16, so the summaries often answer alone.
+    fn free_at_least_whole(&self, k: u64) -> bool {
+        if (k <= 64 && !self.none_has(Prop::Empty)) || (k <= 16 && !self.none_has(Prop::Partial16))
+        {
+            return true;
+        }
+        // Count each word with a free unit once, tree by tree (order does not matter for a
+        // count): broken words, then words with a free 16-block that are not broken, then empty.
+        let mut free = 0u64;
+        for prop in [Prop::Broken16, Prop::Partial16, Prop::Empty] {
+            let mut w = 0;
+            while let Some(x) = self.find_word(prop, w, Scan::Summaries) {
+                let used = self.word(x).0;
+                if prop == Prop::Broken16 || !has_broken16(used) {
+                    free += (!used).count_ones() as u64;
+                    if free >= k {
+                        return true;
+                    }
+                }
+                w = x + 1;
+            }
+        }
+        false
+    }
+
     /// The lowest word `>= from` that any of `props` marks.
     #[inline]
-    fn find_word_in(&self, props: &[Prop], from: usize) -> Option<usize> {
-        props.iter().filter_map(|&p| self.find_word(p, from)).min()
+    fn find_word_in(&self, props: &[Prop], from: usize, scan: Scan) -> Option<usize> {
+        match props {
+            [p] => self.find_word(*p, from, scan),
+            _ => props
+                .iter()
+                .filter_map(|&p| self.find_word(p, from, scan))
+                .min(),
+        }
     }
 
     /// Whether any word might hold a free aligned run of `2^n`: a handful of directory loads that
     /// let a request doomed to fail skip the search (the summaries over-approximate, never under).
     #[inline]
     fn may_fit(&self, n: u32) -> bool {
-        let any = |p: Prop| !self.dir[p as usize].is_empty();
+        let any = |p: Prop| !self.none_has(p);
         any(Prop::Empty)
             || (n < WORD_LOG2 && (any(Prop::Partial16) || (n < 4 && any(Prop::Broken16))))
     }
 
     /// First word `>= from` whose summary says it has `prop` (a hint: check the word).
     #[inline]
-    fn find_word(&self, prop: Prop, from: usize) -> Option<usize> {
+    fn find_word(&self, prop: Prop, from: usize, scan: Scan) -> Option<usize> {
+        if scan == Scan::Every {
+            return self.next_touched_word(prop, from);
+        }
+        if self.npages == 1 {
+            return self.page0.find_from(prop, from);
+        }
         if self.dir[prop as usize].is_empty() {
             return None; // no page has it: one load answers a failing search
         }
         self.find_word_in_pages(prop, from)
+    }
+
+    /// [`Scan::Every`]: every word of a touched page is a candidate, as are the words of untouched
+    /// pages when looking for empty ones (untouched pages hold nothing else).
+    fn next_touched_word(&self, prop: Prop, from: usize) -> Option<usize> {
+        let mut w = from;
+        while w < self.words {
+            let p = w >> PAGE_SHIFT;
+            if prop == Prop::Empty || self.page_if(p).is_some() {
+                return Some(w);
+            }
+            w = (p + 1) << PAGE_SHIFT;
+        }
+        None
     }
 
     fn find_word_in_pages(&self, prop: Prop, from: usize) -> Option<usize> {
@@ -363,51 +469,107 @@ impl BlockMap {
         strategy: Strategy,
         domain: &[Range<u64>],
     ) -> Option<Unit> {
-        if !self.may_fit(n) || domain.iter().all(|r| r.is_empty()) {
+        // Summaries are hints: while another thread is mid-way through updating them, a bit can
+        // read clear over a word that has the property. A search that fails is therefore only
+        // believed if no summary writer was active while it ran; otherwise it is repeated over
+        // every touched word.
+        let started = self.summary_writers.started.load(SeqCst);
+        let quiet_before = self.summary_writers.finished.load(SeqCst) == started;
+        if self.may_fit(n) {
+            if let Some(u) = self.claim_auto_in(n, strategy, domain, Scan::Summaries) {
+                return Some(u);
+            }
+        }
+        if quiet_before && self.summary_writers.started.load(SeqCst) == started {
             return None;
         }
+        self.claim_auto_in(n, strategy, domain, Scan::Every)
+    }
+
+    fn claim_auto_in(
+        &self,
+        n: u32,
+        strategy: Strategy,
+        domain: &[Range<u64>],
+        scan: Scan,
+    ) -> Option<Unit> {
+        match strategy {
+            Strategy::Pack if n <= WORD_LOG2 => self.claim_packed(n, domain, scan),
+            // Runs longer than a word: the lowest free aligned block keeps the rest together.
+            Strategy::Pack => self.claim_first_from(n, domain, 0, scan),
+            Strategy::FirstFrom(r) => self.claim_first_from(n, domain, r, scan),
+        }
+    }
+
+    /// Pack, for runs of up to 64 units: tier by tier, range by range, lowest word first.
+    #[inline]
+    fn claim_packed(&self, n: u32, domain: &[Range<u64>], scan: Scan) -> Option<Unit> {
+        let tiers: &[Tier] = match n {
+            0 => &[Tier::Broken16, Tier::Partial, Tier::Empty],
+            WORD_LOG2 => &[Tier::Empty],
+            _ => &[Tier::Partial, Tier::Empty],
+        };
+        if let [whole] = domain {
+            if whole.start == 0 && whole.end == self.units && self.pad == 0 {
+                return self.claim_packed_whole(n, tiers, scan);
+            }
+        }
+        for &t in tiers {
+            for r in domain {
+                if let Some(u) = self.scan_small(n, r.clone(), t.props(n), |v| t.choose(v, n), scan)
+                {
+                    return Some(u);
+                }
+            }
+        }
+        None
+    }
+
+    /// [`Self::claim_packed`] when the domain is the whole map (no reservations): no range
+    /// boundaries, no masks, candidate words straight from the summaries.
+    #[inline]
+    fn claim_packed_whole(&self, n: u32, tiers: &[Tier], scan: Scan) -> Option<Unit> {
+        for &t in tiers {
+            let mut w = 0;
+            while let Some(x) = self.find_word_in(t.props(n), w, scan) {
+                if let Some(u) = self.claim_in_word(x, n, 0, |v| t.choose(v, n)) {
+                    return Some(u);
+                }
+                w = x + 1;
+            }
+        }
+        None
+    }
+
+    /// The first free aligned run at or after the domain's point `r`, wrapping around.
+    #[inline(never)]
+    fn claim_first_from(&self, n: u32, domain: &[Range<u64>], r: u64, scan: Scan) -> Option<Unit> {
+        if domain.iter().all(Range::is_empty) {
+            return None;
+        }
+        let (k, from) = start_point(domain, r, n);
+        let first = &domain[k];
+        let order = std::iter::once(from..first.end)
+            .chain(domain[k + 1..].iter().cloned())
+            .chain(domain[..k].iter().cloned())
+            .chain(std::iter::once(first.start..from));
         if n > WORD_LOG2 {
             let _g = self.big.lock();
-            return match strategy {
-                Strategy::Pack => self.scan_big(n, domain, 0),
-                Strategy::FirstFrom(r) => self.scan_big(n, domain, r),
-            };
+            return order
+                .into_iter()
+                .find_map(|range| self.scan_big(n, range, scan));
         }
-        match strategy {
-            Strategy::Pack => {
-                let tiers: &[Tier] = if n == 0 {
-                    &[Tier::Broken16, Tier::Partial, Tier::Empty]
-                } else if n == WORD_LOG2 {
-                    &[Tier::Empty]
-                } else {
-                    &[Tier::Partial, Tier::Empty]
-                };
-                tiers.iter().find_map(|&t| {
-                    domain
-                        .iter()
-                        .find_map(|r| self.scan_small(n, r.clone(), t.props(n), |v| t.choose(v, n)))
-                })
-            }
-            Strategy::FirstFrom(r) => {
-                let (k, from) = start_point(domain, r, n);
-                let first = &domain[k];
-                let order = std::iter::once(from..first.end)
-                    .chain(domain[k + 1..].iter().cloned())
-                    .chain(domain[..k].iter().cloned())
-                    .chain(std::iter::once(first.start..from));
-                // Words with a free aligned run: empty ones, and partly used ones (for runs of 16
-                // or more only those with a free 16-block).
-                let props: &[Prop] = if n >= 4 {
-                    &[Prop::Empty, Prop::Partial16]
-                } else {
-                    &[Prop::Empty, Prop::Partial16, Prop::Broken16]
-                };
-                let choose = |v: u64| first_free_run_from(v, n, 0);
-                order
-                    .into_iter()
-                    .find_map(|range| self.scan_small(n, range, props, choose))
-            }
-        }
+        // Words with a free aligned run: empty ones, and partly used ones (for runs of 16 or more
+        // only those with a free 16-block).
+        let props: &[Prop] = if n >= 4 {
+            &[Prop::Empty, Prop::Partial16]
+        } else {
+            &[Prop::Empty, Prop::Partial16, Prop::Broken16]
+        };
+        let choose = |v: u64| first_free_run_from(v, n, 0);
+        order
+            .into_iter()
+            .find_map(|range| self.scan_small(n, range, props, choose, scan))
     }
 
     /// Lowest-address search for a run of `2^n` in `range`: candidate words come from the
@@ -419,6 +581,7 @@ impl BlockMap {
         range: Range<u64>,
         props: &[Prop],
         choose: impl Fn(u64) -> Option<u32> + Copy,
+        scan: Scan,
     ) -> Option<Unit> {
         let (head, inner, tail) = split_words(&range);
         if let Some(h) = head {
@@ -428,7 +591,7 @@ impl BlockMap {
         }
         let mut w = inner.start;
         while w < inner.end {
-            match self.find_word_in(props, w) {
+            match self.find_word_in(props, w, scan) {
                 Some(x) if x < inner.end => {
                     if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose) {
                         return Some(u);
@@ -442,43 +605,31 @@ impl BlockMap {
         self.claim_in_word(t, n, outside_mask(t, &range), choose)
     }
 
-    /// Search for a multi-word run (big lock held): lowest aligned group of empty words at or
-    /// after the start point, wrapping.
-    fn scan_big(&self, n: u32, domain: &[Range<u64>], r: u64) -> Option<Unit> {
-        let (k, from) = start_point(domain, r, n);
-        let first = &domain[k];
-        let order = std::iter::once(from..first.end)
-            .chain(domain[k + 1..].iter().cloned())
-            .chain(domain[..k].iter().cloned())
-            .chain(std::iter::once(first.start..from));
+    /// Lowest aligned group of empty words for a run of `2^n` (n > 6) inside `range` (big lock
+    /// held by the caller).
+    fn scan_big(&self, n: u32, range: Range<u64>, scan: Scan) -> Option<Unit> {
         let size = 1u64 << n;
         let group = 1usize << (n - WORD_LOG2);
-        for range in order {
-            let mut s = range.start.next_multiple_of(size);
-            while s + size <= range.end {
-                let w = (s >> WORD_LOG2) as usize;
-                let Some(x) = self.find_word(Prop::Empty, w) else {
-                    break;
-                };
-                let g = x & !(group - 1);
-                if g != w {
-                    s = ((g as u64) << WORD_LOG2).max(s + size);
-                    if g < w {
-                        s = s.next_multiple_of(size);
+        let mut s = range.start.next_multiple_of(size);
+        while s + size <= range.end {
+            let w = (s >> WORD_LOG2) as usize;
+            let x = self.find_word(Prop::Empty, w, scan)?;
+            let g = x & !(group - 1);
+            if g != w {
+                // The next empty word starts a later group: jump there.
+                s = ((g as u64) << WORD_LOG2)
+                    .max(s + size)
+                    .next_multiple_of(size);
+                continue;
+            }
+            match (0..group).find(|&j| self.word(w + j).0 != 0) {
+                None => {
+                    if self.claim_words(w, group) {
+                        return Some(Unit(s));
                     }
-                    continue;
+                    s += size;
                 }
-                match (0..group).find(|&j| self.word(w + j).0 != 0) {
-                    None => {
-                        if self.claim_words(w, group) {
-                            return Some(Unit(s));
-                        }
-                        s += size;
-                    }
-                    Some(j) => {
-                        s = (((w + j + 1) as u64) << WORD_LOG2).next_multiple_of(size);
-                    }
-                }
+                Some(j) => s = (((w + j + 1) as u64) << WORD_LOG2).next_multiple_of(size),
             }
         }
         None
@@ -730,7 +881,7 @@ impl BlockMap {
                 }
             }
             pg.verify_summaries(p << PAGE_SHIFT)?;
-            for prop in ALL_PROPS {
+            for prop in ALL_PROPS.into_iter().filter(|_| self.npages > 1) {
                 if self.dir[prop as usize].get(p) == pg.is_empty(prop) {
                     return Err(format!("page {p}: directory bit {prop:?} is stale"));
                 }
@@ -854,6 +1005,7 @@ fn outside_mask(w: usize, range: &Range<u64>) -> u64 {
 }
 
 #[cfg(all(test, not(loom)))]
+#[allow(clippy::single_range_in_vec_init)] // search domains are lists of ranges; many have one
 mod tests {
     use super::*;
 

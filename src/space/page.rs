@@ -29,7 +29,7 @@ pub(crate) struct Page {
 impl Page {
     /// A page of `len` free words; the last word has `last_word_pad` bits permanently used.
     pub(crate) fn new(len: usize, last_word_pad: u64) -> Self {
-        debug_assert!(len >= 1 && len <= PAGE_WORDS);
+        debug_assert!((1..=PAGE_WORDS).contains(&len));
         let words: Box<[AtomicU128]> = (0..len)
             .map(|i| AtomicU128::new(pack(if i + 1 == len { last_word_pad } else { 0 }, 0)))
             .collect();
@@ -64,32 +64,41 @@ impl Page {
         self.l0(p, i >> 6).load(SeqCst) & (1 << (i & 63)) != 0
     }
 
-    /// Sets the bit of word `i`; true if the page went from "no word has `p`" to "some word has".
+    /// Sets the bit of word `i`; true if the level-1 word changed between zero and non-zero
+    /// (the page as a whole gained or lost the property), so the directory needs a sync.
     #[inline]
     pub(crate) fn set(&self, p: Prop, i: usize) -> bool {
         let j = i >> 6;
-        if self.l0(p, j).fetch_or(1 << (i & 63), SeqCst) != 0 {
-            return false;
-        }
-        self.l1(p).fetch_or(1 << j, SeqCst) == 0
+        self.l0(p, j).fetch_or(1 << (i & 63), SeqCst) == 0 && self.settle(p, j)
     }
 
-    /// Clears the bit of word `i`; true if the call changed whether any word has `p`.
+    /// Clears the bit of word `i`; returns as [`Page::set`].
     #[inline]
     pub(crate) fn clear(&self, p: Prop, i: usize) -> bool {
-        let j = i >> 6;
         let bit = 1u64 << (i & 63);
-        if self.l0(p, j).fetch_and(!bit, SeqCst) & !bit != 0 {
-            return false;
-        }
+        let j = i >> 6;
+        self.l0(p, j).fetch_and(!bit, SeqCst) & !bit == 0 && self.settle(p, j)
+    }
+
+    /// Makes level-1 bit `j` say "level-0 word `j` is non-zero", re-reading the word after each
+    /// write until they agree (see [`super::summary`] for why that makes it exact once writers
+    /// finish).
+    fn settle(&self, p: Prop, j: usize) -> bool {
         let up = 1u64 << j;
-        let mut flipped = self.l1(p).fetch_and(!up, SeqCst) & !up == 0;
-        // A writer may have set a bit in level-0 word j after our fetch_and and found the level-1
-        // bit still set; restore it for them.
-        if self.l0(p, j).load(SeqCst) != 0 {
-            flipped |= self.l1(p).fetch_or(up, SeqCst) == 0;
+        let mut flipped = false;
+        loop {
+            let want = self.l0(p, j).load(SeqCst) != 0;
+            let before = if want {
+                self.l1(p).fetch_or(up, SeqCst)
+            } else {
+                self.l1(p).fetch_and(!up, SeqCst)
+            };
+            let after = if want { before | up } else { before & !up };
+            flipped |= (before == 0) != (after == 0);
+            if (self.l0(p, j).load(SeqCst) != 0) == want {
+                return flipped;
+            }
         }
-        flipped
     }
 
     /// Whether no word has `p`.
@@ -104,6 +113,18 @@ impl Page {
         let j = from >> 6;
         if j >= L0 {
             return None;
+        }
+        if from == 0 {
+            // From the top: the level-1 word says where to look.
+            let up = self.l1(p).load(SeqCst);
+            if up == 0 {
+                return None;
+            }
+            let k = up.trailing_zeros() as usize;
+            let bits = self.l0(p, k).load(SeqCst);
+            if bits != 0 {
+                return Some((k << 6) | bits.trailing_zeros() as usize);
+            }
         }
         let bits = self.l0(p, j).load(SeqCst) & (u64::MAX << (from & 63));
         if bits != 0 {

@@ -86,49 +86,49 @@ impl SummaryTree {
         t
     }
 
-    /// Sets bit `i`, and the bits above it that were clear. Returns true if the call changed
-    /// whether the tree is empty (the caller then syncs whatever summarises this tree).
+    /// Sets bit `i`; returns true if the top word went between zero and non-zero in this call
+    /// (the caller then syncs whatever summarises this tree).
     pub(crate) fn set(&self, i: usize) -> bool {
-        self.set_at(0, i)
+        let levels = self.levels();
+        let prev = levels[0][i >> 6].fetch_or(1 << (i & 63), SeqCst);
+        prev == 0 && self.settle(1, i >> 6)
     }
 
-    /// Clears bit `i`, and the bits above it whose word became empty. Returns true if the call
-    /// changed whether the tree is empty at some point.
+    /// Clears bit `i`; returns true if the top word went between zero and non-zero in this call.
     pub(crate) fn clear(&self, i: usize) -> bool {
-        self.clear_at(0, i)
+        let levels = self.levels();
+        let bit = 1u64 << (i & 63);
+        let now = levels[0][i >> 6].fetch_and(!bit, SeqCst) & !bit;
+        now == 0 && self.settle(1, i >> 6)
     }
 
-    fn clear_at(&self, level: usize, idx: usize) -> bool {
+    /// Makes bit `idx` of level `k` say "word `idx` of level `k - 1` is non-zero", re-reading that
+    /// word after each write until the two agree, and carries the change upward. Any thread that
+    /// flips a word between zero and non-zero runs this afterwards, so when writers finish every
+    /// upper bit is exact (neither a stale one nor a missing one survives).
+    fn settle(&self, k: usize, idx: usize) -> bool {
         let levels = self.levels();
-        let words = &levels[level];
+        if k == levels.len() {
+            return true; // the child was the top word: it flipped
+        }
         let bit = 1u64 << (idx & 63);
-        let now = words[idx >> 6].fetch_and(!bit, SeqCst) & !bit;
-        if now != 0 {
-            return false;
-        }
-        if level + 1 == levels.len() {
-            return true;
-        }
-        let mut flipped = self.clear_at(level + 1, idx >> 6);
-        // A writer may have set a bit in this word after our fetch_and and set the parent before
-        // we cleared it. Re-check the word and restore the parent for it.
-        if words[idx >> 6].load(SeqCst) != 0 {
-            flipped |= self.set_at(level + 1, idx >> 6);
-        }
-        flipped
-    }
-
-    fn set_at(&self, from: usize, i: usize) -> bool {
-        let levels = self.levels();
-        let mut idx = i;
-        for k in from..levels.len() {
-            let prev = levels[k][idx >> 6].fetch_or(1 << (idx & 63), SeqCst);
-            if prev != 0 {
-                return false;
+        let word = &levels[k][idx >> 6];
+        let mut flipped = false;
+        loop {
+            let want = levels[k - 1][idx].load(SeqCst) != 0;
+            let before = if want {
+                word.fetch_or(bit, SeqCst)
+            } else {
+                word.fetch_and(!bit, SeqCst)
+            };
+            let after = if want { before | bit } else { before & !bit };
+            if (before == 0) != (after == 0) {
+                flipped |= self.settle(k + 1, idx >> 6);
             }
-            idx >>= 6;
+            if (levels[k - 1][idx].load(SeqCst) != 0) == want {
+                return flipped;
+            }
         }
-        true
     }
 
     /// Whether no bit is set.

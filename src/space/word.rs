@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn most_used_broken_block_wins() {
-        let used = 0x0003_0000_0001_0000u64 | 0x0000_0000_0000_0000; // block 1: 1 used, block 3: 2 used
+        let used = 0x0003_0000_0001_0000u64; // block 1: 1 used, block 3: 2 used
         assert_eq!(most_used_broken16(used), Some(48 + 2));
         assert_eq!(most_used_broken16(0), None);
         assert_eq!(most_used_broken16(0xffff), None);

@@ -213,7 +213,7 @@ impl Subnet {
         let size = 1u64 << n;
         let units = self.geo.units();
         let domain: Vec<Range<u64>> = self.with_reservations(|set| match set {
-            None => vec![0..units],
+            None => std::iter::once(0..units).collect(),
             Some(set) => set.prefix_domain(
                 set.prefix_ranges().is_empty() || self.options.fallback_to_unreserved,
             ),

@@ -88,9 +88,10 @@ impl Geometry {
     /// The CIDR of `run`.
     pub(crate) fn net_of(&self, run: Run) -> IpNet {
         let len = self.unit_len - run.log2;
+        // Lengths come from validated runs: unit_len - log2 is never above 32 / 128.
         match self.addr_of(run.start) {
-            IpAddr::V4(a) => IpNet::V4(Ipv4Net::new(a, len).expect("length checked")),
-            IpAddr::V6(a) => IpNet::V6(Ipv6Net::new(a, len).expect("length checked")),
+            IpAddr::V4(a) => IpNet::V4(Ipv4Net::new_assert(a, len)),
+            IpAddr::V6(a) => IpNet::V6(Ipv6Net::new_assert(a, len)),
         }
     }
 
@@ -108,33 +109,64 @@ impl Geometry {
         Ok(self.unit_len - len)
     }
 
-    /// The run of a CIDR inside the subnet: same family, inside, aligned, a trackable length.
+    /// The run of a CIDR inside the subnet: same family, aligned, inside, a trackable length
+    /// (checked in that order, so the error names the first thing wrong). Integer arithmetic
+    /// only: this runs on every manual claim and every release.
     pub(crate) fn run_of(&self, cidr: IpNet) -> Result<Run, SubnetError> {
-        let same_family = matches!(
-            (self.cidr, cidr),
-            (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
-        );
-        if !same_family {
-            return Err(SubnetError::WrongFamily {
-                cidr,
-                subnet: self.cidr,
-            });
-        }
-        if cidr.addr() != cidr.network() {
+        let (addr, base, bits, unit_len) = match (self.cidr, cidr) {
+            (IpNet::V4(net), IpNet::V4(c)) => (
+                u32::from(c.addr()) as u128,
+                u32::from(net.network()) as u128,
+                32,
+                32,
+            ),
+            (IpNet::V6(net), IpNet::V6(c)) => (
+                u128::from(c.addr()),
+                u128::from(net.network()),
+                128,
+                V6_UNIT_LEN,
+            ),
+            _ => {
+                return Err(SubnetError::WrongFamily {
+                    cidr,
+                    subnet: self.cidr,
+                })
+            }
+        };
+        let len = cidr.prefix_len() as u32;
+        let host = |l: u32| {
+            if l >= bits {
+                0
+            } else {
+                (1u128 << (bits - l)) - 1
+            }
+        };
+        if addr & host(len) != 0 {
             return Err(SubnetError::Misaligned {
                 cidr,
                 network: cidr.trunc(),
             });
         }
-        if !self.cidr.contains(&cidr) {
+        let sub_len = self.cidr.prefix_len() as u32;
+        if len < sub_len || (addr ^ base) & !host(sub_len) != 0 {
             return Err(SubnetError::OutsideSubnet {
                 cidr,
                 subnet: self.cidr,
             });
         }
-        let log2 = self.run_log2(cidr.prefix_len())?;
-        let start = self.unit_of(cidr.addr())?;
-        Ok(Run { start, log2 })
+        if len > unit_len as u32 {
+            return Err(SubnetError::PrefixLength {
+                len: len as u8,
+                min: sub_len as u8,
+                max: unit_len,
+                subnet: self.cidr,
+            });
+        }
+        let unit_shift = bits - unit_len as u32;
+        Ok(Run {
+            start: Unit(((addr - base) >> unit_shift) as u64),
+            log2: (unit_len as u32 - len) as u8,
+        })
     }
 }
 

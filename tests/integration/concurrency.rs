@@ -44,7 +44,7 @@ fn hammer(
         .map(|t| {
             let s = Arc::clone(&s);
             thread::spawn(move || {
-                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (t as u64 + 1) * 0x1234_5678;
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ ((t as u64 + 1) * 0x1234_5678);
                 let mut held: Vec<IpNet> = Vec::new();
                 for _ in 0..ops_per_thread {
                     let r = next(&mut rng);
@@ -165,5 +165,42 @@ fn racing_manual_claims_have_one_winner() {
         assert_eq!(wins, 1, "{c}");
         s.release(c).unwrap();
     }
+    s.verify().unwrap();
+}
+
+#[test]
+fn release_then_allocate_never_fails_spuriously_in_a_full_subnet() {
+    // 16 /28s, all held: each thread releases one of its own and asks for one back. There is
+    // always a free /28 at that moment (its own), so every request must succeed, even while other
+    // threads' summary updates are in flight.
+    let opts = SubnetOptions::default().profile(ReservedProfile::None);
+    let s = Arc::new(Subnet::with_options("10.0.0.0/24".parse().unwrap(), opts).unwrap());
+    let mut mine: Vec<Vec<IpNet>> = vec![Vec::new(); 4];
+    for i in 0..16 {
+        mine[i % 4].push(s.allocate_prefix(28).unwrap().cidr);
+    }
+    let handles: Vec<_> = mine
+        .into_iter()
+        .map(|mut held| {
+            let s = Arc::clone(&s);
+            thread::spawn(move || {
+                for k in 0..50_000 {
+                    let i = k % held.len();
+                    s.release(held[i]).unwrap();
+                    held[i] = s
+                        .allocate_prefix(28)
+                        .unwrap_or_else(|e| panic!("spurious failure: {e}"))
+                        .cidr;
+                }
+                held
+            })
+        })
+        .collect();
+    let all: Vec<IpNet> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(all.len(), 16);
+    assert_disjoint(&all);
     s.verify().unwrap();
 }

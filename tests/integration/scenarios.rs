@@ -216,7 +216,8 @@ fn out_of_addresses_is_insufficient_free_addresses() {
 fn bad_input_names_the_value_and_changes_nothing() {
     let s = subnet("10.0.0.0/24");
     s.allocate_prefix_at(net("10.0.0.32/28")).unwrap();
-    let cases: Vec<(Box<dyn Fn(&Subnet) -> Result<(), SubnetError>>, &str)> = vec![
+    type Call = Box<dyn Fn(&Subnet) -> Result<(), SubnetError>>;
+    let cases: Vec<(Call, &str)> = vec![
         (
             Box::new(|s| s.allocate_prefix_at(net("10.0.1.0/28"))),
             "10.0.1.0/28 is outside subnet 10.0.0.0/24",
