@@ -80,3 +80,12 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// Back-off between retries of a lock-free loop (loom must be told, or it sees a livelock).
+#[inline]
+pub(crate) fn spin_wait() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}

@@ -9,10 +9,14 @@ use pdipam::{ReservedProfile, Subnet, SubnetOptions};
 use std::net::IpAddr;
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(5, f)
+}
+
+fn model_bounded(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     // Exhaustive search takes minutes per model; 5 preemptions cover every interleaving of the
     // two threads' CAS steps with the summary updates around them and run in seconds.
-    b.preemption_bound = Some(5);
+    b.preemption_bound = Some(bound);
     b.check(f);
 }
 
@@ -90,6 +94,37 @@ fn runs_next_to_a_word_boundary() {
         if let Some(p) = part {
             assert!(!whole.contains(&p.addr()));
         }
+        s.verify().unwrap();
+    });
+}
+
+#[test]
+fn a_completed_release_is_always_visible_to_the_next_claim() {
+    // One word, four /28 lanes, all held. Three threads each release a lane and claim one: each
+    // must succeed, since its own lane is free the moment its release returns. loom found the
+    // interleaving where a release that looked like "no summary change" (another release had
+    // not yet written its summary) left its lane invisible. Three threads make the state space
+    // large, so this model uses a preemption bound of 3.
+    model_bounded(3, || {
+        let s = subnet("10.0.0.0/26");
+        let lanes: Vec<IpNet> = (0..4)
+            .map(|_| s.allocate_prefix(28).unwrap().cidr)
+            .collect();
+        let handles: Vec<_> = lanes[..3]
+            .iter()
+            .map(|&lane| {
+                let s = Arc::clone(&s);
+                thread::spawn(move || {
+                    s.release(lane).unwrap();
+                    s.allocate_prefix(28).expect("its own lane was free").cidr
+                })
+            })
+            .collect();
+        let mut got: Vec<IpNet> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        got.push(lanes[3]);
+        got.sort();
+        got.dedup();
+        assert_eq!(got.len(), 4, "a lane was handed out twice");
         s.verify().unwrap();
     });
 }

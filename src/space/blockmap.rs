@@ -14,8 +14,8 @@
 use super::page::{Page, PAGE_SHIFT, PAGE_WORDS};
 use super::summary::SummaryTree;
 use super::word::{
-    best_fit, first_free_run_from, has_broken16, most_used_broken16, pack, run_mask, unpack, Prop,
-    ALL_PROPS, FULL, PARTIAL, PROPS, WORD_LOG2, WORD_UNITS,
+    best_fit, first_free_run_from, free_runs, has_broken16, most_used_broken16, pack, run_mask,
+    unpack, Prop, ALL_PROPS, FULL, PARTIAL, PROPS, WORD_LOG2, WORD_UNITS,
 };
 use super::{Run, Unit};
 use crate::sync::{AtomicU128, AtomicU64, Mutex, OnceLock, Ordering::SeqCst};
@@ -41,11 +41,24 @@ enum Scan {
     Every,
 }
 
-/// Counts of summary updates begun and ended, so a failed search can tell whether the summaries
-/// were quiet while it ran. Only updates that change a word's properties touch them.
+/// One search attempt: how it finds candidates, and whether it saw a word with a free run that
+/// the current tier declined (the word moved between Pack's tiers while the search ran: e.g.
+/// empty when the "partly used" tier looked, partly used when the "empty" tier did).
+struct Search {
+    scan: Scan,
+    mismatch: std::cell::Cell<bool>,
+}
+
+/// What a failed search checks before it believes itself. Only releases create free space, and
+/// only summary updates can hide it; a search that saw neither happen while it ran saw the map as
+/// it was at one instant, as far as free space goes.
 #[derive(Debug)]
-struct SummaryWriters {
+struct Activity {
+    /// Releases completed their CAS (bumped right after it).
+    releases: AtomicU64,
+    /// Summary updates begun.
     started: AtomicU64,
+    /// Summary updates ended.
     finished: AtomicU64,
 }
 
@@ -80,7 +93,7 @@ pub(crate) struct BlockMap {
     more: Box<[OnceLock<Box<Page>>]>,
     npages: usize,
     dir: [SummaryTree; PROPS],
-    summary_writers: SummaryWriters,
+    activity: Activity,
     big: Mutex<()>,
 }
 
@@ -113,7 +126,8 @@ impl BlockMap {
             more,
             npages,
             dir,
-            summary_writers: SummaryWriters {
+            activity: Activity {
+                releases: AtomicU64::new(0),
                 started: AtomicU64::new(0),
                 finished: AtomicU64::new(0),
             },
@@ -210,17 +224,23 @@ impl BlockMap {
         }
     }
 
-    /// Repairs the summaries and counter after word `w` went from `old` to `new` used bits.
+    /// Repairs the summaries after word `w` was changed to `new` used bits.
     ///
     /// Summary bits are written from `new` (our own CAS result), then the word is read once: if it
     /// still holds `new`, every bit we wrote is true of it. If another thread changed it meanwhile,
     /// we rewrite every property from what we read, until a read confirms. Whoever changes a word
     /// last confirms last, so once writers finish every summary bit is exact.
+    ///
+    /// The comparison is with the summary bits as stored, not with the word's old value: another
+    /// thread may have changed the word and not yet written its summary, and skipping because
+    /// "old and new look alike" would then leave this completed change invisible (loom found that
+    /// interleaving: a release returned and its own block could not be found).
     #[inline]
-    fn after_change(&self, pg: &Page, w: usize, old: u64, new: u64) {
-        let changed = Prop::set_of(old) ^ Prop::set_of(new);
-        if changed != 0 {
-            self.resummarise(pg, w, new, changed);
+    fn after_change(&self, pg: &Page, w: usize, new: u64) {
+        let i = w & (PAGE_WORDS - 1);
+        let stale = Prop::set_of(new) ^ pg.props_of(i);
+        if stale != 0 {
+            self.resummarise(pg, w, new, stale);
         }
     }
 
@@ -228,7 +248,7 @@ impl BlockMap {
     /// claims leave a word's properties as they were).
     #[inline(never)]
     fn resummarise(&self, pg: &Page, w: usize, new: u64, mut changed: u8) {
-        self.summary_writers.started.fetch_add(1, SeqCst);
+        self.activity.started.fetch_add(1, SeqCst);
         let p = w >> PAGE_SHIFT;
         let i = w & (PAGE_WORDS - 1);
         let mut cur = new;
@@ -246,7 +266,7 @@ impl BlockMap {
             cur = now;
             changed = (1 << PROPS) - 1;
         }
-        self.summary_writers.finished.fetch_add(1, SeqCst);
+        self.activity.finished.fetch_add(1, SeqCst);
     }
 
     /// Used units in the whole map (a scan of the touched pages: for diagnostics).
@@ -403,19 +423,27 @@ impl BlockMap {
         n: u32,
         view_mask: u64,
         choose: impl Fn(u64) -> Option<u32>,
+        search: Option<&Search>,
     ) -> Option<Unit> {
         let pg = self.page(w >> PAGE_SHIFT);
         let cell = &pg.words[w & (PAGE_WORDS - 1)];
         let mut cur = cell.load(SeqCst);
         loop {
             let (used, cont) = unpack(cur);
-            let pos = choose(used | view_mask)?;
+            let Some(pos) = choose(used | view_mask) else {
+                if let Some(s) = search {
+                    if free_runs(used | view_mask, n) != 0 {
+                        s.mismatch.set(true);
+                    }
+                }
+                return None;
+            };
             let m = run_mask(pos, n);
             debug_assert_eq!(used & m, 0);
             let new = pack(used | m, cont | (m & !(1u64 << pos)));
             match cell.compare_exchange(cur, new, SeqCst, SeqCst) {
                 Ok(_) => {
-                    self.after_change(pg, w, used, used | m);
+                    self.after_change(pg, w, used | m);
                     return Some(Unit((w as u64) << WORD_LOG2 | pos as u64));
                 }
                 Err(actual) => cur = actual,
@@ -431,7 +459,7 @@ impl BlockMap {
             let pos = (run.start.0 & 63) as u32;
             let m = run_mask(pos, n);
             return self
-                .claim_in_word(w, n, 0, |used| (used & m == 0).then_some(pos))
+                .claim_in_word(w, n, 0, |used| (used & m == 0).then_some(pos), None)
                 .is_some();
         }
         let _g = self.big.lock();
@@ -456,34 +484,59 @@ impl BlockMap {
             }
         }
         for k in 0..count {
-            self.after_change(self.page((w + k) >> PAGE_SHIFT), w + k, 0, FULL);
+            self.after_change(self.page((w + k) >> PAGE_SHIFT), w + k, FULL);
         }
         true
     }
 
     /// Automatically claims a run of `2^n` inside the unit ranges of `domain` (sorted, disjoint),
     /// following `strategy`. Returns the first unit of the run.
+    ///
+    /// A failure is reported only when it is believable. A search walks words one after another
+    /// rather than seeing one instant, so under churn it can miss a block freed behind it while
+    /// another thread takes the one ahead; and the summaries are hints that a thread mid-way
+    /// through a stale update can briefly hide a free word behind. So a failed search is believed
+    /// only if no release completed, no summary update was in progress and no word moved between
+    /// Pack's tiers while it ran; otherwise
+    /// it searches again, which it only has to because another thread made progress: lock-free.
+    /// If a summary writer seems stalled (nothing else moves, but one is still in flight), the
+    /// search stops trusting the summaries and visits every touched word instead.
     pub(crate) fn claim_auto(
         &self,
         n: u32,
         strategy: Strategy,
         domain: &[Range<u64>],
     ) -> Option<Unit> {
-        // Summaries are hints: while another thread is mid-way through updating them, a bit can
-        // read clear over a word that has the property. A search that fails is therefore only
-        // believed if no summary writer was active while it ran; otherwise it is repeated over
-        // every touched word.
-        let started = self.summary_writers.started.load(SeqCst);
-        let quiet_before = self.summary_writers.finished.load(SeqCst) == started;
-        if self.may_fit(n) {
-            if let Some(u) = self.claim_auto_in(n, strategy, domain, Scan::Summaries) {
-                return Some(u);
+        let act = &self.activity;
+        let mut stalled_rounds = 0;
+        loop {
+            let releases = act.releases.load(SeqCst);
+            let started = act.started.load(SeqCst);
+            let quiet_before = act.finished.load(SeqCst) == started;
+            let scan = if stalled_rounds < 2 {
+                Scan::Summaries
+            } else {
+                Scan::Every
+            };
+            let search = Search {
+                scan,
+                mismatch: std::cell::Cell::new(false),
+            };
+            if scan == Scan::Every || self.may_fit(n) {
+                if let Some(u) = self.claim_auto_in(n, strategy, domain, &search) {
+                    return Some(u);
+                }
             }
+            let progress =
+                act.releases.load(SeqCst) != releases || act.started.load(SeqCst) != started;
+            if !progress && !search.mismatch.get() && (quiet_before || scan == Scan::Every) {
+                return None;
+            }
+            // A mismatch with nothing else moving means a writer is stuck between its CAS and
+            // its summary update: after two such rounds stop trusting the summaries.
+            stalled_rounds = if progress { 0 } else { stalled_rounds + 1 };
+            crate::sync::spin_wait();
         }
-        if quiet_before && self.summary_writers.started.load(SeqCst) == started {
-            return None;
-        }
-        self.claim_auto_in(n, strategy, domain, Scan::Every)
     }
 
     fn claim_auto_in(
@@ -491,32 +544,36 @@ impl BlockMap {
         n: u32,
         strategy: Strategy,
         domain: &[Range<u64>],
-        scan: Scan,
+        search: &Search,
     ) -> Option<Unit> {
         match strategy {
-            Strategy::Pack if n <= WORD_LOG2 => self.claim_packed(n, domain, scan),
+            Strategy::Pack if n <= WORD_LOG2 => self.claim_packed(n, domain, search),
             // Runs longer than a word: the lowest free aligned block keeps the rest together.
-            Strategy::Pack => self.claim_first_from(n, domain, 0, scan),
-            Strategy::FirstFrom(r) => self.claim_first_from(n, domain, r, scan),
+            Strategy::Pack => self.claim_first_from(n, domain, 0, search),
+            Strategy::FirstFrom(r) => self.claim_first_from(n, domain, r, search),
         }
     }
 
     /// Pack, for runs of up to 64 units: tier by tier, range by range, lowest word first.
     #[inline]
-    fn claim_packed(&self, n: u32, domain: &[Range<u64>], scan: Scan) -> Option<Unit> {
-        let tiers: &[Tier] = match n {
-            0 => &[Tier::Broken16, Tier::Partial, Tier::Empty],
-            WORD_LOG2 => &[Tier::Empty],
+    fn claim_packed(&self, n: u32, domain: &[Range<u64>], search: &Search) -> Option<Unit> {
+        let tiers: &[Tier] = match (n, search.scan) {
+            // The exhaustive fallback takes any free run, lowest word first: no tiers, so a word
+            // cannot slip between them and the fallback always ends.
+            (_, Scan::Every) => &[Tier::Any],
+            (0, _) => &[Tier::Broken16, Tier::Partial, Tier::Empty],
+            (WORD_LOG2, _) => &[Tier::Empty],
             _ => &[Tier::Partial, Tier::Empty],
         };
         if let [whole] = domain {
             if whole.start == 0 && whole.end == self.units && self.pad == 0 {
-                return self.claim_packed_whole(n, tiers, scan);
+                return self.claim_packed_whole(n, tiers, search);
             }
         }
         for &t in tiers {
             for r in domain {
-                if let Some(u) = self.scan_small(n, r.clone(), t.props(n), |v| t.choose(v, n), scan)
+                if let Some(u) =
+                    self.scan_small(n, r.clone(), t.props(n), |v| t.choose(v, n), search)
                 {
                     return Some(u);
                 }
@@ -528,11 +585,11 @@ impl BlockMap {
     /// [`Self::claim_packed`] when the domain is the whole map (no reservations): no range
     /// boundaries, no masks, candidate words straight from the summaries.
     #[inline]
-    fn claim_packed_whole(&self, n: u32, tiers: &[Tier], scan: Scan) -> Option<Unit> {
+    fn claim_packed_whole(&self, n: u32, tiers: &[Tier], search: &Search) -> Option<Unit> {
         for &t in tiers {
             let mut w = 0;
-            while let Some(x) = self.find_word_in(t.props(n), w, scan) {
-                if let Some(u) = self.claim_in_word(x, n, 0, |v| t.choose(v, n)) {
+            while let Some(x) = self.find_word_in(t.props(n), w, search.scan) {
+                if let Some(u) = self.claim_in_word(x, n, 0, |v| t.choose(v, n), Some(search)) {
                     return Some(u);
                 }
                 w = x + 1;
@@ -543,7 +600,13 @@ impl BlockMap {
 
     /// The first free aligned run at or after the domain's point `r`, wrapping around.
     #[inline(never)]
-    fn claim_first_from(&self, n: u32, domain: &[Range<u64>], r: u64, scan: Scan) -> Option<Unit> {
+    fn claim_first_from(
+        &self,
+        n: u32,
+        domain: &[Range<u64>],
+        r: u64,
+        search: &Search,
+    ) -> Option<Unit> {
         if domain.iter().all(Range::is_empty) {
             return None;
         }
@@ -557,7 +620,7 @@ impl BlockMap {
             let _g = self.big.lock();
             return order
                 .into_iter()
-                .find_map(|range| self.scan_big(n, range, scan));
+                .find_map(|range| self.scan_big(n, range, search.scan));
         }
         // Words with a free aligned run: empty ones, and partly used ones (for runs of 16 or more
         // only those with a free 16-block).
@@ -569,7 +632,7 @@ impl BlockMap {
         let choose = |v: u64| first_free_run_from(v, n, 0);
         order
             .into_iter()
-            .find_map(|range| self.scan_small(n, range, props, choose, scan))
+            .find_map(|range| self.scan_small(n, range, props, choose, search))
     }
 
     /// Lowest-address search for a run of `2^n` in `range`: candidate words come from the
@@ -581,19 +644,21 @@ impl BlockMap {
         range: Range<u64>,
         props: &[Prop],
         choose: impl Fn(u64) -> Option<u32> + Copy,
-        scan: Scan,
+        search: &Search,
     ) -> Option<Unit> {
         let (head, inner, tail) = split_words(&range);
         if let Some(h) = head {
-            if let Some(u) = self.claim_in_word(h, n, outside_mask(h, &range), choose) {
+            if let Some(u) = self.claim_in_word(h, n, outside_mask(h, &range), choose, Some(search))
+            {
                 return Some(u);
             }
         }
         let mut w = inner.start;
         while w < inner.end {
-            match self.find_word_in(props, w, scan) {
+            match self.find_word_in(props, w, search.scan) {
                 Some(x) if x < inner.end => {
-                    if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose) {
+                    if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose, Some(search))
+                    {
                         return Some(u);
                     }
                     w = x + 1;
@@ -602,7 +667,7 @@ impl BlockMap {
             }
         }
         let t = tail?;
-        self.claim_in_word(t, n, outside_mask(t, &range), choose)
+        self.claim_in_word(t, n, outside_mask(t, &range), choose, Some(search))
     }
 
     /// Lowest aligned group of empty words for a run of `2^n` (n > 6) inside `range` (big lock
@@ -660,7 +725,8 @@ impl BlockMap {
                 }
                 match cell.compare_exchange(cur, pack(used & !m, cont & !m), SeqCst, SeqCst) {
                     Ok(_) => {
-                        self.after_change(pg, w, used, used & !m);
+                        self.activity.releases.fetch_add(1, SeqCst);
+                        self.after_change(pg, w, used & !m);
                         return Ok(());
                     }
                     Err(actual) => cur = actual,
@@ -686,7 +752,8 @@ impl BlockMap {
         for k in (0..count).rev() {
             let x = w + k;
             self.page(x >> PAGE_SHIFT).words[x & (PAGE_WORDS - 1)].store_zero();
-            self.after_change(self.page(x >> PAGE_SHIFT), x, FULL, 0);
+            self.activity.releases.fetch_add(1, SeqCst);
+            self.after_change(self.page(x >> PAGE_SHIFT), x, 0);
         }
         Ok(())
     }
@@ -933,6 +1000,8 @@ enum Tier {
     Broken16,
     Partial,
     Empty,
+    /// Any word with a free run (the exhaustive fallback).
+    Any,
 }
 
 impl Tier {
@@ -943,6 +1012,7 @@ impl Tier {
             Tier::Partial if n >= 4 => &[Prop::Partial16],
             Tier::Partial => &PARTIAL,
             Tier::Empty => &[Prop::Empty],
+            Tier::Any => &ALL_PROPS,
         }
     }
 
@@ -952,6 +1022,7 @@ impl Tier {
             Tier::Partial if view != 0 && view != FULL => best_fit(view, n),
             Tier::Partial => None,
             Tier::Empty => (view == 0).then_some(0),
+            Tier::Any => best_fit(view, n),
         }
     }
 }

@@ -64,6 +64,14 @@ impl Page {
         self.l0(p, i >> 6).load(SeqCst) & (1 << (i & 63)) != 0
     }
 
+    /// The summary bits of word `i`, as a [`Prop::set_of`]-style set.
+    #[inline]
+    pub(crate) fn props_of(&self, i: usize) -> u8 {
+        ALL_PROPS
+            .iter()
+            .fold(0, |acc, &p| acc | ((self.get(p, i) as u8) << p as usize))
+    }
+
     /// Sets the bit of word `i`; true if the level-1 word changed between zero and non-zero
     /// (the page as a whole gained or lost the property), so the directory needs a sync.
     #[inline]

@@ -1,7 +1,7 @@
 //! Many threads on one subnet: no unit owned twice, `verify()` clean at the end.
 
 use ipnet::IpNet;
-use pdipam::{Holder, Placement, ReservedProfile, Subnet, SubnetOptions};
+use pdipam::{Holder, Placement, ReservationKind, ReservedProfile, Subnet, SubnetOptions};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread;
@@ -168,28 +168,41 @@ fn racing_manual_claims_have_one_winner() {
     s.verify().unwrap();
 }
 
-#[test]
-fn release_then_allocate_never_fails_spuriously_in_a_full_subnet() {
-    // 16 /28s, all held: each thread releases one of its own and asks for one back. There is
-    // always a free /28 at that moment (its own), so every request must succeed, even while other
-    // threads' summary updates are in flight.
-    let opts = SubnetOptions::default().profile(ReservedProfile::None);
-    let s = Arc::new(Subnet::with_options("10.0.0.0/24".parse().unwrap(), opts).unwrap());
-    let mut mine: Vec<Vec<IpNet>> = vec![Vec::new(); 4];
-    for i in 0..16 {
-        mine[i % 4].push(s.allocate_prefix(28).unwrap().cidr);
+/// Fills the automatic domain of `subnet` with runs of `len`, shares them among four threads,
+/// and has each thread release one of its own and ask for one back, many times. There is always
+/// a free run at that moment (its own), so every request must succeed, even while other threads'
+/// claims, releases and summary updates are in flight.
+fn churn_full(
+    subnet: &str,
+    opts: SubnetOptions,
+    len: u8,
+    reserve: Option<(&str, ReservationKind)>,
+    rounds: usize,
+) {
+    let s = Arc::new(Subnet::with_options(subnet.parse().unwrap(), opts).unwrap());
+    if let Some((cidr, kind)) = reserve {
+        s.add_reservation(cidr.parse().unwrap(), kind).unwrap();
     }
+    let mut mine: Vec<Vec<IpNet>> = vec![Vec::new(); 4];
+    let mut i = 0;
+    while let Ok(a) = s.allocate_prefix(len) {
+        mine[i % 4].push(a.cidr);
+        i += 1;
+    }
+    assert!(i >= 4, "{subnet}: only {i} runs of /{len}");
     let handles: Vec<_> = mine
         .into_iter()
         .map(|mut held| {
             let s = Arc::clone(&s);
             thread::spawn(move || {
-                for k in 0..50_000 {
+                for k in 0..rounds {
                     let i = k % held.len();
                     s.release(held[i]).unwrap();
                     held[i] = s
-                        .allocate_prefix(28)
-                        .unwrap_or_else(|e| panic!("spurious failure: {e}"))
+                        .allocate_prefix(len)
+                        .unwrap_or_else(|e| {
+                            panic!("spurious failure after releasing {}: {e}", held[i])
+                        })
                         .cidr;
                 }
                 held
@@ -200,7 +213,49 @@ fn release_then_allocate_never_fails_spuriously_in_a_full_subnet() {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    assert_eq!(all.len(), 16);
+    assert_eq!(all.len(), i);
     assert_disjoint(&all);
     s.verify().unwrap();
+}
+
+#[test]
+fn release_then_allocate_never_fails_spuriously_in_a_full_subnet() {
+    let none = SubnetOptions::default().profile(ReservedProfile::None);
+    churn_full("10.0.0.0/24", none, 28, None, 30_000);
+    churn_full("10.0.0.0/26", none, 32, None, 20_000);
+    churn_full(
+        "10.0.0.0/25",
+        none.placement(Placement::FirstFit),
+        29,
+        None,
+        20_000,
+    );
+    churn_full(
+        "10.0.0.0/25",
+        none.placement(Placement::Random { seed: 5 }),
+        28,
+        None,
+        20_000,
+    );
+    churn_full(
+        "10.0.0.0/24",
+        SubnetOptions::default(),
+        30,
+        Some(("10.0.0.64/26", ReservationKind::Explicit)),
+        20_000,
+    );
+    churn_full(
+        "10.0.0.0/24",
+        none,
+        28,
+        Some(("10.0.0.128/26", ReservationKind::Prefix)),
+        20_000,
+    );
+    churn_full(
+        "2001:db8::/64",
+        SubnetOptions::default(),
+        80,
+        Some(("2001:db8::/72", ReservationKind::Prefix)),
+        10_000,
+    );
 }
