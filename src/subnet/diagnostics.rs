@@ -61,6 +61,11 @@ pub struct Spoiler {
     pub holder: Holder,
     /// Candidate blocks it touches.
     pub blocks: u64,
+    /// Candidate blocks in which it is the only allocation: releasing (or moving) it would free
+    /// that many blocks of the asked length at once.
+    pub sole: u64,
+    /// One such block, if any.
+    pub example: Option<IpNet>,
 }
 
 /// Why a prefix of a given length cannot be (or can be) allocated automatically.
@@ -76,15 +81,21 @@ pub struct PrefixFailure {
     pub free_blocks: u64,
     /// Free units where automatic assignment may look.
     pub free_units: u64,
+    /// Candidate blocks that are allocated whole (a prefix of that length, or part of a longer
+    /// one): used, not fragmented.
+    pub blocks_allocated_whole: u64,
     /// Candidate blocks holding a reserved address of the profile.
     pub blocks_with_reserved_addresses: u64,
     /// Aligned blocks automatic assignment may not use (explicit reservations; prefix space when
     /// fallback is off or does not apply).
     pub blocks_outside_domain: u64,
-    /// The allocations spoiling the most candidate blocks (most first, at most ten).
+    /// The allocations whose release would free the most candidate blocks (most `sole` first,
+    /// then most blocks touched; at most ten).
     pub spoilers: Vec<Spoiler>,
     /// Number of distinct allocations spoiling at least one candidate block.
     pub spoiling_allocations: u64,
+    /// Candidate blocks spoiled by exactly one allocation: the cheapest to win back.
+    pub blocks_with_one_spoiler: u64,
 }
 
 impl fmt::Display for PrefixFailure {
@@ -94,6 +105,13 @@ impl fmt::Display for PrefixFailure {
             "/{} in {}: {} candidate aligned blocks, {} free; {} free units where automatic assignment looks",
             self.len, self.subnet, self.candidate_blocks, self.free_blocks, self.free_units
         )?;
+        if self.blocks_allocated_whole > 0 {
+            writeln!(
+                f,
+                "  {} blocks are allocated whole as prefixes",
+                self.blocks_allocated_whole
+            )?;
+        }
         if self.blocks_with_reserved_addresses > 0 {
             writeln!(
                 f,
@@ -111,11 +129,18 @@ impl fmt::Display for PrefixFailure {
         if self.spoiling_allocations > 0 {
             writeln!(
                 f,
-                "  {} allocations spoil the other blocks; the worst:",
-                self.spoiling_allocations
+                "  {} allocations spoil the other blocks; {} blocks are held by a single allocation each",
+                self.spoiling_allocations, self.blocks_with_one_spoiler
             )?;
             for s in &self.spoilers {
-                writeln!(f, "    {} spoils {} block(s)", s.holder, s.blocks)?;
+                match s.example {
+                    Some(b) => writeln!(
+                        f,
+                        "    {} alone spoils {} block(s), e.g. {b}; touches {}",
+                        s.holder, s.sole, s.blocks
+                    )?,
+                    None => writeln!(f, "    {} touches {} block(s)", s.holder, s.blocks)?,
+                }
             }
         }
         Ok(())
@@ -230,7 +255,10 @@ impl Subnet {
         let blocks_outside_domain = (units / size).saturating_sub(candidates.len() as u64);
         let mut free_blocks = 0;
         let mut with_reserved = 0;
-        let mut spoil: HashMap<Run, u64> = HashMap::new();
+        // Per allocation: (blocks touched, blocks where it is alone, one such block).
+        let mut spoil: HashMap<Run, (u64, u64, Option<u64>)> = HashMap::new();
+        let mut one_spoiler = 0;
+        let mut allocated_whole = 0;
         let allocations = self.map.allocations();
         let mut next_alloc = 0usize;
         for &b in &candidates {
@@ -248,14 +276,29 @@ impl Subnet {
                 next_alloc += 1;
             }
             let mut i = next_alloc;
+            let first = allocations.get(next_alloc);
+            if first.is_some_and(|a| a.start.0 <= lo && a.range().end >= hi) {
+                allocated_whole += 1;
+                continue;
+            }
             while i < allocations.len() && allocations[i].start.0 < hi {
-                *spoil.entry(allocations[i]).or_default() += 1;
+                spoil.entry(allocations[i]).or_default().0 += 1;
                 i += 1;
+            }
+            if i == next_alloc + 1 {
+                one_spoiler += 1;
+                let e = spoil.entry(allocations[next_alloc]).or_default();
+                e.1 += 1;
+                e.2.get_or_insert(b);
             }
         }
         let spoiling_allocations = spoil.len() as u64;
-        let mut spoilers: Vec<(Run, u64)> = spoil.into_iter().collect();
-        spoilers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.start.cmp(&b.0.start)));
+        let mut spoilers: Vec<(Run, (u64, u64, Option<u64>))> = spoil.into_iter().collect();
+        spoilers.sort_by(|a, b| {
+            (b.1 .1, b.1 .0)
+                .cmp(&(a.1 .1, a.1 .0))
+                .then(a.0.start.cmp(&b.0.start))
+        });
         spoilers.truncate(10);
         Ok(PrefixFailure {
             subnet: self.geo.cidr,
@@ -263,16 +306,25 @@ impl Subnet {
             candidate_blocks: candidates.len() as u64,
             free_blocks,
             free_units: self.free_in(&domain),
+            blocks_allocated_whole: allocated_whole,
             blocks_with_reserved_addresses: with_reserved,
             blocks_outside_domain,
             spoilers: spoilers
                 .into_iter()
-                .map(|(run, blocks)| Spoiler {
+                .map(|(run, (blocks, sole, example))| Spoiler {
                     holder: self.holder_of_run(run),
                     blocks,
+                    sole,
+                    example: example.map(|b| {
+                        self.geo.net_of(Run {
+                            start: Unit(b * size),
+                            log2: n,
+                        })
+                    }),
                 })
                 .collect(),
             spoiling_allocations,
+            blocks_with_one_spoiler: one_spoiler,
         })
     }
 }

@@ -187,10 +187,68 @@ fn scattered_singles_give_insufficient_cidr_blocks_not_free_addresses() {
     );
     assert_eq!(why.blocks_with_reserved_addresses, 2);
     assert_eq!(why.spoiling_allocations, 14);
+    assert_eq!(why.blocks_with_one_spoiler, 14);
     assert_eq!(why.spoilers[0].holder, Holder::Address(ip("10.0.0.23")));
-    assert!(why.to_string().contains("address 10.0.0.23 spoils 1 block"));
+    assert_eq!(
+        (why.spoilers[0].sole, why.spoilers[0].example),
+        (1, Some(net("10.0.0.16/28")))
+    );
+    assert!(
+        why.to_string()
+            .contains("address 10.0.0.23 alone spoils 1 block(s), e.g. 10.0.0.16/28"),
+        "{why}"
+    );
     // A /29 still fits: the two kinds of failure are per length.
     assert!(s.allocate_prefix(29).is_ok());
+}
+
+#[test]
+fn the_explanation_ranks_allocations_by_what_their_release_would_win_back() {
+    let s = with(
+        "10.0.0.0/24",
+        SubnetOptions::default().profile(ReservedProfile::None),
+    );
+    s.allocate_prefix_at(net("10.0.0.0/30")).unwrap(); // fragments block .0/28 alone
+    s.allocate_prefix_at(net("10.0.0.16/28")).unwrap(); // a whole block: used, not fragmented
+    s.allocate_ip_at(ip("10.0.0.33")).unwrap(); // two singles share block .32/28
+    s.allocate_ip_at(ip("10.0.0.34")).unwrap();
+    for b in 3..16 {
+        s.allocate_ip_at(ip(&format!("10.0.0.{}", b * 16 + 1)))
+            .unwrap(); // one alone in each
+    }
+    let why = s.explain_prefix_failure(28).unwrap();
+    assert_eq!(
+        (
+            why.candidate_blocks,
+            why.free_blocks,
+            why.blocks_allocated_whole
+        ),
+        (16, 0, 1)
+    );
+    assert_eq!(
+        why.blocks_with_one_spoiler, 14,
+        "all but the whole one and the shared one"
+    );
+    assert_eq!(why.spoiling_allocations, 16);
+    let top = why.spoilers[0];
+    assert_eq!(top.holder, Holder::Prefix(net("10.0.0.0/30")));
+    assert_eq!(
+        (top.sole, top.blocks, top.example),
+        (1, 1, Some(net("10.0.0.0/28")))
+    );
+    assert!(!why
+        .spoilers
+        .iter()
+        .any(|sp| sp.holder == Holder::Prefix(net("10.0.0.16/28"))));
+    let shared = why
+        .spoilers
+        .iter()
+        .find(|sp| sp.holder == Holder::Address(ip("10.0.0.33")));
+    assert!(shared.is_none_or(|sp| sp.sole == 0), "{shared:?}");
+    assert!(
+        why.to_string().contains("1 blocks are allocated whole"),
+        "{why}"
+    );
 }
 
 #[test]
