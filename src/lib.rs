@@ -30,6 +30,11 @@ mod space;
 mod subnet;
 mod sync;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;

@@ -235,7 +235,7 @@ impl BlockMap {
     /// thread may have changed the word and not yet written its summary, and skipping because
     /// "old and new look alike" would then leave this completed change invisible (loom found that
     /// interleaving: a release returned and its own block could not be found).
-    #[inline]
+    #[inline(always)]
     fn after_change(&self, pg: &Page, w: usize, new: u64) {
         let i = w & (PAGE_WORDS - 1);
         let stale = Prop::set_of(new) ^ pg.props_of(i);
@@ -338,7 +338,7 @@ impl BlockMap {
     }
 
     /// The lowest word `>= from` that any of `props` marks.
-    #[inline]
+    #[inline(always)]
     fn find_word_in(&self, props: &[Prop], from: usize, scan: Scan) -> Option<usize> {
         match props {
             [p] => self.find_word(*p, from, scan),
@@ -351,7 +351,7 @@ impl BlockMap {
 
     /// Whether any word might hold a free aligned run of `2^n`: a handful of directory loads that
     /// let a request doomed to fail skip the search (the summaries over-approximate, never under).
-    #[inline]
+    #[inline(always)]
     fn may_fit(&self, n: u32) -> bool {
         let any = |p: Prop| !self.none_has(p);
         any(Prop::Empty)
@@ -359,7 +359,7 @@ impl BlockMap {
     }
 
     /// First word `>= from` whose summary says it has `prop` (a hint: check the word).
-    #[inline]
+    #[inline(always)]
     fn find_word(&self, prop: Prop, from: usize, scan: Scan) -> Option<usize> {
         if scan == Scan::Every {
             return self.next_touched_word(prop, from);
@@ -416,7 +416,7 @@ impl BlockMap {
 
     /// Claims a run of `2^n` (n <= 6) in word `w`: `choose` picks a position from the word's used
     /// bits with `view_mask` (units outside the search domain) also marked used.
-    #[inline]
+    #[inline(always)]
     fn claim_in_word(
         &self,
         w: usize,
@@ -539,6 +539,7 @@ impl BlockMap {
         }
     }
 
+    #[inline(always)]
     fn claim_auto_in(
         &self,
         n: u32,
@@ -555,7 +556,7 @@ impl BlockMap {
     }
 
     /// Pack, for runs of up to 64 units: tier by tier, range by range, lowest word first.
-    #[inline]
+    #[inline(always)]
     fn claim_packed(&self, n: u32, domain: &[Range<u64>], search: &Search) -> Option<Unit> {
         let tiers: &[Tier] = match (n, search.scan) {
             // The exhaustive fallback takes any free run, lowest word first: no tiers, so a word
@@ -584,7 +585,7 @@ impl BlockMap {
 
     /// [`Self::claim_packed`] when the domain is the whole map (no reservations): no range
     /// boundaries, no masks, candidate words straight from the summaries.
-    #[inline]
+    #[inline(always)]
     fn claim_packed_whole(&self, n: u32, tiers: &[Tier], search: &Search) -> Option<Unit> {
         for &t in tiers {
             let mut w = 0;

@@ -65,7 +65,7 @@ impl Page {
     }
 
     /// The summary bits of word `i`, as a [`Prop::set_of`]-style set.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn props_of(&self, i: usize) -> u8 {
         ALL_PROPS
             .iter()
@@ -116,7 +116,7 @@ impl Page {
     }
 
     /// First word `>= from` whose bit for `p` is set (a hint: the word is the truth).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find_from(&self, p: Prop, from: usize) -> Option<usize> {
         let j = from >> 6;
         if j >= L0 {

@@ -100,6 +100,7 @@ pub(crate) fn has_broken16(used: u64) -> bool {
 
 /// Best-fit position for a run of `2^n` in `used`: among the free aligned runs, the one inside the
 /// smallest entirely free aligned block (so larger free blocks stay whole); ties go to the lowest.
+#[inline(always)]
 pub(crate) fn best_fit(used: u64, n: u32) -> Option<u32> {
     let f = free_levels(used);
     let mut cand = f[n as usize] & ALIGNED[n as usize];
