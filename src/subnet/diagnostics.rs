@@ -255,8 +255,7 @@ impl Subnet {
         let blocks_outside_domain = (units / size).saturating_sub(candidates.len() as u64);
         let mut free_blocks = 0;
         let mut with_reserved = 0;
-        // Per allocation: (blocks touched, blocks where it is alone, one such block).
-        let mut spoil: HashMap<Run, (u64, u64, Option<u64>)> = HashMap::new();
+        let mut spoil: HashMap<Run, SpoilTally> = HashMap::new();
         let mut one_spoiler = 0;
         let mut allocated_whole = 0;
         let allocations = self.map.allocations();
@@ -282,22 +281,22 @@ impl Subnet {
                 continue;
             }
             while i < allocations.len() && allocations[i].start.0 < hi {
-                spoil.entry(allocations[i]).or_default().0 += 1;
+                spoil.entry(allocations[i]).or_default().touched += 1;
                 i += 1;
             }
             if i == next_alloc + 1 {
                 one_spoiler += 1;
                 let e = spoil.entry(allocations[next_alloc]).or_default();
-                e.1 += 1;
-                e.2.get_or_insert(b);
+                e.sole += 1;
+                e.example.get_or_insert(b);
             }
         }
         let spoiling_allocations = spoil.len() as u64;
-        let mut spoilers: Vec<(Run, (u64, u64, Option<u64>))> = spoil.into_iter().collect();
-        spoilers.sort_by(|a, b| {
-            (b.1 .1, b.1 .0)
-                .cmp(&(a.1 .1, a.1 .0))
-                .then(a.0.start.cmp(&b.0.start))
+        let mut spoilers: Vec<(Run, SpoilTally)> = spoil.into_iter().collect();
+        spoilers.sort_by(|(ra, a), (rb, b)| {
+            (b.sole, b.touched)
+                .cmp(&(a.sole, a.touched))
+                .then(ra.start.cmp(&rb.start))
         });
         spoilers.truncate(10);
         Ok(PrefixFailure {
@@ -311,11 +310,11 @@ impl Subnet {
             blocks_outside_domain,
             spoilers: spoilers
                 .into_iter()
-                .map(|(run, (blocks, sole, example))| Spoiler {
+                .map(|(run, t)| Spoiler {
                     holder: self.holder_of_run(run),
-                    blocks,
-                    sole,
-                    example: example.map(|b| {
+                    blocks: t.touched,
+                    sole: t.sole,
+                    example: t.example.map(|b| {
                         self.geo.net_of(Run {
                             start: Unit(b * size),
                             log2: n,
@@ -327,6 +326,17 @@ impl Subnet {
             blocks_with_one_spoiler: one_spoiler,
         })
     }
+}
+
+/// What one allocation does to the candidate blocks of a failed request.
+#[derive(Clone, Copy, Debug, Default)]
+struct SpoilTally {
+    /// Candidate blocks it touches.
+    touched: u64,
+    /// Candidate blocks in which it is the only allocation.
+    sole: u64,
+    /// Index of one such block.
+    example: Option<u64>,
 }
 
 /// Counts free aligned blocks of every size in one pass over the words, in address order.
