@@ -28,47 +28,34 @@ fn opts() -> SubnetOptions {
     SubnetOptions::default().profile(ReservedProfile::None)
 }
 
-impl Alloc for Subnet {
-    fn fresh() -> Self {
-        Subnet::with_options(SUBNET.parse().unwrap(), opts()).unwrap()
-    }
-    fn prefix(&mut self, len: u8) -> Option<IpNet> {
-        self.allocate_prefix(len).ok().map(|a| a.cidr)
-    }
-    fn prefix_at(&mut self, c: IpNet) {
-        self.allocate_prefix_at(c).unwrap()
-    }
-    fn ip(&mut self) -> Option<IpAddr> {
-        self.allocate_ip().ok()
-    }
-    fn ip_at(&mut self, a: IpAddr) {
-        self.allocate_ip_at(a).unwrap()
-    }
-    fn release(&mut self, c: IpNet) {
-        Subnet::release(self, c).unwrap()
-    }
+/// Both allocators have the same method names; one impl body serves both.
+macro_rules! impl_alloc {
+    ($t:ty) => {
+        impl Alloc for $t {
+            fn fresh() -> Self {
+                <$t>::with_options(SUBNET.parse().unwrap(), opts()).unwrap()
+            }
+            fn prefix(&mut self, len: u8) -> Option<IpNet> {
+                self.allocate_prefix(len).ok().map(|a| a.cidr)
+            }
+            fn prefix_at(&mut self, c: IpNet) {
+                self.allocate_prefix_at(c).unwrap()
+            }
+            fn ip(&mut self) -> Option<IpAddr> {
+                self.allocate_ip().ok()
+            }
+            fn ip_at(&mut self, a: IpAddr) {
+                self.allocate_ip_at(a).unwrap()
+            }
+            fn release(&mut self, c: IpNet) {
+                <$t>::release(self, c).unwrap()
+            }
+        }
+    };
 }
 
-impl Alloc for NaiveSubnet {
-    fn fresh() -> Self {
-        NaiveSubnet::with_options(SUBNET.parse().unwrap(), opts()).unwrap()
-    }
-    fn prefix(&mut self, len: u8) -> Option<IpNet> {
-        self.allocate_prefix(len).ok().map(|a| a.cidr)
-    }
-    fn prefix_at(&mut self, c: IpNet) {
-        self.allocate_prefix_at(c).unwrap()
-    }
-    fn ip(&mut self) -> Option<IpAddr> {
-        self.allocate_ip().ok()
-    }
-    fn ip_at(&mut self, a: IpAddr) {
-        self.allocate_ip_at(a).unwrap()
-    }
-    fn release(&mut self, c: IpNet) {
-        NaiveSubnet::release(self, c).unwrap()
-    }
-}
+impl_alloc!(Subnet);
+impl_alloc!(NaiveSubnet);
 
 struct Rng(u64);
 
