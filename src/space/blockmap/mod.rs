@@ -1,0 +1,531 @@
+//! `BlockMap`: a bitmap over `2^k` units that claims and releases aligned runs of `2^n` units.
+//!
+//! Layout: words of 64 units (see [`super::word`]) grouped in pages of [`PAGE_WORDS`] words.
+//! A page is allocated the first time something in it is claimed, so a huge, mostly empty map (an
+//! IPv6 /44 tracked per /80 is 2^36 units) costs only its directory. Each page keeps one summary
+//! tree per [`Prop`]; the directory keeps one bit per page and property.
+//!
+//! Concurrency: runs of up to 64 units are claimed and released with one compare-and-swap on their
+//! word, with no lock. Runs longer than a word, and releases of whole words (which must look at
+//! the next word to see where the allocation ends), take the map's short `big` lock; they are rare.
+//! Multi-word claims write their words last-to-first so no half-written claim ever looks like a
+//! complete smaller allocation.
+
+mod inspect;
+mod search;
+
+pub(crate) use inspect::Words;
+use search::Search;
+pub(crate) use search::Strategy;
+
+use super::page::{Page, PAGE_SHIFT, PAGE_WORDS};
+use super::summary::SummaryTree;
+use super::word::{
+    free_runs, pack, run_mask, unpack, Prop, ALL_PROPS, FULL, PROPS, WORD_LOG2, WORD_UNITS,
+};
+use super::{Run, Unit};
+use crate::sync::{AtomicU128, AtomicU64, Mutex, OnceLock, Ordering::SeqCst};
+
+/// What a failed search checks before it believes itself. Only releases create free space, and
+/// only summary updates can hide it; a search that saw neither happen while it ran saw the map as
+/// it was at one instant, as far as free space goes.
+#[derive(Debug)]
+struct Activity {
+    /// Releases completed their CAS (bumped right after it).
+    releases: AtomicU64,
+    /// Summary updates begun.
+    started: AtomicU64,
+    /// Summary updates ended.
+    finished: AtomicU64,
+}
+
+/// Why a release was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReleaseRefusal {
+    /// Some unit of the run is free.
+    Free,
+    /// The units are used, but not by exactly one allocation of this run.
+    NotOneAllocation,
+}
+
+/// The bitmap. `Send + Sync`; every method takes `&self`.
+#[derive(Debug)]
+pub(crate) struct BlockMap {
+    units: u64,
+    words: usize,
+    /// Bits of the last word beyond the map (maps of fewer than 64 units): permanently used.
+    pad: u64,
+    /// Page 0 lives inline: it is the only page of a /16 or an IPv6 /64, and one pointer fewer
+    /// on the hot path is measurable.
+    page0: Page,
+    /// Pages 1.., created on first use.
+    more: Box<[OnceLock<Box<Page>>]>,
+    npages: usize,
+    dir: [SummaryTree; PROPS],
+    activity: Activity,
+    big: Mutex<()>,
+}
+
+impl BlockMap {
+    /// A map of `2^log2_units` free units.
+    pub(crate) fn new(log2_units: u32) -> Self {
+        assert!(log2_units <= 40, "block maps are limited to 2^40 units");
+        let units = 1u64 << log2_units;
+        let words = units.div_ceil(WORD_UNITS as u64) as usize;
+        let pad = if units < WORD_UNITS as u64 {
+            FULL << units
+        } else {
+            0
+        };
+        let npages = words.div_ceil(PAGE_WORDS);
+        let more: Box<[OnceLock<Box<Page>>]> = (1..npages).map(|_| OnceLock::new()).collect();
+        let page0 = Page::new(words.min(PAGE_WORDS), if npages == 1 { pad } else { 0 });
+        let dir = ALL_PROPS.map(|p| {
+            if p == Prop::Empty && pad == 0 {
+                SummaryTree::new_full(npages)
+            } else {
+                SummaryTree::new(npages)
+            }
+        });
+        let map = Self {
+            units,
+            words,
+            pad,
+            page0,
+            more,
+            npages,
+            dir,
+            activity: Activity {
+                releases: AtomicU64::new(0),
+                started: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
+            },
+            big: Mutex::new(()),
+        };
+        // Page 0 exists from the start (with the padded word of a tiny map summarised), so its
+        // directory bits must say so.
+        for p in ALL_PROPS {
+            map.sync_dir(p, 0, &map.page0);
+        }
+        map
+    }
+
+    fn page_len(&self, p: usize) -> usize {
+        (self.words - p * PAGE_WORDS).min(PAGE_WORDS)
+    }
+
+    #[inline]
+    fn page(&self, p: usize) -> &Page {
+        if p == 0 {
+            return &self.page0;
+        }
+        self.more[p - 1].get_or_init(|| {
+            let len = self.page_len(p);
+            Box::new(Page::new(
+                len,
+                if p + 1 == self.npages { self.pad } else { 0 },
+            ))
+        })
+    }
+
+    #[inline]
+    fn page_if(&self, p: usize) -> Option<&Page> {
+        if p == 0 {
+            return Some(&self.page0);
+        }
+        self.more[p - 1].get().map(|b| &**b)
+    }
+
+    /// Current (used, continuation) bits of word `w`.
+    pub(crate) fn word(&self, w: usize) -> (u64, u64) {
+        match self.page_if(w >> PAGE_SHIFT) {
+            Some(pg) => unpack(pg.words[w & (PAGE_WORDS - 1)].load(SeqCst)),
+            None => (0, 0),
+        }
+    }
+
+    /// Number of words.
+    pub(crate) fn word_count(&self) -> usize {
+        self.words
+    }
+
+    /// Bits of word `w` that lie outside the map.
+    pub(crate) fn pad_of(&self, w: usize) -> u64 {
+        if w + 1 == self.words {
+            self.pad
+        } else {
+            0
+        }
+    }
+
+    /// Makes directory bit (`prop`, page `p`) equal "the page's tree is non-empty".
+    fn sync_dir(&self, prop: Prop, p: usize, pg: &Page) {
+        if self.npages > 1 {
+            sync_bit(&self.dir[prop as usize], p, || !pg.is_empty(prop));
+        }
+    }
+
+    /// Whether no word of the map has `prop` (per the summaries). A one-page map asks its page
+    /// directly and keeps no directory: every flip of that page would otherwise cost a sync.
+    #[inline]
+    fn none_has(&self, prop: Prop) -> bool {
+        if self.npages == 1 {
+            self.page0.is_empty(prop)
+        } else {
+            self.dir[prop as usize].is_empty()
+        }
+    }
+
+    /// Writes summary bit `prop` of word `i` of page `p`; syncs the directory if that changed
+    /// whether the page has the property anywhere.
+    #[inline]
+    fn write_summary(&self, p: usize, pg: &Page, prop: Prop, i: usize, holds: bool) {
+        if pg.get(prop, i) == holds {
+            return;
+        }
+        let flipped = if holds {
+            pg.set(prop, i)
+        } else {
+            pg.clear(prop, i)
+        };
+        if flipped {
+            self.sync_dir(prop, p, pg);
+        }
+    }
+
+    /// Repairs the summaries after word `w` was changed to `new` used bits.
+    ///
+    /// Summary bits are written from `new` (our own CAS result), then the word is read once: if it
+    /// still holds `new`, every bit we wrote is true of it. If another thread changed it meanwhile,
+    /// we rewrite every property from what we read, until a read confirms. Whoever changes a word
+    /// last confirms last, so once writers finish every summary bit is exact.
+    ///
+    /// The comparison is with the summary bits as stored, not with the word's old value: another
+    /// thread may have changed the word and not yet written its summary, and skipping because
+    /// "old and new look alike" would then leave this completed change invisible (loom found that
+    /// interleaving: a release returned and its own block could not be found).
+    #[inline(always)]
+    fn after_change(&self, pg: &Page, w: usize, new: u64) {
+        let i = w & (PAGE_WORDS - 1);
+        let stale = Prop::set_of(new) ^ pg.props_of(i);
+        if stale != 0 {
+            self.resummarise(pg, w, new, stale);
+        }
+    }
+
+    /// The body of [`Self::after_change`] when some property changed (kept out of line: most
+    /// claims leave a word's properties as they were).
+    #[inline(never)]
+    fn resummarise(&self, pg: &Page, w: usize, new: u64, mut changed: u8) {
+        self.activity.started.fetch_add(1, SeqCst);
+        let p = w >> PAGE_SHIFT;
+        let i = w & (PAGE_WORDS - 1);
+        let mut cur = new;
+        while changed != 0 {
+            let holds = Prop::set_of(cur);
+            for prop in ALL_PROPS {
+                if changed & (1 << prop as usize) != 0 {
+                    self.write_summary(p, pg, prop, i, holds & (1 << prop as usize) != 0);
+                }
+            }
+            let now = unpack(pg.words[i].load(SeqCst)).0;
+            if now == cur {
+                break;
+            }
+            cur = now;
+            changed = (1 << PROPS) - 1;
+        }
+        self.activity.finished.fetch_add(1, SeqCst);
+    }
+
+    /// Claims a run of `2^n` (n <= 6) in word `w`: `choose` picks a position from the word's used
+    /// bits with `view_mask` (units outside the search domain) also marked used.
+    #[inline(always)]
+    fn claim_in_word(
+        &self,
+        w: usize,
+        n: u32,
+        view_mask: u64,
+        choose: impl Fn(u64) -> Option<u32>,
+        search: Option<&Search>,
+    ) -> Option<Unit> {
+        let pg = self.page(w >> PAGE_SHIFT);
+        let cell = &pg.words[w & (PAGE_WORDS - 1)];
+        let mut cur = cell.load(SeqCst);
+        loop {
+            let (used, cont) = unpack(cur);
+            let Some(pos) = choose(used | view_mask) else {
+                if let Some(s) = search {
+                    if free_runs(used | view_mask, n) != 0 {
+                        s.mismatch.set(true);
+                    }
+                }
+                return None;
+            };
+            let m = run_mask(pos, n);
+            debug_assert_eq!(used & m, 0);
+            let new = pack(used | m, cont | (m & !(1u64 << pos)));
+            match cell.compare_exchange(cur, new, SeqCst, SeqCst) {
+                Ok(_) => {
+                    self.after_change(pg, w, used | m);
+                    return Some(Unit((w as u64) << WORD_LOG2 | pos as u64));
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Claims exactly `run`. Returns false (changing nothing) if any unit of it is used.
+    pub(crate) fn claim_at(&self, run: Run) -> bool {
+        let n = run.log2 as u32;
+        let w = (run.start.0 >> WORD_LOG2) as usize;
+        if n <= WORD_LOG2 {
+            let pos = (run.start.0 & 63) as u32;
+            let m = run_mask(pos, n);
+            return self
+                .claim_in_word(w, n, 0, |used| (used & m == 0).then_some(pos), None)
+                .is_some();
+        }
+        let _g = self.big.lock();
+        self.claim_words(w, 1 << (n - WORD_LOG2))
+    }
+
+    /// Claims `count` whole words from `w` (big lock held), last word first.
+    fn claim_words(&self, w: usize, count: usize) -> bool {
+        for k in (0..count).rev() {
+            let x = w + k;
+            let pg = self.page(x >> PAGE_SHIFT);
+            let cont = if k == 0 { FULL & !1 } else { FULL };
+            if pg.words[x & (PAGE_WORDS - 1)]
+                .compare_exchange(0, pack(FULL, cont), SeqCst, SeqCst)
+                .is_err()
+            {
+                for j in k + 1..count {
+                    let y = w + j;
+                    self.page(y >> PAGE_SHIFT).words[y & (PAGE_WORDS - 1)].store_zero();
+                }
+                return false;
+            }
+        }
+        for k in 0..count {
+            self.after_change(self.page((w + k) >> PAGE_SHIFT), w + k, FULL);
+        }
+        true
+    }
+
+    /// Releases exactly `run` if it is one allocation.
+    pub(crate) fn release(&self, run: Run) -> Result<(), ReleaseRefusal> {
+        let n = run.log2 as u32;
+        let w = (run.start.0 >> WORD_LOG2) as usize;
+        if n < WORD_LOG2 {
+            let pos = (run.start.0 & 63) as u32;
+            let m = run_mask(pos, n);
+            let pg = self.page_if(w >> PAGE_SHIFT).ok_or(ReleaseRefusal::Free)?;
+            let cell = &pg.words[w & (PAGE_WORDS - 1)];
+            let mut cur = cell.load(SeqCst);
+            loop {
+                let (used, cont) = unpack(cur);
+                if used & m != m {
+                    return Err(ReleaseRefusal::Free);
+                }
+                let end = pos + (1 << n);
+                // Exactly one allocation: starts at pos, continues to the end, stops there. An
+                // allocation ending inside a word never continues into the next one.
+                let body = m & !(1u64 << pos);
+                let stops = end == WORD_UNITS || cont & (1u64 << end) == 0;
+                if cont & (1u64 << pos) != 0 || cont & body != body || !stops {
+                    return Err(ReleaseRefusal::NotOneAllocation);
+                }
+                match cell.compare_exchange(cur, pack(used & !m, cont & !m), SeqCst, SeqCst) {
+                    Ok(_) => {
+                        self.activity.releases.fetch_add(1, SeqCst);
+                        self.after_change(pg, w, used & !m);
+                        return Ok(());
+                    }
+                    Err(actual) => cur = actual,
+                }
+            }
+        }
+        let _g = self.big.lock();
+        let count = 1usize << (n - WORD_LOG2);
+        for k in 0..count {
+            let (used, cont) = self.word(w + k);
+            if used != FULL {
+                return Err(ReleaseRefusal::Free);
+            }
+            let want = if k == 0 { FULL & !1 } else { FULL };
+            if cont != want {
+                return Err(ReleaseRefusal::NotOneAllocation);
+            }
+        }
+        if w + count < self.words && self.word(w + count).1 & 1 != 0 {
+            return Err(ReleaseRefusal::NotOneAllocation);
+        }
+        // Last word first: the remaining prefix always reads as a complete allocation.
+        for k in (0..count).rev() {
+            let x = w + k;
+            self.page(x >> PAGE_SHIFT).words[x & (PAGE_WORDS - 1)].store_zero();
+            self.activity.releases.fetch_add(1, SeqCst);
+            self.after_change(self.page(x >> PAGE_SHIFT), x, 0);
+        }
+        Ok(())
+    }
+}
+
+/// Makes bit `i` of `tree` equal `truth()`, re-reading the truth after each write until the two
+/// agree. Whichever thread changes the truth last runs this after its change, and every earlier
+/// writer re-checks after writing, so when writers finish the bit is exact: a search never skips a
+/// word that has the property, and never keeps visiting one that lost it.
+fn sync_bit(tree: &SummaryTree, i: usize, truth: impl Fn() -> bool) {
+    loop {
+        let want = truth();
+        if tree.get(i) != want {
+            if want {
+                tree.set(i);
+            } else {
+                tree.clear(i);
+            }
+        }
+        if truth() == want {
+            return;
+        }
+    }
+}
+
+/// Zero-store for a word the caller owns outright (big lock held, word fully its own).
+trait StoreZero {
+    fn store_zero(&self);
+}
+
+impl StoreZero for AtomicU128 {
+    fn store_zero(&self) {
+        let mut cur = self.load(SeqCst);
+        while let Err(actual) = self.compare_exchange(cur, 0, SeqCst, SeqCst) {
+            cur = actual;
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+#[allow(clippy::single_range_in_vec_init)] // search domains are lists of ranges; many have one
+mod tests {
+    use super::*;
+
+    fn run(start: u64, log2: u8) -> Run {
+        Run {
+            start: Unit(start),
+            log2,
+        }
+    }
+
+    #[test]
+    fn claim_release_round_trip() {
+        let m = BlockMap::new(16);
+        assert!(m.claim_at(run(16, 4)));
+        assert!(!m.claim_at(run(20, 0)));
+        assert_eq!(m.allocation_at(Unit(20)), Some(run(16, 4)));
+        assert_eq!(m.release(run(16, 3)), Err(ReleaseRefusal::NotOneAllocation));
+        assert_eq!(m.release(run(17, 0)), Err(ReleaseRefusal::NotOneAllocation));
+        assert_eq!(m.release(run(32, 0)), Err(ReleaseRefusal::Free));
+        m.verify().unwrap();
+        assert_eq!(m.release(run(16, 4)), Ok(()));
+        assert_eq!(m.used_units(), 0);
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn single_next_to_prefix_is_its_own_allocation() {
+        let m = BlockMap::new(8);
+        assert!(m.claim_at(run(0, 4)));
+        assert!(m.claim_at(run(16, 0)));
+        assert_eq!(m.allocation_at(Unit(16)), Some(run(16, 0)));
+        assert_eq!(m.release(run(0, 4)), Ok(()));
+        assert_eq!(m.release(run(16, 0)), Ok(()));
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn multi_word_runs() {
+        let m = BlockMap::new(12);
+        assert!(m.claim_at(run(128, 7)));
+        assert!(!m.claim_at(run(192, 6)));
+        assert_eq!(m.allocation_at(Unit(200)), Some(run(128, 7)));
+        m.verify().unwrap();
+        assert_eq!(
+            m.release(run(128, 6)),
+            Err(ReleaseRefusal::NotOneAllocation)
+        );
+        assert_eq!(
+            m.release(run(192, 6)),
+            Err(ReleaseRefusal::NotOneAllocation)
+        );
+        let got = m.claim_auto(8, Strategy::Pack, &[0..4096]).unwrap();
+        assert_eq!(got, Unit(256));
+        assert_eq!(m.release(run(128, 7)), Ok(()));
+        assert_eq!(m.release(run(256, 8)), Ok(()));
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn pack_prefers_broken_blocks_for_singles() {
+        let m = BlockMap::new(10);
+        assert!(m.claim_at(run(512, 0)));
+        let got = m.claim_auto(0, Strategy::Pack, &[0..1024]).unwrap();
+        assert_eq!(got, Unit(513));
+        let p = m.claim_auto(4, Strategy::Pack, &[0..1024]).unwrap();
+        assert_eq!(
+            p,
+            Unit(528),
+            "a /28 goes next to the used block, keeping other words whole"
+        );
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn domain_boundaries_are_respected() {
+        let m = BlockMap::new(8);
+        let got = m.claim_auto(0, Strategy::Pack, &[5..7]).unwrap();
+        assert_eq!(got, Unit(5));
+        assert_eq!(m.claim_auto(0, Strategy::Pack, &[5..7]), Some(Unit(6)));
+        assert_eq!(m.claim_auto(0, Strategy::Pack, &[5..7]), None);
+        // Unit 5 is taken, so the pair at 4 is not free: the first free aligned pair is at 70.
+        assert_eq!(
+            m.claim_auto(1, Strategy::FirstFrom(0), &[4..6, 70..80]),
+            Some(Unit(70))
+        );
+        // Offset 7 of the domain is unit 75 (2 units in the first range, 5 into the second),
+        // aligned down to 74.
+        assert_eq!(
+            m.claim_auto(1, Strategy::FirstFrom(7), &[4..6, 70..80]),
+            Some(Unit(74))
+        );
+        // Offset 13 of an 8-unit domain is unit 77 -> 76; then 78; then wrap to the first range.
+        let d = [2..6, 76..80];
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), Some(Unit(76)));
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), Some(Unit(78)));
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), Some(Unit(2)));
+        assert_eq!(m.claim_auto(1, Strategy::FirstFrom(13), &d), None);
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn tiny_maps_pad_the_word() {
+        let m = BlockMap::new(2);
+        for _ in 0..4 {
+            assert!(m.claim_auto(0, Strategy::Pack, &[0..4]).is_some());
+        }
+        assert_eq!(m.claim_auto(0, Strategy::Pack, &[0..4]), None);
+        assert_eq!(m.used_units(), 4);
+        m.verify().unwrap();
+    }
+
+    #[test]
+    fn huge_maps_are_lazy() {
+        let m = BlockMap::new(36);
+        assert!(m.heap_bytes() < 40 << 20);
+        let u = m.claim_auto(0, Strategy::Pack, &[0..1 << 36]).unwrap();
+        assert_eq!(u, Unit(0));
+        assert!(m.claim_at(run((1 << 36) - 1, 0)));
+        assert_eq!(m.used_units(), 2);
+    }
+}

@@ -1,0 +1,473 @@
+//! Automatic placement: where a claim looks, in which order, and when a failed search is
+//! believed (see [`BlockMap::claim_auto`]).
+
+use super::BlockMap;
+use crate::space::page::{PAGE_SHIFT, PAGE_WORDS};
+use crate::space::word::{
+    best_fit, first_free_run_from, has_broken16, most_used_broken16, Prop, ALL_PROPS, FULL,
+    PARTIAL, WORD_LOG2,
+};
+use crate::space::Unit;
+use crate::sync::Ordering::SeqCst;
+use std::ops::Range;
+
+/// Where an automatic claim looks first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// Tiers: broken 16-blocks (single units only), then partly used words (best fit inside the
+    /// word), then empty words; lowest address first inside a tier.
+    Pack,
+    /// The first free aligned run at or after unit `from` (domain order, wrapping to the start).
+    FirstFrom(u64),
+}
+
+/// How a search finds candidate words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scan {
+    /// Through the summary trees: sub-linear; may miss a word while a summary writer is active.
+    Summaries,
+    /// Every word of every touched page: linear; the fallback that cannot miss.
+    Every,
+}
+
+/// One search attempt: how it finds candidates, and whether it saw a word with a free run that
+/// the current tier declined (the word moved between Pack's tiers while the search ran: e.g.
+/// empty when the "partly used" tier looked, partly used when the "empty" tier did).
+pub(super) struct Search {
+    scan: Scan,
+    pub(super) mismatch: std::cell::Cell<bool>,
+}
+
+impl BlockMap {
+    /// Whether at least `k` units are free inside `domain`. Visits only words the summaries say
+    /// have a free unit, and stops at `k`: O(k) words at most, whatever the map's size. This is how
+    /// a failed request tells "fragmented" from "full" without a shared counter on the hot path.
+    pub(crate) fn free_at_least(&self, domain: &[Range<u64>], k: u64) -> bool {
+        if let [whole] = domain {
+            if whole.start == 0 && whole.end == self.units && self.pad == 0 {
+                return self.free_at_least_whole(k);
+            }
+        }
+        let mut free = 0u64;
+        for range in domain {
+            let (head, inner, tail) = split_words(range);
+            for w in head.into_iter().chain(tail) {
+                free += (!(self.word(w).0 | outside_mask(w, range))).count_ones() as u64;
+            }
+            let mut w = inner.start;
+            while free < k && w < inner.end {
+                let Some(x) = self.find_word_in(
+                    &[Prop::Empty, Prop::Partial16, Prop::Broken16],
+                    w,
+                    Scan::Summaries,
+                ) else {
+                    break;
+                };
+                if x >= inner.end {
+                    break;
+                }
+                free += (!(self.word(x).0 | self.pad_of(x))).count_ones() as u64;
+                w = x + 1;
+            }
+            if free >= k {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// [`Self::free_at_least`] over the whole map: an empty word has 64 free units and a word with
+    /// a free 16-block at least 16, so the summaries often answer alone.
+    fn free_at_least_whole(&self, k: u64) -> bool {
+        if (k <= 64 && !self.none_has(Prop::Empty)) || (k <= 16 && !self.none_has(Prop::Partial16))
+        {
+            return true;
+        }
+        // Count each word with a free unit once, tree by tree (order does not matter for a
+        // count): broken words, then words with a free 16-block that are not broken, then empty.
+        let mut free = 0u64;
+        for prop in [Prop::Broken16, Prop::Partial16, Prop::Empty] {
+            let mut w = 0;
+            while let Some(x) = self.find_word(prop, w, Scan::Summaries) {
+                let used = self.word(x).0;
+                if prop == Prop::Broken16 || !has_broken16(used) {
+                    free += (!used).count_ones() as u64;
+                    if free >= k {
+                        return true;
+                    }
+                }
+                w = x + 1;
+            }
+        }
+        false
+    }
+
+    /// The lowest word `>= from` that any of `props` marks.
+    #[inline(always)]
+    fn find_word_in(&self, props: &[Prop], from: usize, scan: Scan) -> Option<usize> {
+        match props {
+            [p] => self.find_word(*p, from, scan),
+            _ => props
+                .iter()
+                .filter_map(|&p| self.find_word(p, from, scan))
+                .min(),
+        }
+    }
+
+    /// Whether any word might hold a free aligned run of `2^n`: a handful of directory loads that
+    /// let a request doomed to fail skip the search (the summaries over-approximate, never under).
+    #[inline(always)]
+    fn may_fit(&self, n: u32) -> bool {
+        let any = |p: Prop| !self.none_has(p);
+        any(Prop::Empty)
+            || (n < WORD_LOG2 && (any(Prop::Partial16) || (n < 4 && any(Prop::Broken16))))
+    }
+
+    /// First word `>= from` whose summary says it has `prop` (a hint: check the word).
+    #[inline(always)]
+    fn find_word(&self, prop: Prop, from: usize, scan: Scan) -> Option<usize> {
+        if scan == Scan::Every {
+            return self.next_touched_word(prop, from);
+        }
+        if self.npages == 1 {
+            return self.page0.find_from(prop, from);
+        }
+        if self.dir[prop as usize].is_empty() {
+            return None; // no page has it: one load answers a failing search
+        }
+        self.find_word_in_pages(prop, from)
+    }
+
+    /// [`Scan::Every`]: every word of a touched page is a candidate, as are the words of untouched
+    /// pages when looking for empty ones (untouched pages hold nothing else).
+    fn next_touched_word(&self, prop: Prop, from: usize) -> Option<usize> {
+        let mut w = from;
+        while w < self.words {
+            let p = w >> PAGE_SHIFT;
+            if prop == Prop::Empty || self.page_if(p).is_some() {
+                return Some(w);
+            }
+            w = (p + 1) << PAGE_SHIFT;
+        }
+        None
+    }
+
+    fn find_word_in_pages(&self, prop: Prop, from: usize) -> Option<usize> {
+        let mut p = from >> PAGE_SHIFT;
+        let mut off = from & (PAGE_WORDS - 1);
+        loop {
+            if p >= self.npages {
+                return None;
+            }
+            match self.page_if(p) {
+                Some(pg) => {
+                    if let Some(i) = pg.find_from(prop, off) {
+                        return Some((p << PAGE_SHIFT) + i);
+                    }
+                }
+                None => {
+                    if prop == Prop::Empty && off < self.page_len(p) {
+                        return Some((p << PAGE_SHIFT) + off);
+                    }
+                }
+            }
+            if p + 1 == self.npages {
+                return None;
+            }
+            p = self.dir[prop as usize].find_from(p + 1)?;
+            off = 0;
+        }
+    }
+
+    /// Automatically claims a run of `2^n` inside the unit ranges of `domain` (sorted, disjoint),
+    /// following `strategy`. Returns the first unit of the run.
+    ///
+    /// A failure is reported only when it is believable. A search walks words one after another
+    /// rather than seeing one instant, so under churn it can miss a block freed behind it while
+    /// another thread takes the one ahead; and the summaries are hints that a thread mid-way
+    /// through a stale update can briefly hide a free word behind. So a failed search is believed
+    /// only if no release completed, no summary update was in progress and no word moved between
+    /// Pack's tiers while it ran; otherwise
+    /// it searches again, which it only has to because another thread made progress: lock-free.
+    /// If a summary writer seems stalled (nothing else moves, but one is still in flight), the
+    /// search stops trusting the summaries and visits every touched word instead.
+    pub(crate) fn claim_auto(
+        &self,
+        n: u32,
+        strategy: Strategy,
+        domain: &[Range<u64>],
+    ) -> Option<Unit> {
+        let act = &self.activity;
+        let mut stalled_rounds = 0;
+        loop {
+            let releases = act.releases.load(SeqCst);
+            let started = act.started.load(SeqCst);
+            let quiet_before = act.finished.load(SeqCst) == started;
+            let scan = if stalled_rounds < 2 {
+                Scan::Summaries
+            } else {
+                Scan::Every
+            };
+            let search = Search {
+                scan,
+                mismatch: std::cell::Cell::new(false),
+            };
+            if scan == Scan::Every || self.may_fit(n) {
+                if let Some(u) = self.claim_auto_in(n, strategy, domain, &search) {
+                    return Some(u);
+                }
+            }
+            let progress =
+                act.releases.load(SeqCst) != releases || act.started.load(SeqCst) != started;
+            if !progress && !search.mismatch.get() && (quiet_before || scan == Scan::Every) {
+                return None;
+            }
+            // A mismatch with nothing else moving means a writer is stuck between its CAS and
+            // its summary update: after two such rounds stop trusting the summaries.
+            stalled_rounds = if progress { 0 } else { stalled_rounds + 1 };
+            crate::sync::spin_wait();
+        }
+    }
+
+    #[inline(always)]
+    fn claim_auto_in(
+        &self,
+        n: u32,
+        strategy: Strategy,
+        domain: &[Range<u64>],
+        search: &Search,
+    ) -> Option<Unit> {
+        match strategy {
+            Strategy::Pack if n <= WORD_LOG2 => self.claim_packed(n, domain, search),
+            // Runs longer than a word: the lowest free aligned block keeps the rest together.
+            Strategy::Pack => self.claim_first_from(n, domain, 0, search),
+            Strategy::FirstFrom(r) => self.claim_first_from(n, domain, r, search),
+        }
+    }
+
+    /// Pack, for runs of up to 64 units: tier by tier, range by range, lowest word first.
+    #[inline(always)]
+    fn claim_packed(&self, n: u32, domain: &[Range<u64>], search: &Search) -> Option<Unit> {
+        let tiers: &[Tier] = match (n, search.scan) {
+            // The exhaustive fallback takes any free run, lowest word first: no tiers, so a word
+            // cannot slip between them and the fallback always ends.
+            (_, Scan::Every) => &[Tier::Any],
+            (0, _) => &[Tier::Broken16, Tier::Partial, Tier::Empty],
+            (WORD_LOG2, _) => &[Tier::Empty],
+            _ => &[Tier::Partial, Tier::Empty],
+        };
+        if let [whole] = domain {
+            if whole.start == 0 && whole.end == self.units && self.pad == 0 {
+                return self.claim_packed_whole(n, tiers, search);
+            }
+        }
+        for &t in tiers {
+            for r in domain {
+                if let Some(u) =
+                    self.scan_small(n, r.clone(), t.props(n), |v| t.choose(v, n), search)
+                {
+                    return Some(u);
+                }
+            }
+        }
+        None
+    }
+
+    /// [`Self::claim_packed`] when the domain is the whole map (no reservations): no range
+    /// boundaries, no masks, candidate words straight from the summaries.
+    #[inline(always)]
+    fn claim_packed_whole(&self, n: u32, tiers: &[Tier], search: &Search) -> Option<Unit> {
+        for &t in tiers {
+            let mut w = 0;
+            while let Some(x) = self.find_word_in(t.props(n), w, search.scan) {
+                if let Some(u) = self.claim_in_word(x, n, 0, |v| t.choose(v, n), Some(search)) {
+                    return Some(u);
+                }
+                w = x + 1;
+            }
+        }
+        None
+    }
+
+    /// The first free aligned run at or after the domain's point `r`, wrapping around.
+    #[inline(never)]
+    fn claim_first_from(
+        &self,
+        n: u32,
+        domain: &[Range<u64>],
+        r: u64,
+        search: &Search,
+    ) -> Option<Unit> {
+        if domain.iter().all(Range::is_empty) {
+            return None;
+        }
+        let (k, from) = start_point(domain, r, n);
+        let first = &domain[k];
+        let order = std::iter::once(from..first.end)
+            .chain(domain[k + 1..].iter().cloned())
+            .chain(domain[..k].iter().cloned())
+            .chain(std::iter::once(first.start..from));
+        if n > WORD_LOG2 {
+            let _g = self.big.lock();
+            return order
+                .into_iter()
+                .find_map(|range| self.scan_big(n, range, search.scan));
+        }
+        // Words with a free aligned run: empty ones, and partly used ones (for runs of 16 or more
+        // only those with a free 16-block).
+        let props: &[Prop] = if n >= 4 {
+            &[Prop::Empty, Prop::Partial16]
+        } else {
+            &[Prop::Empty, Prop::Partial16, Prop::Broken16]
+        };
+        let choose = |v: u64| first_free_run_from(v, n, 0);
+        order
+            .into_iter()
+            .find_map(|range| self.scan_small(n, range, props, choose, search))
+    }
+
+    /// Lowest-address search for a run of `2^n` in `range`: candidate words come from the
+    /// summary tree of `prop` (partial boundary words are checked directly, masked).
+    #[inline]
+    fn scan_small(
+        &self,
+        n: u32,
+        range: Range<u64>,
+        props: &[Prop],
+        choose: impl Fn(u64) -> Option<u32> + Copy,
+        search: &Search,
+    ) -> Option<Unit> {
+        let (head, inner, tail) = split_words(&range);
+        if let Some(h) = head {
+            if let Some(u) = self.claim_in_word(h, n, outside_mask(h, &range), choose, Some(search))
+            {
+                return Some(u);
+            }
+        }
+        let mut w = inner.start;
+        while w < inner.end {
+            match self.find_word_in(props, w, search.scan) {
+                Some(x) if x < inner.end => {
+                    if let Some(u) = self.claim_in_word(x, n, self.pad_of(x), choose, Some(search))
+                    {
+                        return Some(u);
+                    }
+                    w = x + 1;
+                }
+                _ => break,
+            }
+        }
+        let t = tail?;
+        self.claim_in_word(t, n, outside_mask(t, &range), choose, Some(search))
+    }
+
+    /// Lowest aligned group of empty words for a run of `2^n` (n > 6) inside `range` (big lock
+    /// held by the caller).
+    fn scan_big(&self, n: u32, range: Range<u64>, scan: Scan) -> Option<Unit> {
+        let size = 1u64 << n;
+        let group = 1usize << (n - WORD_LOG2);
+        let mut s = range.start.next_multiple_of(size);
+        while s + size <= range.end {
+            let w = (s >> WORD_LOG2) as usize;
+            let x = self.find_word(Prop::Empty, w, scan)?;
+            let g = x & !(group - 1);
+            if g != w {
+                // The next empty word starts a later group: jump there.
+                s = ((g as u64) << WORD_LOG2)
+                    .max(s + size)
+                    .next_multiple_of(size);
+                continue;
+            }
+            match (0..group).find(|&j| self.word(w + j).0 != 0) {
+                None => {
+                    if self.claim_words(w, group) {
+                        return Some(Unit(s));
+                    }
+                    s += size;
+                }
+                Some(j) => s = (((w + j + 1) as u64) << WORD_LOG2).next_multiple_of(size),
+            }
+        }
+        None
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Tier {
+    Broken16,
+    Partial,
+    Empty,
+    /// Any word with a free run (the exhaustive fallback).
+    Any,
+}
+
+impl Tier {
+    /// The summary trees whose words can satisfy this tier (a superset: the word decides).
+    fn props(self, n: u32) -> &'static [Prop] {
+        match self {
+            Tier::Broken16 => &[Prop::Broken16],
+            Tier::Partial if n >= 4 => &[Prop::Partial16],
+            Tier::Partial => &PARTIAL,
+            Tier::Empty => &[Prop::Empty],
+            Tier::Any => &ALL_PROPS,
+        }
+    }
+
+    fn choose(self, view: u64, n: u32) -> Option<u32> {
+        match self {
+            Tier::Broken16 => most_used_broken16(view),
+            Tier::Partial if view != 0 && view != FULL => best_fit(view, n),
+            Tier::Partial => None,
+            Tier::Empty => (view == 0).then_some(0),
+            Tier::Any => best_fit(view, n),
+        }
+    }
+}
+
+/// The domain range holding point `r` (taken modulo the domain size) and the point itself,
+/// aligned down to `2^n` but not below its range's start.
+pub(crate) fn start_point(domain: &[Range<u64>], r: u64, n: u32) -> (usize, u64) {
+    let total: u64 = domain.iter().map(|d| d.end - d.start).sum();
+    if total == 0 {
+        return (0, domain.first().map_or(0, |d| d.start));
+    }
+    let mut off = r % total;
+    for (k, d) in domain.iter().enumerate() {
+        let len = d.end - d.start;
+        if off < len {
+            let at = d.start + off;
+            let aligned = at & !((1u64 << n) - 1);
+            return (k, aligned.max(d.start));
+        }
+        off -= len;
+    }
+    unreachable!("offset is below the domain total")
+}
+
+/// (partial head word, whole words, partial tail word) of a unit range.
+pub(super) fn split_words(range: &Range<u64>) -> (Option<usize>, Range<usize>, Option<usize>) {
+    if range.is_empty() {
+        return (None, 0..0, None);
+    }
+    let first = (range.start >> WORD_LOG2) as usize;
+    let last = ((range.end - 1) >> WORD_LOG2) as usize;
+    let head_partial = range.start & 63 != 0;
+    let tail_partial = range.end & 63 != 0;
+    if first == last && (head_partial || tail_partial) {
+        return (Some(first), 0..0, None);
+    }
+    let head = head_partial.then_some(first);
+    let tail = tail_partial.then_some(last);
+    let inner = (first + head_partial as usize)..(last + 1 - tail_partial as usize);
+    (head, inner, tail)
+}
+
+/// Bits of word `w` outside `range`.
+pub(super) fn outside_mask(w: usize, range: &Range<u64>) -> u64 {
+    let base = (w as u64) << WORD_LOG2;
+    let lo = range.start.saturating_sub(base).min(64) as u32;
+    let hi = range.end.saturating_sub(base).min(64) as u32;
+    let inside = if hi == 64 { FULL } else { (1u64 << hi) - 1 }
+        & !if lo == 64 { FULL } else { (1u64 << lo) - 1 };
+    !inside
+}
