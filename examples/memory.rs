@@ -27,7 +27,11 @@ fn main() -> Result<(), SubnetError> {
         let bytes = subnet.heap_bytes();
         println!(
             "| {cidr} | {} | {bytes} | {:.3} |",
-            if fill { format!("full of /{default_len}s") } else { "empty".into() },
+            if fill {
+                format!("full of /{default_len}s")
+            } else {
+                "empty".into()
+            },
             bytes as f64 * 8.0 / units as f64
         );
     }

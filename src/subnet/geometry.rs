@@ -113,59 +113,73 @@ impl Geometry {
     /// (checked in that order, so the error names the first thing wrong). Integer arithmetic
     /// only: this runs on every manual claim and every release.
     pub(crate) fn run_of(&self, cidr: IpNet) -> Result<Run, SubnetError> {
-        let (addr, base, bits, unit_len) = match (self.cidr, cidr) {
-            (IpNet::V4(net), IpNet::V4(c)) => (
-                u32::from(c.addr()) as u128,
-                u32::from(net.network()) as u128,
-                32,
-                32,
-            ),
-            (IpNet::V6(net), IpNet::V6(c)) => (
-                u128::from(c.addr()),
-                u128::from(net.network()),
-                128,
-                V6_UNIT_LEN,
-            ),
-            _ => {
-                return Err(SubnetError::WrongFamily {
-                    cidr,
-                    subnet: self.cidr,
+        match (self.cidr, cidr) {
+            (IpNet::V4(net), IpNet::V4(c)) => {
+                // u32 arithmetic: releases and manual claims of IPv4 CIDRs pass through here.
+                let host = |l: u8| u32::MAX.checked_shr(l as u32).unwrap_or(0);
+                self.check_run(cidr, u32::from(c.addr()) & host(c.prefix_len()) != 0, {
+                    let outside = c.prefix_len() < net.prefix_len()
+                        || (u32::from(c.addr()) ^ u32::from(net.network()))
+                            & !host(net.prefix_len())
+                            != 0;
+                    (
+                        outside,
+                        (u32::from(c.addr()).wrapping_sub(u32::from(net.network()))) as u64,
+                    )
                 })
             }
-        };
-        let len = cidr.prefix_len() as u32;
-        let host = |l: u32| {
-            if l >= bits {
-                0
-            } else {
-                (1u128 << (bits - l)) - 1
+            (IpNet::V6(net), IpNet::V6(c)) => {
+                let host = |l: u8| u128::MAX.checked_shr(l as u32).unwrap_or(0);
+                let (a, base) = (u128::from(c.addr()), u128::from(net.network()));
+                self.check_run(cidr, a & host(c.prefix_len()) != 0, {
+                    let outside = c.prefix_len() < net.prefix_len()
+                        || (a ^ base) & !host(net.prefix_len()) != 0;
+                    (
+                        outside,
+                        (a.wrapping_sub(base) >> (128 - V6_UNIT_LEN)) as u64,
+                    )
+                })
             }
-        };
-        if addr & host(len) != 0 {
+            _ => Err(SubnetError::WrongFamily {
+                cidr,
+                subnet: self.cidr,
+            }),
+        }
+    }
+
+    /// The shared tail of [`Self::run_of`]: errors in order (misaligned, outside, length), else
+    /// the run starting at unit `start`.
+    #[inline]
+    fn check_run(
+        &self,
+        cidr: IpNet,
+        misaligned: bool,
+        (outside, start): (bool, u64),
+    ) -> Result<Run, SubnetError> {
+        if misaligned {
             return Err(SubnetError::Misaligned {
                 cidr,
                 network: cidr.trunc(),
             });
         }
-        let sub_len = self.cidr.prefix_len() as u32;
-        if len < sub_len || (addr ^ base) & !host(sub_len) != 0 {
+        if outside {
             return Err(SubnetError::OutsideSubnet {
                 cidr,
                 subnet: self.cidr,
             });
         }
-        if len > unit_len as u32 {
+        let len = cidr.prefix_len();
+        if len > self.unit_len {
             return Err(SubnetError::PrefixLength {
-                len: len as u8,
-                min: sub_len as u8,
-                max: unit_len,
+                len,
+                min: self.cidr.prefix_len(),
+                max: self.unit_len,
                 subnet: self.cidr,
             });
         }
-        let unit_shift = bits - unit_len as u32;
         Ok(Run {
-            start: Unit(((addr - base) >> unit_shift) as u64),
-            log2: (unit_len as u32 - len) as u8,
+            start: Unit(start),
+            log2: self.unit_len - len,
         })
     }
 }
