@@ -1,14 +1,15 @@
-//! A 64-ary tree of bits over a bitmap's words: "this word has property P".
+//! A 64-ary tree of bits: "item i has property P". The block map uses it as its page directory
+//! (one bit per page; within a page the two summary levels live in [`super::page`]).
 //!
 //! Level 0 has one bit per item; level k+1 one bit per level-k word ("that word is non-zero").
 //! Finding the first item with the property from a position visits O(levels) words, so the search
-//! is sub-linear in the number of words.
+//! is sub-linear in the number of items.
 //!
-//! The tree is a hint kept exact when the map is quiescent. A set bit may be stale (the searcher
-//! checks the word, which is the truth, and moves on); a clear bit is never stale once writers
-//! finish: every clear is followed by a re-check of what it summarises, and a writer that makes a
-//! property true sets the bit after its own CAS. So a free block is never hidden from a search that
-//! starts after the writers are done.
+//! The tree is a hint. Whoever flips a word between zero and non-zero re-derives the bit above it
+//! from that word, re-reading until the two agree ([`SummaryTree::settle`]); so once writers
+//! finish, every bit is exact. While writers are active a bit can be briefly wrong either way: a
+//! stale set bit costs a searcher one look at a word, a stale clear bit could hide one, which is
+//! why a failed search checks whether anything was in flight (`BlockMap::claim_auto`).
 
 use crate::sync::{AtomicU64, Ordering::SeqCst};
 

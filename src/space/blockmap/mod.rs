@@ -2,14 +2,16 @@
 //!
 //! Layout: words of 64 units (see [`super::word`]) grouped in pages of [`PAGE_WORDS`] words.
 //! A page is allocated the first time something in it is claimed, so a huge, mostly empty map (an
-//! IPv6 /44 tracked per /80 is 2^36 units) costs only its directory. Each page keeps one summary
-//! tree per [`Prop`]; the directory keeps one bit per page and property.
+//! IPv6 /44 tracked per /80 is 2^36 units) costs only its directory. Each page keeps a two-level
+//! summary per [`Prop`]; the directory keeps one bit per page and property (a one-page map, such
+//! as a /16 or an IPv6 /64, keeps none and asks its page).
 //!
 //! Concurrency: runs of up to 64 units are claimed and released with one compare-and-swap on their
 //! word, with no lock. Runs longer than a word, and releases of whole words (which must look at
 //! the next word to see where the allocation ends), take the map's short `big` lock; they are rare.
 //! Multi-word claims write their words last-to-first so no half-written claim ever looks like a
-//! complete smaller allocation.
+//! complete smaller allocation. Where automatic claims look, and when a failed search is believed,
+//! is in [`search`]; whole-map reads and `verify` are in [`inspect`].
 
 mod inspect;
 mod search;
