@@ -14,7 +14,7 @@ pub use reservation::{Reservation, ReservationKind};
 pub(crate) use geometry::Geometry;
 pub(crate) use reservation::ReservationSet;
 
-use crate::space::{BlockMap, ReleaseRefusal, Run, Strategy, Unit};
+use crate::space::{BlockMap, Run, Strategy, Unit};
 use crate::sync::{AtomicU64, Ordering::SeqCst, RwLock};
 use ipnet::IpNet;
 use std::fmt;
@@ -340,15 +340,10 @@ impl Subnet {
         self.check_not_reserved(cidr, run)?;
         match self.map.release(run) {
             Ok(()) => Ok(()),
-            Err(refusal) => match self.first_holder_in(run) {
+            // Which refusal it was is re-derived with the holder the error must name anyway.
+            Err(_) => match self.first_holder_in(run) {
                 None => Err(SubnetError::NotAllocated { cidr }),
-                Some(holder) => {
-                    debug_assert!(matches!(
-                        refusal,
-                        ReleaseRefusal::Free | ReleaseRefusal::NotOneAllocation
-                    ));
-                    Err(SubnetError::NotOneAllocation { cidr, holder })
-                }
+                Some(holder) => Err(SubnetError::NotOneAllocation { cidr, holder }),
             },
         }
     }
@@ -371,23 +366,8 @@ impl Subnet {
 
     /// The lowest allocation overlapping `run`.
     fn first_holder_in(&self, run: Run) -> Option<Holder> {
-        let r = run.range();
-        let mut u = r.start;
-        while u < r.end {
-            let w = (u >> 6) as usize;
-            let (used, _) = self.map.word(w);
-            let base = (w as u64) << 6;
-            let lo = u - base;
-            let hi = (r.end - base).min(64);
-            let mask = if hi == 64 { u64::MAX } else { (1u64 << hi) - 1 } & (u64::MAX << lo);
-            let hit = used & mask;
-            if hit != 0 {
-                let at = Unit(base + hit.trailing_zeros() as u64);
-                return self.map.allocation_at(at).map(|a| self.holder_of_run(a));
-            }
-            u = base + 64;
-        }
-        None
+        let unit = self.map.first_used_in(run.range())?;
+        self.map.allocation_at(unit).map(|a| self.holder_of_run(a))
     }
 
     /// Who holds `addr`, if anyone.

@@ -85,6 +85,29 @@ impl BlockMap {
     }
 
     /// Used units in `range`.
+    /// The lowest used unit in `range`, skipping pages never touched.
+    pub(crate) fn first_used_in(&self, range: Range<u64>) -> Option<Unit> {
+        let (head, inner, tail) = split_words(&range);
+        let hit = |w: usize, mask: u64| {
+            let used = self.word(w).0 & !mask;
+            (used != 0).then(|| Unit(((w as u64) << WORD_LOG2) + used.trailing_zeros() as u64))
+        };
+        if let Some(u) = head.and_then(|w| hit(w, outside_mask(w, &range))) {
+            return Some(u);
+        }
+        let mut w = inner.start;
+        while w < inner.end {
+            let page_end = (((w >> PAGE_SHIFT) + 1) << PAGE_SHIFT).min(inner.end);
+            if self.page_if(w >> PAGE_SHIFT).is_some() {
+                if let Some(u) = (w..page_end).find_map(|x| hit(x, self.pad_of(x))) {
+                    return Some(u);
+                }
+            }
+            w = page_end;
+        }
+        tail.and_then(|w| hit(w, outside_mask(w, &range)))
+    }
+
     pub(crate) fn used_in(&self, range: Range<u64>) -> u64 {
         let (head, inner, tail) = split_words(&range);
         let mut c = 0u64;
