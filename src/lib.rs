@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod limits;
 mod space;
 mod subnet;
 mod sync;
@@ -39,6 +40,10 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod testing;
 
+pub use limits::{
+    max_pods, CniVersion, Hypervisor, InstanceLimits, LimitsError, MaxPods, MaxPodsOptions, PodCap,
+    PrefixFallback,
+};
 pub use subnet::{
     Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,
     Reservation, ReservationKind, ReservedProfile, Spoiler, Subnet, SubnetError, SubnetOptions,
