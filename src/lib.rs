@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 mod limits;
+mod node;
 mod space;
 mod subnet;
 mod sync;
@@ -43,6 +44,11 @@ pub mod testing;
 pub use limits::{
     max_pods, CniVersion, Hypervisor, InstanceLimits, LimitsError, MaxPods, MaxPodsOptions, PodCap,
     PrefixFallback,
+};
+pub use node::{
+    AddressMode, Assignment, BlockKind, BlockSnapshot, Clock, InterfaceFlags, InterfaceSnapshot,
+    InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, NodeError, NodeInvariantViolation,
+    NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest, Released, SystemClock, Timestamp,
 };
 pub use subnet::{
     Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,

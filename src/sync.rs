@@ -7,7 +7,7 @@
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use parking_lot::{Mutex, RwLock};
+    pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock};
     pub(crate) use portable_atomic::AtomicU128;
     pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
     pub(crate) use std::sync::OnceLock;
@@ -48,6 +48,8 @@ mod imp {
             }
         }
     }
+
+    pub(crate) use loom::sync::MutexGuard;
 
     /// parking_lot-shaped mutex over loom's.
     #[derive(Debug)]

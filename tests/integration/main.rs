@@ -2,4 +2,5 @@
 mod concurrency;
 mod limits;
 mod model;
+mod node;
 mod scenarios;

@@ -1,0 +1,347 @@
+//! One attached block (a /28 or /80 prefix, or one secondary address) and the lock-free protocol
+//! that hands out its addresses.
+//!
+//! Each 64-bit word covers 32 addresses: the low half says which are assigned, the high half
+//! which are cooling down after a release. Both halves change in one compare-and-swap, so an
+//! address moves assigned -> cooling -> free without ever being seen free while assigned, and two
+//! threads can never claim the same bit. A cooling bit expires by itself: whoever finds it past
+//! its release time plus the cooldown may claim it directly (one CAS clears cooling and sets
+//! assigned). The release time is written before the CAS that publishes the cooling bit
+//! (release ordering), and read after loading the word (acquire), so a reader never sees a
+//! cooling bit with a stale time.
+
+use crate::sync::{spin_wait, AtomicU64, Ordering};
+use ipnet::IpNet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+/// What kind of block an interface holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BlockKind {
+    /// A delegated prefix: IPv4 /28 or IPv6 /80.
+    Prefix,
+    /// One secondary address.
+    Secondary,
+}
+
+const BITS: u32 = 32;
+
+#[inline]
+fn pack(used: u32, cooling: u32) -> u64 {
+    u64::from(used) | (u64::from(cooling) << BITS)
+}
+
+#[inline]
+fn unpack(w: u64) -> (u32, u32) {
+    (w as u32, (w >> BITS) as u32)
+}
+
+/// An attached block and the state of its addresses.
+#[derive(Debug)]
+pub(crate) struct Block {
+    pub(crate) cidr: IpNet,
+    pub(crate) kind: BlockKind,
+    pub(crate) interface: Arc<str>,
+    pub(crate) device_number: u32,
+    capacity: u32,
+    words: Box<[AtomicU64]>,
+    released_at: Box<[AtomicU64]>,
+}
+
+impl Block {
+    /// A block whose first `capacity` addresses may be handed out.
+    pub(crate) fn new(
+        cidr: IpNet,
+        kind: BlockKind,
+        interface: Arc<str>,
+        device_number: u32,
+        capacity: u32,
+    ) -> Self {
+        let words = capacity.div_ceil(BITS) as usize;
+        Block {
+            cidr,
+            kind,
+            interface,
+            device_number,
+            capacity,
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            released_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// The bits of word `w` that stand for addresses of this block.
+    #[inline]
+    fn valid(&self, w: usize) -> u32 {
+        let rest = self.capacity - w as u32 * BITS;
+        if rest >= BITS {
+            u32::MAX
+        } else {
+            (1u32 << rest) - 1
+        }
+    }
+
+    /// Of the cooling bits `cooling` of word `w`, those whose cooldown is over at `now`.
+    #[inline]
+    fn expired(&self, w: usize, mut cooling: u32, now: u64, cooldown: u64) -> u32 {
+        let mut out = 0;
+        while cooling != 0 {
+            let bit = cooling.trailing_zeros();
+            cooling &= cooling - 1;
+            let at = self.released_at[w * BITS as usize + bit as usize].load(Ordering::Relaxed);
+            if now >= at.saturating_add(cooldown) {
+                out |= 1 << bit;
+            }
+        }
+        out
+    }
+
+    /// Claims the lowest address that is neither assigned nor cooling at `now` (an expired
+    /// cooling address counts as free). Lock-free: one successful CAS.
+    pub(crate) fn claim(&self, now: u64, cooldown: u64) -> Option<u32> {
+        for (w, word) in self.words.iter().enumerate() {
+            let valid = self.valid(w);
+            let mut cur = word.load(Ordering::Acquire);
+            loop {
+                let (used, cooling) = unpack(cur);
+                let mut avail = !used & !cooling & valid;
+                if cooling != 0 {
+                    avail |= self.expired(w, cooling, now, cooldown);
+                }
+                if avail == 0 {
+                    break;
+                }
+                let bit = 1u32 << avail.trailing_zeros();
+                let new = pack(used | bit, cooling & !bit);
+                match word.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Some(w as u32 * BITS + avail.trailing_zeros()),
+                    Err(actual) => {
+                        cur = actual;
+                        spin_wait();
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Claims address `offset` if it is free at `now` (used by restore).
+    pub(crate) fn claim_at(&self, offset: u32, now: u64, cooldown: u64) -> Result<(), Busy> {
+        let (w, bit) = split(offset);
+        let word = &self.words[w];
+        let mut cur = word.load(Ordering::Acquire);
+        loop {
+            let (used, cooling) = unpack(cur);
+            if used & bit != 0 {
+                return Err(Busy::Assigned);
+            }
+            if cooling & bit != 0 && self.expired(w, bit, now, cooldown) == 0 {
+                return Err(Busy::Cooling);
+            }
+            let new = pack(used | bit, cooling & !bit);
+            match word.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Gives back an assigned address. With a cooldown it rests (cooling) from `now`; without
+    /// one it is free at once.
+    pub(crate) fn release(&self, offset: u32, now: u64, cooldown: u64) {
+        let (w, bit) = split(offset);
+        let word = &self.words[w];
+        if cooldown == 0 {
+            let prev = word.fetch_and(!u64::from(bit), Ordering::AcqRel);
+            debug_assert!(unpack(prev).0 & bit != 0, "release of a free address");
+            return;
+        }
+        // Only the holder of an assigned address writes its release time, and nobody reads it
+        // until the CAS below publishes the cooling bit.
+        self.released_at[offset as usize].store(now, Ordering::Relaxed);
+        let mut cur = word.load(Ordering::Acquire);
+        loop {
+            let (used, cooling) = unpack(cur);
+            debug_assert!(used & bit != 0, "release of a free address");
+            let new = pack(used & !bit, cooling | bit);
+            match word.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(actual) => {
+                    cur = actual;
+                    spin_wait();
+                }
+            }
+        }
+    }
+
+    /// Marks a free address as cooling since `released_at` (used by restore).
+    pub(crate) fn set_cooling(&self, offset: u32, released_at: u64) -> Result<(), Busy> {
+        let (w, bit) = split(offset);
+        self.released_at[offset as usize].store(released_at, Ordering::Relaxed);
+        let word = &self.words[w];
+        let mut cur = word.load(Ordering::Acquire);
+        loop {
+            let (used, cooling) = unpack(cur);
+            if used & bit != 0 {
+                return Err(Busy::Assigned);
+            }
+            let new = pack(used, cooling | bit);
+            match word.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Assigned addresses.
+    pub(crate) fn assigned(&self) -> u32 {
+        self.words
+            .iter()
+            .map(|w| unpack(w.load(Ordering::Acquire)).0.count_ones())
+            .sum()
+    }
+
+    /// Whether address `offset` is assigned.
+    pub(crate) fn is_assigned(&self, offset: u32) -> bool {
+        let (w, bit) = split(offset);
+        unpack(self.words[w].load(Ordering::Acquire)).0 & bit != 0
+    }
+
+    /// The addresses still cooling at `now`, with the time each becomes free.
+    pub(crate) fn cooling(&self, now: u64, cooldown: u64) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        for (w, word) in self.words.iter().enumerate() {
+            let (_, cooling) = unpack(word.load(Ordering::Acquire));
+            let mut live = cooling & !self.expired(w, cooling, now, cooldown);
+            while live != 0 {
+                let bit = live.trailing_zeros();
+                live &= live - 1;
+                let offset = w as u32 * BITS + bit;
+                let at = self.released_at[offset as usize].load(Ordering::Relaxed);
+                out.push((offset, at.saturating_add(cooldown)));
+            }
+        }
+        out
+    }
+
+    /// Checks the bit-level invariants: nothing beyond the capacity, never assigned and cooling.
+    pub(crate) fn verify_bits(&self) -> Result<(), String> {
+        for (w, word) in self.words.iter().enumerate() {
+            let (used, cooling) = unpack(word.load(Ordering::Acquire));
+            let valid = self.valid(w);
+            if (used | cooling) & !valid != 0 {
+                return Err(format!(
+                    "{}: bits set beyond its capacity in word {w}",
+                    self.cidr
+                ));
+            }
+            if used & cooling != 0 {
+                return Err(format!(
+                    "{}: an address is both assigned and cooling",
+                    self.cidr
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The address at `offset`.
+    pub(crate) fn address(&self, offset: u32) -> IpAddr {
+        match self.cidr {
+            IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) + offset)),
+            IpNet::V6(n) => {
+                IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) + u128::from(offset)))
+            }
+        }
+    }
+
+    /// The offset of `addr`, if it is one of the addresses this block hands out.
+    pub(crate) fn offset_of(&self, addr: IpAddr) -> Option<u32> {
+        let d = match (self.cidr, addr) {
+            (IpNet::V4(n), IpAddr::V4(a)) if n.contains(&a) => {
+                u128::from(u32::from(a) - u32::from(n.network()))
+            }
+            (IpNet::V6(n), IpAddr::V6(a)) if n.contains(&a) => {
+                u128::from(a) - u128::from(n.network())
+            }
+            _ => return None,
+        };
+        u32::try_from(d).ok().filter(|&o| o < self.capacity)
+    }
+}
+
+/// Why an address could not be claimed or marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Busy {
+    Assigned,
+    Cooling,
+}
+
+#[inline]
+fn split(offset: u32) -> (usize, u32) {
+    ((offset / BITS) as usize, 1u32 << (offset % BITS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(cidr: &str, cap: u32) -> Block {
+        Block::new(
+            cidr.parse().unwrap(),
+            BlockKind::Prefix,
+            Arc::from("eni-1"),
+            0,
+            cap,
+        )
+    }
+
+    #[test]
+    fn claims_lowest_and_honours_cooldown() {
+        let b = block("10.0.0.16/28", 16);
+        assert_eq!(b.claim(0, 10), Some(0));
+        assert_eq!(b.claim(0, 10), Some(1));
+        b.release(0, 100, 10);
+        assert_eq!(b.claim(105, 10), Some(2), "address 0 is cooling until 110");
+        assert_eq!(b.cooling(105, 10), vec![(0, 110)]);
+        assert_eq!(b.claim(110, 10), Some(0), "cooldown over");
+        assert_eq!(b.assigned(), 3);
+        assert_eq!(b.address(2).to_string(), "10.0.0.18");
+        assert_eq!(b.offset_of("10.0.0.31".parse().unwrap()), Some(15));
+        assert_eq!(b.offset_of("10.0.0.32".parse().unwrap()), None);
+        b.verify_bits().unwrap();
+    }
+
+    #[test]
+    fn exhausts_exactly_at_capacity() {
+        let b = block("10.0.0.0/28", 16);
+        for i in 0..16 {
+            assert_eq!(b.claim(0, 0), Some(i));
+        }
+        assert_eq!(b.claim(0, 0), None);
+        b.release(7, 0, 0);
+        assert_eq!(b.claim(0, 0), Some(7));
+        let big = block("2001:db8::/80", 40);
+        for i in 0..40 {
+            assert_eq!(big.claim(0, 0), Some(i));
+        }
+        assert_eq!(big.claim(0, 0), None);
+        assert_eq!(big.address(39).to_string(), "2001:db8::27");
+        big.verify_bits().unwrap();
+    }
+
+    #[test]
+    fn claim_at_and_set_cooling_refuse_busy_addresses() {
+        let b = block("10.0.0.0/28", 16);
+        b.claim_at(5, 0, 30).unwrap();
+        assert_eq!(b.claim_at(5, 0, 30), Err(Busy::Assigned));
+        b.set_cooling(6, 100).unwrap();
+        assert_eq!(b.claim_at(6, 110, 30), Err(Busy::Cooling));
+        assert_eq!(b.set_cooling(5, 0), Err(Busy::Assigned));
+        b.claim_at(6, 130, 30).unwrap();
+        assert!(b.is_assigned(6));
+    }
+}

@@ -1,0 +1,56 @@
+//! How a node serves pods: mode, family, cooldown.
+
+use std::time::Duration;
+
+/// Which attached blocks serve pods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AddressMode {
+    /// Prefix delegation: pods get addresses from /28 (IPv4) or /80 (IPv6) prefixes.
+    #[default]
+    Prefix,
+    /// Secondary-IP mode: each pod gets one secondary address of an interface.
+    Secondary,
+}
+
+/// The address family pods get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IpFamily {
+    /// IPv4 pods.
+    #[default]
+    V4,
+    /// IPv6 pods (from /80 prefixes in prefix mode).
+    V6,
+}
+
+/// A node's settings (the pod-serving ones; warm-pool settings live in
+/// [`WarmSettings`](crate::WarmSettings)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Prefix or secondary-IP mode. Blocks of the other kind may stay attached (after a mode
+    /// change) but serve no new pods.
+    pub mode: AddressMode,
+    /// IPv4 or IPv6 pods.
+    pub family: IpFamily,
+    /// How long a released address rests before it is given to another pod (default 30 s).
+    pub cooldown: Duration,
+    /// Custom networking: the primary interface (device 0) serves no pods.
+    pub custom_networking: bool,
+    /// A limit on interfaces below the instance's (the CNI's `MAX_ENI`).
+    pub max_eni: Option<u32>,
+    /// Addresses of an IPv6 /80 that pods may get: the first this many (default 1024, more than
+    /// any instance's max pods; a /80 has 2^48, which no bitmap should hold).
+    pub ipv6_prefix_capacity: u32,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            mode: AddressMode::Prefix,
+            family: IpFamily::V4,
+            cooldown: Duration::from_secs(30),
+            custom_networking: false,
+            max_eni: None,
+            ipv6_prefix_capacity: 1024,
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! Node scenarios from SPEC.md 2.1 and 2.3: slots, attachments, packing, idempotency, cooldown,
+//! removal rules, IPv6.
+
+use pdipam::{
+    AddressMode, InstanceLimits, InterfaceFlags, InterfaceSpec, IpFamily, ManualClock, Node,
+    NodeConfig, NodeError, PodKey, PodRequest, Timestamp,
+};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Timestamp::from_unix_nanos(
+        1_700_000_000_000_000_000,
+    )))
+}
+
+pub(crate) fn node_with(t: &str, config: NodeConfig, clock: &Arc<ManualClock>) -> Node {
+    Node::with_clock(
+        InstanceLimits::lookup(t).unwrap().clone(),
+        config,
+        clock.clone(),
+    )
+}
+
+pub(crate) fn iface(node: &Node, id: &str, dev: u32, primary: &str) {
+    node.attach_interface(InterfaceSpec {
+        id: id.into(),
+        device_number: dev,
+        primary_address: primary.parse().unwrap(),
+        flags: InterfaceFlags {
+            primary: dev == 0,
+            ..Default::default()
+        },
+    })
+    .unwrap();
+}
+
+fn key(c: &str) -> PodKey {
+    PodKey::new("aws-cni", c, "eth0")
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn assign(node: &Node, c: &str) -> String {
+    let a = node.assign(PodRequest::new(key(c))).unwrap();
+    node.verify().unwrap();
+    a.address.to_string()
+}
+
+#[test]
+fn slots_count_the_primary_address_and_both_kinds() {
+    let c = clock();
+    let node = node_with("c5.large", NodeConfig::default(), &c); // 3 interfaces x 10 slots
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    for i in 0..8 {
+        node.attach_prefix("eni-0", format!("10.0.{}.0/28", i + 1).parse().unwrap())
+            .unwrap();
+    }
+    node.attach_secondary("eni-0", ip("10.0.0.11")).unwrap(); // the 10th slot
+    let e = node
+        .attach_prefix("eni-0", "10.0.9.0/28".parse().unwrap())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::NoFreeSlot { slots: 10, .. }), "{e}");
+    let snap = node.snapshot();
+    assert_eq!(snap.interfaces[0].slots_used(IpFamily::V4), 10);
+    // Only prefixes serve pods in prefix mode: 8 x 16.
+    assert_eq!(snap.total(), 128);
+    node.verify().unwrap();
+}
+
+#[test]
+fn bad_attachments_are_typed_errors_and_change_nothing() {
+    let c = clock();
+    let node = node_with("t3.small", NodeConfig::default(), &c); // 3 interfaces x 4 slots
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    let before = node.snapshot();
+    let cases: Vec<(Result<(), NodeError>, &str)> = vec![
+        (
+            node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap()),
+            "already in data store",
+        ),
+        (
+            node.attach_prefix("eni-0", "10.0.1.0/27".parse().unwrap()),
+            "wrong length",
+        ),
+        (
+            node.attach_prefix("eni-0", "10.0.2.1/28".parse().unwrap()),
+            "not aligned",
+        ),
+        (
+            node.attach_prefix("eni-9", "10.0.3.0/28".parse().unwrap()),
+            "unknown interface eni-9",
+        ),
+        (
+            node.attach_secondary("eni-0", ip("10.0.1.5")),
+            "overlaps 10.0.1.0/28",
+        ),
+        (
+            node.attach_secondary("eni-0", ip("10.0.0.10")),
+            "overlaps 10.0.0.10/32",
+        ),
+        (
+            node.attach_interface(InterfaceSpec {
+                id: "eni-0".into(),
+                device_number: 1,
+                primary_address: ip("10.0.0.20"),
+                flags: Default::default(),
+            }),
+            "already attached",
+        ),
+        (
+            node.attach_interface(InterfaceSpec {
+                id: "eni-1".into(),
+                device_number: 0,
+                primary_address: ip("10.0.0.20"),
+                flags: Default::default(),
+            }),
+            "device number 0",
+        ),
+    ];
+    for (r, text) in cases {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(text), "{e:?} lacks {text:?}");
+    }
+    iface(&node, "eni-1", 1, "10.0.0.20");
+    iface(&node, "eni-2", 2, "10.0.0.30");
+    let e = node
+        .attach_interface(InterfaceSpec {
+            id: "eni-3".into(),
+            device_number: 3,
+            primary_address: ip("10.0.0.40"),
+            flags: Default::default(),
+        })
+        .unwrap_err();
+    assert!(matches!(e, NodeError::TooManyInterfaces { limit: 3, .. }));
+    assert_eq!(node.snapshot().interfaces[0], before.interfaces[0]);
+    node.verify().unwrap();
+    let old = node_with("m1.large", NodeConfig::default(), &c); // no IPv6 slots
+    iface(&old, "eni-0", 0, "10.0.0.10");
+    let e = old
+        .attach_prefix("eni-0", "2001:db8::/80".parse().unwrap())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::Ipv6Unsupported { .. }), "{e}");
+}
+
+#[test]
+fn packing_is_deterministic_and_keys_are_idempotent() {
+    let c = clock();
+    let node = node_with("m5.large", NodeConfig::default(), &c);
+    iface(&node, "eni-1", 1, "10.0.0.20");
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-1", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    node.attach_prefix("eni-0", "10.0.2.16/28".parse().unwrap())
+        .unwrap();
+    node.attach_prefix("eni-0", "10.0.2.0/28".parse().unwrap())
+        .unwrap();
+    // Device 0 first; among its prefixes the most used, ties to the lowest CIDR.
+    assert_eq!(assign(&node, "a"), "10.0.2.0");
+    assert_eq!(assign(&node, "b"), "10.0.2.1");
+    // Idempotent: the same key gets the same address, nothing changes.
+    let again = node.assign(PodRequest::new(key("a"))).unwrap();
+    assert!(again.existing);
+    assert_eq!(again.address, ip("10.0.2.0"));
+    assert_eq!(node.pod_count(), 2);
+    // Make the second prefix the most used one: pods go there next.
+    for i in 0..3 {
+        node.assign_address(
+            PodRequest::new(key(&format!("x{i}"))),
+            ip(&format!("10.0.2.{}", 16 + i)),
+            c.now_ts(),
+        )
+        .unwrap();
+    }
+    assert_eq!(assign(&node, "c"), "10.0.2.19");
+    // Fill device 0 completely, then device 1 serves.
+    for i in 0..26 {
+        assign(&node, &format!("fill{i}"));
+    }
+    assert_eq!(assign(&node, "d"), "10.0.1.0");
+    assert_eq!(node.pod(&key("d")).unwrap().interface_id.as_ref(), "eni-1");
+    node.verify().unwrap();
+}
+
+trait NowTs {
+    fn now_ts(&self) -> Timestamp;
+}
+impl NowTs for Arc<ManualClock> {
+    fn now_ts(&self) -> Timestamp {
+        use pdipam::Clock;
+        self.now()
+    }
+}
+
+#[test]
+fn cooldown_blocks_reuse_counts_as_unavailable_and_blocks_removal() {
+    let c = clock();
+    let node = node_with("m5.large", NodeConfig::default(), &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    for i in 0..16 {
+        assign(&node, &format!("p{i}"));
+    }
+    let e = node.assign(PodRequest::new(key("late"))).unwrap_err();
+    assert!(
+        e.to_string().contains("no available IP/Prefix addresses"),
+        "{e}"
+    );
+    let r = node.release(&key("p3")).unwrap();
+    assert_eq!(r.address, ip("10.0.1.3"));
+    let snap = node.snapshot();
+    assert_eq!(
+        (
+            snap.total(),
+            snap.assigned(),
+            snap.cooling(),
+            snap.available()
+        ),
+        (16, 15, 1, 0)
+    );
+    match node.assign(PodRequest::new(key("late"))).unwrap_err() {
+        NodeError::NoAvailableAddresses { cooling, .. } => assert_eq!(cooling, 1),
+        other => panic!("{other}"),
+    }
+    c.advance(Duration::from_secs(29));
+    assert!(node.assign(PodRequest::new(key("late"))).is_err());
+    c.advance(Duration::from_secs(1));
+    assert_eq!(assign(&node, "late"), "10.0.1.3");
+    // A prefix holding only cooling addresses may not be released.
+    for i in 0..16 {
+        let k = if i == 3 {
+            "late".to_string()
+        } else {
+            format!("p{i}")
+        };
+        node.release(&key(&k)).unwrap();
+    }
+    let e = node
+        .remove_block("10.0.1.0/28".parse().unwrap(), false)
+        .unwrap_err();
+    assert!(matches!(e, NodeError::Cooling { .. }), "{e}");
+    c.advance(Duration::from_secs(30));
+    assert_eq!(
+        node.remove_block("10.0.1.0/28".parse().unwrap(), false)
+            .unwrap(),
+        vec![]
+    );
+    node.verify().unwrap();
+}
+
+#[test]
+fn unknown_release_and_removals_holding_pods() {
+    let c = clock();
+    let node = node_with("m5.large", NodeConfig::default(), &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    iface(&node, "eni-1", 1, "10.0.0.20");
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    node.attach_prefix("eni-1", "10.0.2.0/28".parse().unwrap())
+        .unwrap();
+    let e = node.release(&key("ghost")).unwrap_err();
+    assert_eq!(e.to_string(), "datastore: unknown pod aws-cni/ghost/eth0");
+    assign(&node, "a");
+    node.assign_address(PodRequest::new(key("b")), ip("10.0.2.7"), c.now_ts())
+        .unwrap();
+    let e = node
+        .remove_block("10.0.1.0/28".parse().unwrap(), false)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("IP is used and can not be deleted"),
+        "{e}"
+    );
+    let e = node.remove_interface("eni-1", false).unwrap_err();
+    assert!(
+        e.to_string().contains("ENI is used and can not be deleted"),
+        "{e}"
+    );
+    assert!(matches!(
+        node.remove_interface("eni-0", false),
+        Err(NodeError::PrimaryInterface { .. })
+    ));
+    node.verify().unwrap();
+    assert_eq!(
+        node.remove_interface("eni-1", true).unwrap(),
+        vec![key("b")]
+    );
+    assert_eq!(
+        node.remove_block("10.0.1.0/28".parse().unwrap(), true)
+            .unwrap(),
+        vec![key("a")]
+    );
+    assert_eq!(node.pod_count(), 0);
+    assert!(node.pod(&key("a")).is_none());
+    assert!(matches!(
+        node.release(&key("a")),
+        Err(NodeError::UnknownPod { .. })
+    ));
+    node.verify().unwrap();
+}
+
+#[test]
+fn secondary_mode_never_hands_out_the_primary_address() {
+    let c = clock();
+    let cfg = NodeConfig {
+        mode: AddressMode::Secondary,
+        ..Default::default()
+    };
+    let node = node_with("t3.small", cfg, &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_secondary("eni-0", ip("10.0.0.12")).unwrap();
+    node.attach_secondary("eni-0", ip("10.0.0.11")).unwrap();
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap(); // not serving here
+    assert_eq!(assign(&node, "a"), "10.0.0.11");
+    assert_eq!(assign(&node, "b"), "10.0.0.12");
+    assert!(node.assign(PodRequest::new(key("c"))).is_err());
+    let a = node.pod(&key("a")).unwrap();
+    assert_eq!(a.block, "10.0.0.11/32".parse().unwrap());
+    node.verify().unwrap();
+}
+
+#[test]
+fn custom_networking_leaves_the_primary_interface_alone() {
+    let c = clock();
+    let cfg = NodeConfig {
+        custom_networking: true,
+        cooldown: Duration::ZERO,
+        ..Default::default()
+    };
+    let node = node_with("m5.large", cfg, &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    iface(&node, "eni-1", 1, "100.64.0.10");
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    node.attach_prefix("eni-1", "100.64.1.0/28".parse().unwrap())
+        .unwrap();
+    assert_eq!(assign(&node, "a"), "100.64.1.0");
+    node.release(&key("a")).unwrap();
+    assert_eq!(
+        assign(&node, "b"),
+        "100.64.1.0",
+        "no cooldown: reused at once"
+    );
+    assert_eq!(node.snapshot().total(), 16);
+}
+
+#[test]
+fn ipv6_pods_come_from_the_80() {
+    let c = clock();
+    let cfg = NodeConfig {
+        family: IpFamily::V6,
+        ipv6_prefix_capacity: 64,
+        ..Default::default()
+    };
+    let node = node_with("m5.large", cfg, &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-0", "2600:1f14:abc:de00:1234::/80".parse().unwrap())
+        .unwrap();
+    assert_eq!(assign(&node, "a"), "2600:1f14:abc:de00:1234::");
+    assert_eq!(assign(&node, "b"), "2600:1f14:abc:de00:1234::1");
+    for i in 0..62 {
+        assign(&node, &format!("v{i}"));
+    }
+    assert!(node.assign(PodRequest::new(key("full"))).is_err());
+    let e = node.attach_prefix("eni-0", "2600:1f14:abc:de00:1234:1::/96".parse().unwrap());
+    assert!(matches!(
+        e,
+        Err(NodeError::PrefixLength { expected: 80, .. })
+    ));
+    assert_eq!(node.snapshot().total(), 64);
+}
+
+#[test]
+fn assign_address_checks_what_it_is_given() {
+    let c = clock();
+    let node = node_with("m5.large", NodeConfig::default(), &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    let t = c.now_ts();
+    node.assign_address(PodRequest::new(key("a")), ip("10.0.1.5"), t)
+        .unwrap();
+    let cases = [
+        (
+            node.assign_address(PodRequest::new(key("a")), ip("10.0.1.6"), t),
+            "already holds 10.0.1.5",
+        ),
+        (
+            node.assign_address(PodRequest::new(key("b")), ip("10.0.1.5"), t),
+            "IP is used",
+        ),
+        (
+            node.assign_address(PodRequest::new(key("b")), ip("10.0.0.10"), t),
+            "not attached",
+        ),
+        (
+            node.assign_address(PodRequest::new(key("b")), ip("10.0.9.1"), t),
+            "not attached",
+        ),
+        (
+            node.assign_address(
+                PodRequest::new(PodKey::new("n", "", "eth0")),
+                ip("10.0.1.1"),
+                t,
+            ),
+            "empty container id",
+        ),
+    ];
+    for (r, text) in cases {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(text), "{e:?} lacks {text:?}");
+    }
+    assert!(
+        node.assign_address(PodRequest::new(key("a")), ip("10.0.1.5"), t)
+            .unwrap()
+            .existing
+    );
+    node.mark_cooling(ip("10.0.1.6"), t).unwrap();
+    assert!(matches!(
+        node.assign_address(PodRequest::new(key("b")), ip("10.0.1.6"), t),
+        Err(NodeError::AddressCooling { .. })
+    ));
+    assert!(node.mark_cooling(ip("10.0.1.5"), t).is_err());
+    node.verify().unwrap();
+}
