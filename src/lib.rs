@@ -28,6 +28,8 @@
 
 mod limits;
 mod node;
+mod planner;
+mod provider;
 mod space;
 mod subnet;
 mod sync;
@@ -50,6 +52,11 @@ pub use node::{
     InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, NodeError, NodeInvariantViolation,
     NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest, Released, SystemClock, Timestamp,
 };
+pub use planner::{
+    explain, plan, Action, Explanation, Holdback, Plan, Rule, SettingWarning, WarmSettings,
+    INSUFFICIENT_SPACE_BACKOFF, INTERFACE_MIN_AGE, SHRINK_INTERVAL,
+};
+pub use provider::{execute, Execution, LocalProvider, Provider, ProviderError};
 pub use subnet::{
     Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,
     Reservation, ReservationKind, ReservedProfile, Spoiler, Subnet, SubnetError, SubnetOptions,

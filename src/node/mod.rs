@@ -677,6 +677,7 @@ impl Node {
             family: self.config.family,
             interfaces,
             interface_limit: self.interface_limit(),
+            custom_networking: self.config.custom_networking,
             last_shrink: admin.last_shrink,
             last_insufficient_space: admin.last_insufficient_space,
         }

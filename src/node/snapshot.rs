@@ -66,7 +66,7 @@ impl InterfaceSnapshot {
     }
 
     /// Serving blocks.
-    pub fn serving(&self) -> impl Iterator<Item = &BlockSnapshot> {
+    pub fn serving(&self) -> impl DoubleEndedIterator<Item = &BlockSnapshot> {
         self.blocks.iter().filter(|b| b.serving)
     }
 
@@ -94,6 +94,8 @@ pub struct NodeSnapshot {
     pub interfaces: Vec<InterfaceSnapshot>,
     /// Interfaces the node may have (instance limit, or `max_eni`).
     pub interface_limit: u32,
+    /// Custom networking: the primary interface serves no pods.
+    pub custom_networking: bool,
     /// The last time the planner's shrink was carried out.
     pub last_shrink: Option<Timestamp>,
     /// The last time the cloud answered a growth request with an out-of-space error.

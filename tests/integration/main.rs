@@ -3,4 +3,5 @@ mod concurrency;
 mod limits;
 mod model;
 mod node;
+mod planner;
 mod scenarios;

@@ -1,0 +1,454 @@
+//! The warm-pool planner against SPEC.md 2.4: the formulas, the t3.small example, the timers and
+//! the interface-freeing rules, executed through a `LocalProvider` on an in-process subnet.
+
+use pdipam::{
+    execute, explain, plan, Action, AddressMode, BlockKind, Clock, Holdback, InstanceLimits,
+    LocalProvider, ManualClock, Node, NodeConfig, Plan, PodKey, PodRequest, Rule, Subnet,
+    Timestamp, WarmSettings,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Sim {
+    clock: Arc<ManualClock>,
+    subnet: Arc<Subnet>,
+    node: Node,
+    provider: LocalProvider,
+    settings: WarmSettings,
+    pods: u32,
+}
+
+impl Sim {
+    fn new(t: &str, mode: AddressMode, settings: WarmSettings) -> Sim {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(
+            1_000_000_000_000,
+        )));
+        let subnet = Arc::new(Subnet::new("10.0.0.0/20".parse().unwrap()).unwrap());
+        let cfg = NodeConfig {
+            mode,
+            ..Default::default()
+        };
+        let node = Node::with_clock(
+            InstanceLimits::lookup(t).unwrap().clone(),
+            cfg,
+            clock.clone(),
+        );
+        let mut provider = LocalProvider::new("n1", subnet.clone());
+        provider.boot(&node).unwrap();
+        Sim {
+            clock,
+            subnet,
+            node,
+            provider,
+            settings,
+            pods: 0,
+        }
+    }
+
+    fn plan(&self) -> Plan {
+        plan(
+            self.node.limits(),
+            &self.settings,
+            &self.node.snapshot(),
+            self.clock.now(),
+        )
+    }
+
+    /// Plans and executes until the plan is empty (or 10 rounds), 31 s apart so timers allow.
+    fn settle(&mut self) -> Vec<Action> {
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            let p = self.plan();
+            if p.actions.is_empty() {
+                break;
+            }
+            let ex = execute(&self.node, &p, &mut self.provider);
+            assert!(ex.failed.is_empty(), "{:?}", ex.failed);
+            all.extend(ex.done);
+            self.clock.advance(Duration::from_secs(31));
+        }
+        self.check();
+        all
+    }
+
+    fn check(&self) {
+        self.node.verify().unwrap();
+        self.subnet.verify().unwrap();
+    }
+
+    fn add_pods(&mut self, n: u32) {
+        for _ in 0..n {
+            let k = PodKey::new("net", format!("c{}", self.pods), "eth0");
+            self.node.assign(PodRequest::new(k)).unwrap();
+            self.pods += 1;
+        }
+    }
+
+    fn remove_pods(&mut self, n: u32) {
+        for _ in 0..n {
+            self.pods -= 1;
+            self.node
+                .release(&PodKey::new("net", format!("c{}", self.pods), "eth0"))
+                .unwrap();
+        }
+    }
+
+    fn prefixes(&self) -> usize {
+        self.node
+            .snapshot()
+            .interfaces
+            .iter()
+            .flat_map(|i| i.serving())
+            .count()
+    }
+}
+
+fn ip_targets(w: u32, m: u32) -> WarmSettings {
+    WarmSettings {
+        warm_ip_target: w,
+        minimum_ip_target: m,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn t3_small_docs_example_with_warm_prefix_target_1() {
+    let mut s = Sim::new(
+        "t3.small",
+        AddressMode::Prefix,
+        WarmSettings::shipped_manifest(),
+    );
+    s.settle();
+    assert_eq!(s.prefixes(), 1, "0 pods");
+    s.add_pods(5);
+    s.settle();
+    assert_eq!(s.prefixes(), 2, "5 pods");
+    s.add_pods(12);
+    s.settle();
+    assert_eq!(s.prefixes(), 3, "17 pods");
+    let e = s.plan().explanation;
+    assert_eq!(
+        (e.rule, e.total, e.assigned, e.available),
+        (Rule::WarmPrefix, 48, 17, 31)
+    );
+    assert_eq!(e.target_available, 16);
+    assert_eq!(e.target_prefixes, Some(3));
+    assert_eq!(e.idle_after, 31);
+}
+
+#[test]
+fn warm_prefix_target_grows_by_the_missing_prefixes_and_releases_beyond_it() {
+    let settings = WarmSettings {
+        warm_prefix_target: 3,
+        ..Default::default()
+    };
+    let mut s = Sim::new("m5.large", AddressMode::Prefix, settings);
+    let p = s.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::AttachPrefixes {
+            interface: "eni-n1-1".into(),
+            count: 3
+        }]
+    );
+    s.settle();
+    assert_eq!(s.prefixes(), 3);
+    // Lower the target: the empty prefixes beyond it go, highest address first.
+    s.settings.warm_prefix_target = 1;
+    let p = s.plan();
+    match &p.actions[..] {
+        [Action::ReleasePrefixes { prefixes, .. }] => assert_eq!(prefixes.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    s.settle();
+    assert_eq!(s.prefixes(), 1);
+    // WP = 0 grows only when nothing is available, by one prefix.
+    s.settings.warm_prefix_target = 0;
+    s.add_pods(16);
+    assert_eq!(
+        s.plan().actions,
+        vec![Action::AttachPrefixes {
+            interface: "eni-n1-1".into(),
+            count: 1
+        }]
+    );
+}
+
+#[test]
+fn ip_targets_override_and_follow_the_formulas() {
+    // Prefix mode, W = 5: short = W - av.
+    let mut s = Sim::new("m5.large", AddressMode::Prefix, ip_targets(5, 0));
+    s.settle();
+    assert_eq!(s.prefixes(), 1);
+    s.add_pods(12); // av = 4 < 5: one more prefix
+    s.settle();
+    assert_eq!(s.prefixes(), 2);
+    s.remove_pods(12);
+    // P = 2, A = 0, one empty prefix (the other holds 12 cooling addresses):
+    // release min(1, 2 - ceil(5/16), 2 - 0) = 1.
+    let p = s.plan();
+    match &p.actions[..] {
+        [Action::ReleasePrefixes { prefixes, .. }] => {
+            assert_eq!(prefixes, &["10.0.0.32/28".parse().unwrap()])
+        }
+        other => panic!("{other:?}"),
+    }
+    s.settle();
+    assert_eq!(s.prefixes(), 1);
+
+    // M = 40: short = M - T = 40 -> ceil(40/16) = 3 prefixes at once.
+    let s = Sim::new("m5.large", AddressMode::Prefix, ip_targets(0, 40));
+    let p = s.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::AttachPrefixes {
+            interface: "eni-n1-1".into(),
+            count: 3
+        }]
+    );
+    assert_eq!(p.explanation.rule, Rule::IpTargets);
+    assert_eq!(
+        (p.explanation.target_total, p.explanation.target_prefixes),
+        (40, Some(3))
+    );
+    assert_eq!(p.explanation.total_after, 48);
+
+    // Secondary mode, W = 3, M = 0: exactly the short addresses, and the surplus goes back.
+    let mut s = Sim::new("c5.large", AddressMode::Secondary, ip_targets(3, 0));
+    assert_eq!(
+        s.plan().actions,
+        vec![Action::AttachAddresses {
+            interface: "eni-n1-1".into(),
+            count: 3
+        }]
+    );
+    s.settle();
+    s.add_pods(2);
+    s.settle();
+    assert_eq!(s.node.snapshot().total(), 5);
+    s.remove_pods(2);
+    s.clock.advance(Duration::from_secs(30));
+    let p = s.plan();
+    match &p.actions[..] {
+        [Action::ReleaseAddresses { addresses, .. }] => assert_eq!(addresses.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    s.settle();
+    assert_eq!(s.node.snapshot().total(), 3);
+}
+
+#[test]
+fn warm_eni_fills_interfaces_whole_and_frees_surplus_interfaces() {
+    // c5.large: 3 interfaces x 10 slots, 9 addresses each.
+    let mut s = Sim::new("c5.large", AddressMode::Secondary, WarmSettings::default());
+    assert_eq!(
+        s.plan().actions,
+        vec![Action::AttachAddresses {
+            interface: "eni-n1-1".into(),
+            count: 9
+        }]
+    );
+    s.settle();
+    s.add_pods(9); // av = 0 < 9: a new interface, full
+    let p = s.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::AttachInterface {
+            device_number: 1,
+            kind: BlockKind::Secondary,
+            count: 9
+        }]
+    );
+    s.settle();
+    s.add_pods(1);
+    s.settle(); // av = 8 < 9: the third interface
+    assert_eq!(s.node.snapshot().interfaces.len(), 3);
+    s.add_pods(17);
+    // Everything is attached: growth wanted but impossible.
+    let p = s.plan();
+    assert!(p.actions.is_empty());
+    assert!(
+        matches!(p.holdbacks[..], [Holdback::NoCapacity { missing: 9 }]),
+        "{:?}",
+        p.holdbacks
+    );
+    // Pods leave: av = 27 >= (WE+1)*9, but an interface with cooling addresses stays.
+    s.remove_pods(27);
+    assert!(s.plan().actions.is_empty());
+    s.clock.advance(Duration::from_secs(30));
+    let p = s.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::FreeInterface {
+            interface: "eni-n1-3".into()
+        }]
+    );
+    s.settle();
+    // Then the second (av 18 >= 18 still); never single addresses, never the primary.
+    let snap = s.node.snapshot();
+    assert_eq!(snap.interfaces.len(), 1);
+    assert_eq!(snap.total(), 9);
+    assert!(s.plan().actions.is_empty());
+}
+
+#[test]
+fn interfaces_younger_than_60s_or_trunk_are_not_freed() {
+    let mut s = Sim::new("c5.large", AddressMode::Secondary, WarmSettings::default());
+    s.settle();
+    s.add_pods(9);
+    // Attach, then immediately lose the pods: the new interface is too young to free.
+    let p = s.plan();
+    execute(&s.node, &p, &mut s.provider);
+    assert_eq!(s.node.snapshot().interfaces.len(), 2);
+    s.remove_pods(9);
+    s.clock.advance(Duration::from_secs(30)); // cooldown over, interface 30 s old
+    let p = s.plan();
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::FreeInterface { .. })),
+        "{p:?}"
+    );
+    s.clock.advance(Duration::from_secs(30));
+    let p = s.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::FreeInterface {
+            interface: "eni-n1-2".into()
+        }]
+    );
+    s.settle();
+    // A trunk interface serves no pods and is never freed, however idle and old.
+    s.node
+        .attach_interface(pdipam::InterfaceSpec {
+            id: "eni-trunk".into(),
+            device_number: 5,
+            primary_address: "10.0.9.9".parse().unwrap(),
+            flags: pdipam::InterfaceFlags {
+                trunk: true,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    s.clock.advance(Duration::from_secs(600));
+    let snap = s.node.snapshot();
+    assert!(
+        !snap
+            .interfaces
+            .iter()
+            .find(|i| i.id == "eni-trunk")
+            .unwrap()
+            .serves_pods
+    );
+    assert!(s.plan().actions.is_empty(), "{:?}", s.plan());
+}
+
+#[test]
+fn timers_back_off_after_no_space_and_space_out_shrinks() {
+    // A /26 subnet: the profile's 5 reserved addresses spoil the first and last /28, the primary
+    // address a third: one /28 left.
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(
+        1_000_000_000_000,
+    )));
+    let subnet = Arc::new(Subnet::new("10.0.0.0/26".parse().unwrap()).unwrap());
+    let node = Node::with_clock(
+        InstanceLimits::lookup("m5.large").unwrap().clone(),
+        NodeConfig::default(),
+        clock.clone(),
+    );
+    let mut provider = LocalProvider::new("n", subnet.clone());
+    provider.boot(&node).unwrap();
+    let settings = WarmSettings {
+        warm_prefix_target: 3,
+        ..Default::default()
+    };
+    let p = plan(node.limits(), &settings, &node.snapshot(), clock.now());
+    let ex = execute(&node, &p, &mut provider);
+    assert_eq!(ex.failed.len(), 1);
+    assert!(
+        ex.failed[0].1.to_string().contains("Insufficient"),
+        "{}",
+        ex.failed[0].1
+    );
+    node.verify().unwrap();
+    subnet.verify().unwrap();
+    let p = plan(node.limits(), &settings, &node.snapshot(), clock.now());
+    assert!(p.actions.is_empty());
+    assert!(matches!(p.holdbacks[..], [Holdback::Backoff { .. }]));
+    clock.advance(Duration::from_secs(119));
+    assert!(
+        plan(node.limits(), &settings, &node.snapshot(), clock.now())
+            .actions
+            .is_empty()
+    );
+    clock.advance(Duration::from_secs(1));
+    // The same request again (all or nothing, as the cloud's API), refused again: back-off anew.
+    let p = plan(node.limits(), &settings, &node.snapshot(), clock.now());
+    assert_eq!(
+        p.actions,
+        vec![Action::AttachPrefixes {
+            interface: "eni-n-1".into(),
+            count: 3
+        }]
+    );
+    assert_eq!(execute(&node, &p, &mut provider).failed.len(), 1);
+    clock.advance(Duration::from_secs(60));
+    let one = WarmSettings {
+        warm_prefix_target: 1,
+        ..Default::default()
+    };
+    let p = plan(node.limits(), &one, &node.snapshot(), clock.now());
+    assert!(matches!(p.holdbacks[..], [Holdback::Backoff { .. }]));
+    clock.advance(Duration::from_secs(60));
+    let p = plan(node.limits(), &one, &node.snapshot(), clock.now());
+    let ex = execute(&node, &p, &mut provider);
+    assert!(ex.failed.is_empty(), "one fits: {:?}", ex.failed);
+    node.verify().unwrap();
+    subnet.verify().unwrap();
+
+    // Shrinks at most every 30 s.
+    let mut s = Sim::new(
+        "m5.large",
+        AddressMode::Prefix,
+        WarmSettings {
+            warm_prefix_target: 4,
+            ..Default::default()
+        },
+    );
+    s.settle();
+    s.settings.warm_prefix_target = 2;
+    let p = s.plan();
+    execute(&s.node, &p, &mut s.provider);
+    s.settings.warm_prefix_target = 0;
+    let p = s.plan();
+    assert!(p.actions.is_empty());
+    assert!(
+        matches!(p.holdbacks[..], [Holdback::ShrinkTimer { .. }]),
+        "{:?}",
+        p.holdbacks
+    );
+    s.clock.advance(Duration::from_secs(30));
+    assert_eq!(s.plan().actions.len(), 1);
+}
+
+#[test]
+fn never_grows_past_max_pods() {
+    // m5.large prefix mode: max pods 110; 7 prefixes = 112 >= 110.
+    let mut s = Sim::new("m5.large", AddressMode::Prefix, ip_targets(200, 0));
+    s.settle();
+    let e = s.plan();
+    assert_eq!(e.explanation.max_pods, 110);
+    assert_eq!(s.node.snapshot().total(), 112);
+    assert!(matches!(
+        e.holdbacks[..],
+        [Holdback::AtMaxPods { max_pods: 110 }]
+    ));
+    s.settings.max_pods = Some(50);
+    let x = explain(
+        s.node.limits(),
+        &s.settings,
+        &s.node.snapshot(),
+        s.clock.now(),
+    );
+    assert_eq!(x.max_pods, 50);
+}
