@@ -487,9 +487,9 @@ impl<'a> Planner<'a> {
             let by_warm = p - (a + w + 15) / 16;
             let by_min = p - (m + 15) / 16;
             let n = free.min(by_warm).min(by_min).max(0) as u32;
-            self.shrink_blocks(n);
+            self.shrink_blocks(n, w as u32, m as u32);
         } else {
-            self.shrink_blocks(over);
+            self.shrink_blocks(over, w as u32, m as u32);
         }
     }
 
@@ -503,7 +503,8 @@ impl<'a> Planner<'a> {
             }
             return;
         }
-        self.shrink_blocks(free.saturating_sub(wp));
+        let floor = PREFIX_ADDRESSES.saturating_mul(wp).max(1);
+        self.shrink_blocks(free.saturating_sub(wp), floor, 0);
     }
 
     fn warm_eni(&mut self) {
@@ -542,8 +543,10 @@ impl<'a> Planner<'a> {
                 .rev()
                 .filter(|i| self.may_free(i))
                 .find(|i| {
+                    // Keep what the next plan would otherwise grow straight back (with WE = 0,
+                    // that is one available address).
                     let its: u32 = i.serving().map(|b| b.capacity).sum();
-                    self.available() - its >= want
+                    self.available().saturating_sub(its) >= want.max(1)
                 })
                 .map(|i| (i.id.clone(), i.serving().map(|b| b.capacity).sum::<u32>()));
             if let Some((id, its)) = candidate {
@@ -585,10 +588,12 @@ impl<'a> Planner<'a> {
             && i.cooling() == 0
     }
 
-    /// Releases `n` empty serving blocks, highest device number and highest address first (so
-    /// packing stays low and whole interfaces empty out); an interface left with nothing is
-    /// freed instead, when it may be.
-    fn shrink_blocks(&mut self, n: u32) {
+    /// Releases up to `n` empty serving blocks, highest device number and highest address first
+    /// (so packing stays low and whole interfaces empty out); an interface left with nothing is
+    /// freed instead, when it may be. No release takes `av` below `floor_available` or `T` below
+    /// `floor_total`: a shrink never creates the shortage the next plan would grow straight back
+    /// (the reference formulas alone flap with WARM_PREFIX_TARGET = 0, or with cooling addresses).
+    fn shrink_blocks(&mut self, n: u32, floor_available: u32, floor_total: u32) {
         if n == 0 || !self.shrink_allowed() {
             return;
         }
@@ -602,7 +607,9 @@ impl<'a> Planner<'a> {
                 if left == 0 {
                     break;
                 }
-                if b.is_empty() {
+                let keeps_targets = self.available() >= floor_available + b.capacity
+                    && self.total >= floor_total + b.capacity;
+                if b.is_empty() && keeps_targets {
                     doomed.push(b.cidr);
                     left -= 1;
                     self.total -= b.capacity;

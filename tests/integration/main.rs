@@ -5,3 +5,4 @@ mod model;
 mod node;
 mod planner;
 mod scenarios;
+mod simulation;
