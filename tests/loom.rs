@@ -128,3 +128,137 @@ fn a_completed_release_is_always_visible_to_the_next_claim() {
         s.verify().unwrap();
     });
 }
+
+// ---- the node's assignment protocol ----------------------------------------------------------
+
+mod node {
+    use super::*;
+    use pdipam::{
+        InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig, PodKey,
+        PodRequest, Timestamp,
+    };
+    // The node takes a std `Arc<dyn Clock>`; its own atomics and locks are loom's (the sync shim).
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A node with one interface holding `secondaries` secondary addresses (secondary mode keeps
+    /// the block words tiny) or one /28, with the given cooldown.
+    fn node(prefix: bool, secondaries: u8, cooldown: Duration) -> (Arc<Node>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1_000)));
+        let mode = if prefix {
+            pdipam::AddressMode::Prefix
+        } else {
+            pdipam::AddressMode::Secondary
+        };
+        let cfg = NodeConfig {
+            mode,
+            cooldown,
+            ..Default::default()
+        };
+        let limits = InstanceLimits::lookup("m5.large").unwrap().clone();
+        let n = Node::with_clock(limits, cfg, clock.clone());
+        n.attach_interface(InterfaceSpec {
+            id: "eni-0".into(),
+            device_number: 0,
+            primary_address: "10.0.0.10".parse().unwrap(),
+            flags: InterfaceFlags {
+                primary: true,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+        if prefix {
+            n.attach_prefix("eni-0", net("10.0.1.0/28")).unwrap();
+        }
+        for i in 0..secondaries {
+            n.attach_secondary("eni-0", format!("10.0.0.{}", 20 + i).parse().unwrap())
+                .unwrap();
+        }
+        (Arc::new(n), clock)
+    }
+
+    fn req(c: &str) -> PodRequest {
+        PodRequest::new(PodKey::new("net", c, "eth0"))
+    }
+
+    /// Two container ids whose keys live in different index shards, so that two threads
+    /// assigning them race on the block word, not on one shard lock.
+    fn apart(n: &Node) -> (String, String) {
+        let shard = |c: &str| n.loom_shard_of(&PodKey::new("net", c, "eth0"));
+        let first = "k0".to_string();
+        let other = (1..)
+            .map(|i| format!("k{i}"))
+            .find(|c| shard(c) != shard(&first))
+            .unwrap();
+        (first, other)
+    }
+
+    #[test]
+    fn two_keys_get_two_addresses() {
+        model(|| {
+            let (n, _) = node(false, 2, Duration::ZERO);
+            let (ka, kb) = apart(&n);
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || n2.assign(req(&ka)).unwrap().address);
+            let b = n.assign(req(&kb)).unwrap().address;
+            let a = t.join().unwrap();
+            assert_ne!(a, b);
+            n.verify().unwrap();
+        });
+    }
+
+    #[test]
+    fn one_key_from_two_threads_gets_one_address() {
+        model(|| {
+            let (n, _) = node(false, 2, Duration::ZERO);
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || n2.assign(req("a")).unwrap());
+            let mine = n.assign(req("a")).unwrap();
+            let theirs = t.join().unwrap();
+            assert_eq!(mine.address, theirs.address);
+            assert!(
+                mine.existing != theirs.existing,
+                "exactly one fresh assignment"
+            );
+            assert_eq!(n.pod_count(), 1);
+            n.verify().unwrap();
+        });
+    }
+
+    #[test]
+    fn release_and_reuse_without_cooldown() {
+        model(|| {
+            // One address: a pod holds it; one thread releases, the other asks for it.
+            let (n, _) = node(false, 1, Duration::ZERO);
+            let (ka, kb) = apart(&n);
+            n.assign(req(&ka)).unwrap();
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || n2.release(&PodKey::new("net", &*ka, "eth0")).unwrap());
+            let got = n.assign(req(&kb)).ok();
+            t.join().unwrap();
+            // Either it came too early (refused) or it got the released address: never both.
+            assert_eq!(n.pod_count(), usize::from(got.is_some()));
+            n.verify().unwrap();
+        });
+    }
+
+    #[test]
+    fn an_expired_cooldown_is_claimed_once() {
+        model_bounded(3, || {
+            // One /28, 15 addresses held, the 16th cooling and expired: two threads race for it.
+            let (n, clock) = node(true, 0, Duration::from_secs(1));
+            for i in 0..16 {
+                n.assign(req(&format!("p{i}"))).unwrap();
+            }
+            n.release(&PodKey::new("net", "p15", "eth0")).unwrap();
+            clock.advance(Duration::from_secs(1));
+            let (kx, ky) = apart(&n);
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || n2.assign(req(&kx)).is_ok());
+            let mine = n.assign(req(&ky)).is_ok();
+            let theirs = t.join().unwrap();
+            assert!(mine != theirs, "exactly one gets the address");
+            n.verify().unwrap();
+        });
+    }
+}

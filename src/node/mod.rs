@@ -43,6 +43,14 @@ use std::sync::Arc;
 /// locks them all, stays cheap. loom models get two, to keep their state space small.
 const SHARDS: usize = if cfg!(loom) { 2 } else { 64 };
 
+/// The pod-key hasher: keyed per node, so that keys chosen by an outsider cannot be made to
+/// collide. loom replays each execution and needs every run to take the same shards, so models
+/// get a fixed seed.
+#[cfg(not(loom))]
+type KeyHasher = foldhash::fast::RandomState;
+#[cfg(loom)]
+type KeyHasher = foldhash::fast::FixedState;
+
 /// The address given to a pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assignment {
@@ -131,7 +139,7 @@ pub struct Node {
     config: NodeConfig,
     cooldown: u64,
     clock: Arc<dyn Clock>,
-    hasher: foldhash::fast::RandomState,
+    hasher: KeyHasher,
     shards: Box<[Padded<Mutex<Shard>>]>,
     admin: Mutex<Admin>,
 }
@@ -158,7 +166,7 @@ impl Node {
             limits,
             config,
             clock,
-            hasher: foldhash::fast::RandomState::default(),
+            hasher: KeyHasher::default(),
             shards,
             admin: Mutex::new(Admin {
                 layout,
@@ -351,6 +359,14 @@ impl Node {
     /// Number of pod allocations.
     pub fn pod_count(&self) -> usize {
         self.shards.iter().map(|s| s.0.lock().pods.len()).sum()
+    }
+
+    /// The index shard of `key`: loom models pick keys in different shards, so that the
+    /// lock-free claim (not the shard lock) is what they exercise.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_shard_of(&self, key: &PodKey) -> usize {
+        (self.hasher.hash_one(key) >> 32) as usize % SHARDS
     }
 
     fn shard(&self, hash: u64) -> &Mutex<Shard> {

@@ -3,6 +3,7 @@ mod concurrency;
 mod limits;
 mod model;
 mod node;
+mod node_concurrency;
 mod planner;
 mod scenarios;
 mod simulation;
