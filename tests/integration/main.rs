@@ -4,6 +4,7 @@ mod limits;
 mod model;
 mod node;
 mod node_concurrency;
+mod node_model;
 mod planner;
 mod scenarios;
 mod simulation;

@@ -252,7 +252,7 @@ fn v4_subnet() -> impl Strategy<Value = IpNet> {
 }
 
 /// Case count: the default here, or `PROPTEST_CASES` for deeper runs.
-fn cases(default: u32) -> u32 {
+pub(crate) fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

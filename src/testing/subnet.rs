@@ -1,4 +1,4 @@
-//! Naive reference models, shared by tests, fuzz targets and benches. Not a stable API.
+//! The naive model of [`Subnet`](crate::Subnet).
 //!
 //! [`NaiveSubnet`] implements the documented behaviour of [`Subnet`](crate::Subnet) the obvious
 //! way: allocation records in a `BTreeMap`, used units in a flat bit set, and every placement rule

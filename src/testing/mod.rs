@@ -1,0 +1,12 @@
+//! Naive reference models, shared by tests, fuzz targets and benches. Not a stable API.
+//!
+//! Each model implements the documented contract of a fast structure the obvious way (ordered
+//! maps, linear scans, one big lock), sharing only validation helpers and the error and result
+//! types with it, so that a disagreement points at a real bug. The benches use them as the
+//! baseline.
+
+mod node;
+mod subnet;
+
+pub use node::NaiveNode;
+pub use subnet::NaiveSubnet;

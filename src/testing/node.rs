@@ -1,0 +1,511 @@
+//! The naive model of [`Node`](crate::Node): one big lock, ordered maps, linear scans.
+
+use crate::{
+    AddressMode, Assignment, BlockKind, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec,
+    IpFamily, NodeConfig, NodeError, PodKey, PodMetadata, PodRequest, Released, Timestamp,
+};
+use ipnet::IpNet;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+struct Iface {
+    id: String,
+    device_number: u32,
+    primary_address: IpAddr,
+    flags: InterfaceFlags,
+    /// (cidr, kind, capacity), kept sorted by CIDR.
+    blocks: Vec<(IpNet, BlockKind, u32)>,
+}
+
+#[derive(Clone, Debug)]
+struct Pod {
+    address: IpAddr,
+    block: IpNet,
+    interface: String,
+    device_number: u32,
+    metadata: PodMetadata,
+    assigned_at: Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    interfaces: Vec<Iface>,
+    pods: BTreeMap<PodKey, Pod>,
+    /// address -> when it was released (cooling while now < released + cooldown).
+    released: BTreeMap<IpAddr, Timestamp>,
+}
+
+/// [`Node`](crate::Node)'s contract written the obvious way, under one lock.
+#[derive(Debug)]
+pub struct NaiveNode {
+    limits: InstanceLimits,
+    config: NodeConfig,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+fn nth(cidr: IpNet, offset: u32) -> IpAddr {
+    match cidr {
+        IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) + offset)),
+        IpNet::V6(n) => IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) + u128::from(offset))),
+    }
+}
+
+fn overlaps(a: IpNet, b: IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn check_key(key: &PodKey) -> Result<(), NodeError> {
+    if key.container_id.is_empty() {
+        return Err(NodeError::InvalidKey {
+            key: key.clone(),
+            reason: "empty container id",
+        });
+    }
+    if key.if_name.is_empty() {
+        return Err(NodeError::InvalidKey {
+            key: key.clone(),
+            reason: "empty interface name",
+        });
+    }
+    Ok(())
+}
+
+impl NaiveNode {
+    /// A node with no interfaces.
+    pub fn new(limits: InstanceLimits, config: NodeConfig, clock: Arc<dyn Clock>) -> Self {
+        NaiveNode {
+            limits,
+            config,
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn cooldown_end(&self, released: Timestamp) -> Timestamp {
+        released.saturating_add(self.config.cooldown)
+    }
+
+    fn is_cooling(&self, st: &State, a: IpAddr, now: Timestamp) -> bool {
+        st.released
+            .get(&a)
+            .is_some_and(|&r| now < self.cooldown_end(r))
+    }
+
+    fn serves(&self, i: &Iface) -> bool {
+        !(i.flags.trunk
+            || i.flags.efa
+            || (self.config.custom_networking && (i.flags.primary || i.device_number == 0)))
+    }
+
+    fn serving_kind(&self, cidr: IpNet, kind: BlockKind) -> bool {
+        let want = match self.config.mode {
+            AddressMode::Prefix => BlockKind::Prefix,
+            AddressMode::Secondary => BlockKind::Secondary,
+        };
+        let fam = match self.config.family {
+            IpFamily::V4 => cidr.addr().is_ipv4(),
+            IpFamily::V6 => cidr.addr().is_ipv6(),
+        };
+        kind == want && fam
+    }
+
+    fn overlapping(st: &State, cidr: IpNet) -> Option<(IpNet, String)> {
+        for i in &st.interfaces {
+            let p = IpNet::from(i.primary_address);
+            if overlaps(p, cidr) {
+                return Some((p, i.id.clone()));
+            }
+            if let Some(b) = i.blocks.iter().find(|b| overlaps(b.0, cidr)) {
+                return Some((b.0, i.id.clone()));
+            }
+        }
+        None
+    }
+
+    /// See [`Node::attach_interface`](crate::Node::attach_interface).
+    pub fn attach_interface(&self, spec: InterfaceSpec) -> Result<(), NodeError> {
+        let mut st = self.state.lock();
+        if st.interfaces.iter().any(|i| i.id == spec.id) {
+            return Err(NodeError::DuplicateInterface { id: spec.id });
+        }
+        if let Some(i) = st
+            .interfaces
+            .iter()
+            .find(|i| i.device_number == spec.device_number)
+        {
+            return Err(NodeError::DuplicateDeviceNumber {
+                device_number: spec.device_number,
+                existing: i.id.clone(),
+            });
+        }
+        let limit = self
+            .limits
+            .max_enis
+            .min(self.config.max_eni.unwrap_or(u32::MAX));
+        if st.interfaces.len() as u32 >= limit {
+            return Err(NodeError::TooManyInterfaces {
+                instance_type: self.limits.instance_type.clone(),
+                limit,
+            });
+        }
+        let p = IpNet::from(spec.primary_address);
+        if let Some((existing, interface)) = Self::overlapping(&st, p) {
+            return Err(NodeError::AlreadyAttached {
+                cidr: p,
+                existing,
+                interface,
+            });
+        }
+        st.interfaces.push(Iface {
+            id: spec.id,
+            device_number: spec.device_number,
+            primary_address: spec.primary_address,
+            flags: spec.flags,
+            blocks: Vec::new(),
+        });
+        st.interfaces.sort_by_key(|i| i.device_number);
+        Ok(())
+    }
+
+    /// See [`Node::attach_prefix`](crate::Node::attach_prefix).
+    pub fn attach_prefix(&self, interface: &str, cidr: IpNet) -> Result<(), NodeError> {
+        let expected = if cidr.addr().is_ipv4() { 28 } else { 80 };
+        if cidr.prefix_len() != expected {
+            return Err(NodeError::PrefixLength { cidr, expected });
+        }
+        if cidr.trunc() != cidr {
+            return Err(NodeError::Misaligned { cidr });
+        }
+        let cap = if cidr.addr().is_ipv4() {
+            16
+        } else {
+            self.config.ipv6_prefix_capacity
+        };
+        self.attach(interface, cidr, BlockKind::Prefix, cap)
+    }
+
+    /// See [`Node::attach_secondary`](crate::Node::attach_secondary).
+    pub fn attach_secondary(&self, interface: &str, address: IpAddr) -> Result<(), NodeError> {
+        self.attach(interface, IpNet::from(address), BlockKind::Secondary, 1)
+    }
+
+    fn attach(&self, id: &str, cidr: IpNet, kind: BlockKind, cap: u32) -> Result<(), NodeError> {
+        let mut st = self.state.lock();
+        let Some(idx) = st.interfaces.iter().position(|i| i.id == id) else {
+            return Err(NodeError::UnknownInterface { id: id.to_owned() });
+        };
+        let v4 = cidr.addr().is_ipv4();
+        let slots = if v4 {
+            self.limits.ipv4_per_eni
+        } else {
+            match self.limits.ipv6_per_eni {
+                Some(n) if n > 0 => n,
+                _ => {
+                    return Err(NodeError::Ipv6Unsupported {
+                        instance_type: self.limits.instance_type.clone(),
+                    })
+                }
+            }
+        };
+        let i = &st.interfaces[idx];
+        let used = u32::from(i.primary_address.is_ipv4() == v4)
+            + i.blocks
+                .iter()
+                .filter(|b| b.0.addr().is_ipv4() == v4)
+                .count() as u32;
+        if used >= slots {
+            return Err(NodeError::NoFreeSlot {
+                interface: id.to_owned(),
+                family: if v4 { "IPv4" } else { "IPv6" },
+                slots,
+                instance_type: self.limits.instance_type.clone(),
+            });
+        }
+        if let Some((existing, interface)) = Self::overlapping(&st, cidr) {
+            return Err(NodeError::AlreadyAttached {
+                cidr,
+                existing,
+                interface,
+            });
+        }
+        let blocks = &mut st.interfaces[idx].blocks;
+        blocks.push((cidr, kind, cap));
+        blocks.sort();
+        Ok(())
+    }
+
+    fn assigned_in(st: &State, block: IpNet) -> u32 {
+        st.pods.values().filter(|p| p.block == block).count() as u32
+    }
+
+    fn cooling_until(
+        &self,
+        st: &State,
+        block: IpNet,
+        cap: u32,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        (0..cap)
+            .map(|o| nth(block, o))
+            .filter(|a| self.is_cooling(st, *a, now))
+            .map(|a| self.cooldown_end(st.released[&a]))
+            .max()
+    }
+
+    fn drop_pods(st: &mut State, doomed: impl Fn(&Pod) -> bool) -> Vec<PodKey> {
+        let keys: Vec<PodKey> = st
+            .pods
+            .iter()
+            .filter(|(_, p)| doomed(p))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &keys {
+            st.pods.remove(k);
+        }
+        keys
+    }
+
+    fn forget_cooling(st: &mut State, block: IpNet) {
+        st.released.retain(|a, _| !block.contains(a));
+    }
+
+    /// See [`Node::remove_block`](crate::Node::remove_block).
+    pub fn remove_block(&self, cidr: IpNet, force: bool) -> Result<Vec<PodKey>, NodeError> {
+        let now = self.clock.now();
+        let mut st = self.state.lock();
+        let found = st.interfaces.iter().enumerate().find_map(|(i, f)| {
+            f.blocks
+                .iter()
+                .position(|b| b.0 == cidr)
+                .map(|j| (i, j, f.blocks[j].2))
+        });
+        let Some((i, j, cap)) = found else {
+            return Err(NodeError::NotAttached { cidr });
+        };
+        if !force {
+            let pods = Self::assigned_in(&st, cidr);
+            if pods > 0 {
+                return Err(NodeError::InUse { cidr, pods });
+            }
+            if let Some(until) = self.cooling_until(&st, cidr, cap, now) {
+                return Err(NodeError::Cooling { cidr, until });
+            }
+        }
+        let keys = Self::drop_pods(&mut st, |p| p.block == cidr);
+        st.interfaces[i].blocks.remove(j);
+        Self::forget_cooling(&mut st, cidr);
+        Ok(keys)
+    }
+
+    /// See [`Node::remove_interface`](crate::Node::remove_interface).
+    pub fn remove_interface(&self, id: &str, force: bool) -> Result<Vec<PodKey>, NodeError> {
+        let now = self.clock.now();
+        let mut st = self.state.lock();
+        let Some(idx) = st.interfaces.iter().position(|i| i.id == id) else {
+            return Err(NodeError::UnknownInterface { id: id.to_owned() });
+        };
+        let iface = st.interfaces[idx].clone();
+        if !force {
+            if iface.flags.primary {
+                return Err(NodeError::PrimaryInterface { id: id.to_owned() });
+            }
+            let pods: u32 = iface
+                .blocks
+                .iter()
+                .map(|b| Self::assigned_in(&st, b.0))
+                .sum();
+            if pods > 0 {
+                return Err(NodeError::InterfaceInUse {
+                    id: id.to_owned(),
+                    pods,
+                });
+            }
+            let until = iface
+                .blocks
+                .iter()
+                .filter_map(|b| self.cooling_until(&st, b.0, b.2, now))
+                .max();
+            if let Some(until) = until {
+                return Err(NodeError::InterfaceCooling {
+                    id: id.to_owned(),
+                    until,
+                });
+            }
+        }
+        let mut keys = Self::drop_pods(&mut st, |p| p.interface == id);
+        keys.sort();
+        for b in &iface.blocks {
+            Self::forget_cooling(&mut st, b.0);
+        }
+        st.interfaces.remove(idx);
+        Ok(keys)
+    }
+
+    fn result(p: &Pod, existing: bool) -> Assignment {
+        Assignment {
+            address: p.address,
+            block: p.block,
+            interface_id: Arc::from(p.interface.as_str()),
+            device_number: p.device_number,
+            existing,
+        }
+    }
+
+    /// See [`Node::assign`](crate::Node::assign): the packing rule, written out.
+    pub fn assign(&self, request: PodRequest) -> Result<Assignment, NodeError> {
+        check_key(&request.key)?;
+        let now = self.clock.now();
+        let mut st = self.state.lock();
+        if let Some(p) = st.pods.get(&request.key) {
+            return Ok(Self::result(p, true));
+        }
+        let mut choice = None;
+        'interfaces: for i in st.interfaces.iter().filter(|i| self.serves(i)) {
+            let mut blocks: Vec<(u32, IpNet, u32)> = i
+                .blocks
+                .iter()
+                .filter(|b| self.serving_kind(b.0, b.1))
+                .map(|b| (b.2 - Self::assigned_in(&st, b.0), b.0, b.2))
+                .collect();
+            blocks.sort(); // fewest free first, then lowest CIDR
+            for (_, cidr, cap) in blocks {
+                for o in 0..cap {
+                    let a = nth(cidr, o);
+                    let taken = st.pods.values().any(|p| p.address == a);
+                    if !taken && !self.is_cooling(&st, a, now) {
+                        choice = Some((a, cidr, i.id.clone(), i.device_number));
+                        break 'interfaces;
+                    }
+                }
+            }
+        }
+        let Some((address, block, interface, device_number)) = choice else {
+            let cooling = st
+                .interfaces
+                .iter()
+                .filter(|i| self.serves(i))
+                .flat_map(|i| i.blocks.iter())
+                .filter(|b| self.serving_kind(b.0, b.1))
+                .flat_map(|b| (0..b.2).map(move |o| nth(b.0, o)))
+                .filter(|a| self.is_cooling(&st, *a, now))
+                .count() as u32;
+            return Err(NodeError::NoAvailableAddresses {
+                key: request.key,
+                cooling,
+            });
+        };
+        st.released.remove(&address);
+        let pod = Pod {
+            address,
+            block,
+            interface,
+            device_number,
+            metadata: request.metadata,
+            assigned_at: now,
+        };
+        let out = Self::result(&pod, false);
+        st.pods.insert(request.key, pod);
+        Ok(out)
+    }
+
+    /// See [`Node::assign_address`](crate::Node::assign_address).
+    pub fn assign_address(
+        &self,
+        request: PodRequest,
+        address: IpAddr,
+        assigned_at: Timestamp,
+    ) -> Result<Assignment, NodeError> {
+        check_key(&request.key)?;
+        let now = self.clock.now();
+        let mut st = self.state.lock();
+        if let Some(p) = st.pods.get(&request.key) {
+            if p.address == address {
+                return Ok(Self::result(p, true));
+            }
+            return Err(NodeError::KeyHoldsOther {
+                key: request.key,
+                held: p.address,
+            });
+        }
+        let found = st.interfaces.iter().find_map(|i| {
+            i.blocks
+                .iter()
+                .find(|b| (0..b.2).any(|o| nth(b.0, o) == address))
+                .map(|b| (b.0, i.id.clone(), i.device_number))
+        });
+        let Some((block, interface, device_number)) = found else {
+            return Err(NodeError::NotAttached {
+                cidr: IpNet::from(address),
+            });
+        };
+        if st.pods.values().any(|p| p.address == address) {
+            return Err(NodeError::AddressInUse { address });
+        }
+        if self.is_cooling(&st, address, now) {
+            return Err(NodeError::AddressCooling { address });
+        }
+        st.released.remove(&address);
+        let pod = Pod {
+            address,
+            block,
+            interface,
+            device_number,
+            metadata: request.metadata,
+            assigned_at,
+        };
+        let out = Self::result(&pod, false);
+        st.pods.insert(request.key, pod);
+        Ok(out)
+    }
+
+    /// See [`Node::release`](crate::Node::release).
+    pub fn release(&self, key: &PodKey) -> Result<Released, NodeError> {
+        let now = self.clock.now();
+        let mut st = self.state.lock();
+        let Some(p) = st.pods.remove(key) else {
+            return Err(NodeError::UnknownPod { key: key.clone() });
+        };
+        if !self.config.cooldown.is_zero() {
+            st.released.insert(p.address, now);
+        }
+        Ok(Released {
+            address: p.address,
+            block: p.block,
+            metadata: p.metadata,
+            assigned_at: p.assigned_at,
+        })
+    }
+
+    /// Every pod: key and address, sorted by address.
+    pub fn pods(&self) -> Vec<(PodKey, IpAddr)> {
+        let st = self.state.lock();
+        let mut v: Vec<_> = st
+            .pods
+            .iter()
+            .map(|(k, p)| (k.clone(), p.address))
+            .collect();
+        v.sort_by_key(|(_, a)| *a);
+        v
+    }
+
+    /// `(T, A, cooling)` over serving blocks, as [`NodeSnapshot`](crate::NodeSnapshot) counts.
+    pub fn counts(&self) -> (u32, u32, u32) {
+        let now = self.clock.now();
+        let st = self.state.lock();
+        let mut t = (0, 0, 0);
+        for i in st.interfaces.iter().filter(|i| self.serves(i)) {
+            for b in i.blocks.iter().filter(|b| self.serving_kind(b.0, b.1)) {
+                t.0 += b.2;
+                t.1 += Self::assigned_in(&st, b.0);
+                t.2 += (0..b.2)
+                    .filter(|&o| self.is_cooling(&st, nth(b.0, o), now))
+                    .count() as u32;
+            }
+        }
+        t
+    }
+}
