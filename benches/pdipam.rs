@@ -213,5 +213,221 @@ fn subnet_workloads(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, subnet_workloads);
+// ---- node: assign + release, planner --------------------------------------------------------
+
+mod node_benches {
+    use super::*;
+    use pdipam::testing::NaiveNode;
+    use pdipam::{
+        plan, AddressMode, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node,
+        NodeConfig, PodKey, PodRequest, Timestamp, WarmSettings,
+    };
+    use std::sync::Arc;
+
+    /// What the assign/release bench needs, so pdipam and the big-lock model run the same loop.
+    pub trait PodAlloc: Send + Sync + 'static {
+        fn make(config: NodeConfig, clock: Arc<ManualClock>) -> Self;
+        fn iface(&self, spec: InterfaceSpec);
+        fn prefix(&self, id: &str, p: IpNet);
+        fn assign(&self, r: PodRequest);
+        fn release(&self, k: &PodKey);
+    }
+
+    impl PodAlloc for Node {
+        fn make(config: NodeConfig, clock: Arc<ManualClock>) -> Self {
+            Node::with_clock(
+                InstanceLimits::lookup("m5.large").unwrap().clone(),
+                config,
+                clock,
+            )
+        }
+        fn iface(&self, spec: InterfaceSpec) {
+            self.attach_interface(spec).unwrap()
+        }
+        fn prefix(&self, id: &str, p: IpNet) {
+            self.attach_prefix(id, p).unwrap()
+        }
+        fn assign(&self, r: PodRequest) {
+            black_box(Node::assign(self, r).unwrap());
+        }
+        fn release(&self, k: &PodKey) {
+            black_box(Node::release(self, k).unwrap());
+        }
+    }
+
+    impl PodAlloc for NaiveNode {
+        fn make(config: NodeConfig, clock: Arc<ManualClock>) -> Self {
+            NaiveNode::new(
+                InstanceLimits::lookup("m5.large").unwrap().clone(),
+                config,
+                clock,
+            )
+        }
+        fn iface(&self, spec: InterfaceSpec) {
+            self.attach_interface(spec).unwrap()
+        }
+        fn prefix(&self, id: &str, p: IpNet) {
+            self.attach_prefix(id, p).unwrap()
+        }
+        fn assign(&self, r: PodRequest) {
+            black_box(NaiveNode::assign(self, r).unwrap());
+        }
+        fn release(&self, k: &PodKey) {
+            black_box(NaiveNode::release(self, k).unwrap());
+        }
+    }
+
+    /// An m5.large with 15 /28s (9 on device 0, 6 on device 1) and 120 of their 240 addresses
+    /// held by pods.
+    fn fifteen_prefixes<N: PodAlloc>(cooldown: Duration) -> (Arc<N>, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
+        let n = N::make(
+            NodeConfig {
+                cooldown,
+                ..Default::default()
+            },
+            clock.clone(),
+        );
+        for dev in 0..2u32 {
+            n.iface(InterfaceSpec {
+                id: format!("eni-{dev}"),
+                device_number: dev,
+                primary_address: format!("10.0.0.{}", 10 + dev).parse().unwrap(),
+                flags: InterfaceFlags {
+                    primary: dev == 0,
+                    ..Default::default()
+                },
+            });
+        }
+        for i in 0..15u32 {
+            let id = if i < 9 { "eni-0" } else { "eni-1" };
+            n.prefix(id, format!("10.0.{}.0/28", i + 1).parse().unwrap());
+        }
+        for i in 0..120 {
+            n.assign(PodRequest::new(PodKey::new(
+                "aws-cni",
+                format!("base{i}"),
+                "eth0",
+            )));
+        }
+        (Arc::new(n), clock)
+    }
+
+    /// `iters` assign + release pairs of fresh keys on each of `threads` threads; keys are built
+    /// outside the timed part. With a cooldown each thread moves the clock 1 s per pair, so about
+    /// 30 addresses per thread are cooling at any time (a steady churn of one pod per second).
+    pub fn pairs<N: PodAlloc>(iters: u64, threads: usize, cooldown: Duration) -> Duration {
+        let (node, clock) = fifteen_prefixes::<N>(cooldown);
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (node, clock, barrier) = (node.clone(), clock.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut spent = Duration::ZERO;
+                    let mut done = 0;
+                    while done < iters {
+                        let n = (iters - done).min(4096);
+                        let reqs: Vec<PodRequest> = (0..n)
+                            .map(|i| {
+                                PodRequest::new(PodKey::new(
+                                    "aws-cni",
+                                    format!("{t}-{:016x}", done + i),
+                                    "eth0",
+                                ))
+                            })
+                            .collect();
+                        let keys: Vec<PodKey> = reqs.iter().map(|r| r.key.clone()).collect();
+                        barrier.wait();
+                        let start = Instant::now();
+                        for (r, k) in reqs.into_iter().zip(&keys) {
+                            node.assign(r);
+                            node.release(k);
+                            if !cooldown.is_zero() {
+                                clock.advance(Duration::from_secs(1));
+                            }
+                        }
+                        spent += start.elapsed();
+                        done += n;
+                    }
+                    spent
+                })
+            })
+            .collect();
+        let spent: Vec<Duration> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        // Per pair per thread: the slowest thread's time over its pairs.
+        spent.into_iter().max().unwrap()
+    }
+
+    /// A node with 250 pods on 16 /28s of an m5.8xlarge, the shipped warm settings.
+    pub fn planner_node() -> (Node, WarmSettings) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
+        let limits = InstanceLimits::lookup("m5.8xlarge").unwrap().clone();
+        let node = Node::with_clock(limits, NodeConfig::default(), clock);
+        for dev in 0..2u32 {
+            node.attach_interface(InterfaceSpec {
+                id: format!("eni-{dev}"),
+                device_number: dev,
+                primary_address: format!("10.0.0.{}", 10 + dev).parse().unwrap(),
+                flags: InterfaceFlags {
+                    primary: dev == 0,
+                    ..Default::default()
+                },
+            })
+            .unwrap();
+        }
+        for i in 0..17u32 {
+            let id = if i < 12 { "eni-0" } else { "eni-1" };
+            node.attach_prefix(id, format!("10.0.{}.0/28", i + 1).parse().unwrap())
+                .unwrap();
+        }
+        for i in 0..250 {
+            node.assign(PodRequest::new(PodKey::new(
+                "aws-cni",
+                format!("p{i}"),
+                "eth0",
+            )))
+            .unwrap();
+        }
+        let mode_check = node.config().mode == AddressMode::Prefix;
+        assert!(mode_check);
+        (node, WarmSettings::shipped_manifest())
+    }
+
+    pub fn benches(c: &mut Criterion) {
+        let mut g = c.benchmark_group("node_assign_release");
+        g.sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        for (label, cooldown) in [
+            ("no-cooldown", Duration::ZERO),
+            ("cooldown-30s", Duration::from_secs(30)),
+        ] {
+            for threads in [1usize, 2] {
+                let param = format!("15x28/{label}/{threads}-thread");
+                g.bench_function(BenchmarkId::new("pdipam", &param), |b| {
+                    b.iter_custom(|iters| pairs::<Node>(iters, threads, cooldown))
+                });
+                g.bench_function(BenchmarkId::new("big-lock-model", &param), |b| {
+                    b.iter_custom(|iters| pairs::<NaiveNode>(iters, threads, cooldown))
+                });
+            }
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group("planner");
+        g.sample_size(30).measurement_time(Duration::from_secs(3));
+        let (node, settings) = planner_node();
+        let snap = node.snapshot();
+        let now = node.clock().now();
+        g.bench_function(BenchmarkId::new("plan", "250-pods"), |b| {
+            b.iter(|| black_box(plan(node.limits(), &settings, black_box(&snap), now)))
+        });
+        g.bench_function(BenchmarkId::new("snapshot+plan", "250-pods"), |b| {
+            b.iter(|| black_box(plan(node.limits(), &settings, &node.snapshot(), now)))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, subnet_workloads, node_benches::benches);
 criterion_main!(benches);

@@ -46,6 +46,15 @@ pub(crate) struct Block {
     capacity: u32,
     words: Box<[AtomicU64]>,
     released_at: Box<[AtomicU64]>,
+    /// A lower bound on the earliest cooldown end among the cooling addresses (`u64::MAX`: none
+    /// seen yet). Before it, no cooling address can have expired and no release time needs to be
+    /// read: with a steady churn most free addresses are cooling, and this keeps an assignment
+    /// from reading each one's time. Lowered before a release publishes its cooling bit; raised
+    /// (to the true minimum) by a scan that found nothing expired. Cooldown ends only grow with
+    /// the clock, so a raise can never pass a newer release's end; if the wall clock steps
+    /// backwards, an address may rest longer than its cooldown by the size of the step, never
+    /// shorter.
+    next_expiry: AtomicU64,
 }
 
 impl Block {
@@ -66,9 +75,11 @@ impl Block {
             capacity,
             words: (0..words).map(|_| AtomicU64::new(0)).collect(),
             released_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            next_expiry: AtomicU64::new(u64::MAX),
         }
     }
 
+    #[inline]
     pub(crate) fn capacity(&self) -> u32 {
         self.capacity
     }
@@ -99,25 +110,104 @@ impl Block {
         out
     }
 
+    /// The lowest address of word `w` (value `cur`) that is free at `now`, as a bit: the lowest
+    /// never-cooling free bit, unless a cooling bit below it has expired. Only those lower cooling
+    /// bits have their release times read.
+    #[inline]
+    fn lowest_free(&self, w: usize, cur: u64, now: u64, cooldown: u64) -> u32 {
+        let (used, cooling) = unpack(cur);
+        let plain = !used & !cooling & self.valid(w);
+        let below = if plain == 0 {
+            cooling
+        } else {
+            cooling & (plain & plain.wrapping_neg()).wrapping_sub(1)
+        };
+        if below == 0 || !self.may_have_expired(now) {
+            return plain & plain.wrapping_neg();
+        }
+        // The lowest expired cooling bit below the lowest plain one wins; lowest first, so the
+        // scan usually stops at once (the lowest addresses were released first).
+        let mut rest = below;
+        while rest != 0 {
+            let bit = rest & rest.wrapping_neg();
+            rest &= rest - 1;
+            let at = self.released_at[w * BITS as usize + bit.trailing_zeros() as usize]
+                .load(Ordering::Relaxed);
+            if now >= at.saturating_add(cooldown) {
+                return bit;
+            }
+        }
+        plain & plain.wrapping_neg()
+    }
+
+    #[inline]
+    fn may_have_expired(&self, now: u64) -> bool {
+        now >= self.next_expiry.load(Ordering::Acquire)
+    }
+
+    /// Whether some address is free at `now`. Release times are read only if every free address
+    /// is cooling and `next_expiry` has passed; a scan that finds none expired raises
+    /// `next_expiry` to the earliest end it saw.
+    #[inline]
+    pub(crate) fn has_available(&self, now: u64, cooldown: u64) -> bool {
+        // The one-word case (every IPv4 block) without a loop.
+        if let [word] = &*self.words {
+            let (used, cooling) = unpack(word.load(Ordering::Acquire));
+            if !used & !cooling & self.valid(0) != 0 {
+                return true;
+            }
+            if cooling == 0 || !self.may_have_expired(now) {
+                return false;
+            }
+        }
+        self.has_available_slow(now, cooldown)
+    }
+
+    #[cold]
+    fn has_available_slow(&self, now: u64, cooldown: u64) -> bool {
+        let mut cooling_seen = false;
+        for (w, word) in self.words.iter().enumerate() {
+            let (used, cooling) = unpack(word.load(Ordering::Acquire));
+            if !used & !cooling & self.valid(w) != 0 {
+                return true;
+            }
+            cooling_seen |= cooling != 0;
+        }
+        if !cooling_seen || !self.may_have_expired(now) {
+            return false;
+        }
+        let mut earliest = u64::MAX;
+        for (w, word) in self.words.iter().enumerate() {
+            let (_, mut cooling) = unpack(word.load(Ordering::Acquire));
+            while cooling != 0 {
+                let bit = cooling.trailing_zeros() as usize;
+                cooling &= cooling - 1;
+                let at = self.released_at[w * BITS as usize + bit].load(Ordering::Relaxed);
+                let end = at.saturating_add(cooldown);
+                if now >= end {
+                    return true;
+                }
+                earliest = earliest.min(end);
+            }
+        }
+        self.next_expiry.fetch_max(earliest, Ordering::AcqRel);
+        false
+    }
+
     /// Claims the lowest address that is neither assigned nor cooling at `now` (an expired
     /// cooling address counts as free). Lock-free: one successful CAS.
     pub(crate) fn claim(&self, now: u64, cooldown: u64) -> Option<u32> {
         for (w, word) in self.words.iter().enumerate() {
-            let valid = self.valid(w);
             let mut cur = word.load(Ordering::Acquire);
             loop {
                 let (used, cooling) = unpack(cur);
-                let mut avail = !used & !cooling & valid;
-                if cooling != 0 {
-                    avail |= self.expired(w, cooling, now, cooldown);
-                }
-                if avail == 0 {
+                let bit = self.lowest_free(w, cur, now, cooldown);
+                if bit == 0 {
                     break;
                 }
-                let bit = 1u32 << avail.trailing_zeros();
                 let new = pack(used | bit, cooling & !bit);
                 match word.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => return Some(w as u32 * BITS + avail.trailing_zeros()),
+                    Ok(_) => return Some(w as u32 * BITS + bit.trailing_zeros()),
                     Err(actual) => {
                         cur = actual;
                         spin_wait();
@@ -162,6 +252,8 @@ impl Block {
         // Only the holder of an assigned address writes its release time, and nobody reads it
         // until the CAS below publishes the cooling bit.
         self.released_at[offset as usize].store(now, Ordering::Relaxed);
+        self.next_expiry
+            .fetch_min(now.saturating_add(cooldown), Ordering::AcqRel);
         let mut cur = word.load(Ordering::Acquire);
         loop {
             let (used, cooling) = unpack(cur);
@@ -178,9 +270,19 @@ impl Block {
     }
 
     /// Marks a free address as cooling since `released_at` (used by restore).
-    pub(crate) fn set_cooling(&self, offset: u32, released_at: u64) -> Result<(), Busy> {
+    pub(crate) fn set_cooling(
+        &self,
+        offset: u32,
+        released_at: u64,
+        cooldown: u64,
+    ) -> Result<(), Busy> {
         let (w, bit) = split(offset);
+        if self.is_assigned(offset) {
+            return Err(Busy::Assigned);
+        }
         self.released_at[offset as usize].store(released_at, Ordering::Relaxed);
+        self.next_expiry
+            .fetch_min(released_at.saturating_add(cooldown), Ordering::AcqRel);
         let word = &self.words[w];
         let mut cur = word.load(Ordering::Acquire);
         loop {
@@ -197,7 +299,11 @@ impl Block {
     }
 
     /// Assigned addresses.
+    #[inline]
     pub(crate) fn assigned(&self) -> u32 {
+        if let [word] = &*self.words {
+            return unpack(word.load(Ordering::Acquire)).0.count_ones();
+        }
         self.words
             .iter()
             .map(|w| unpack(w.load(Ordering::Acquire)).0.count_ones())
@@ -338,9 +444,9 @@ mod tests {
         let b = block("10.0.0.0/28", 16);
         b.claim_at(5, 0, 30).unwrap();
         assert_eq!(b.claim_at(5, 0, 30), Err(Busy::Assigned));
-        b.set_cooling(6, 100).unwrap();
+        b.set_cooling(6, 100, 30).unwrap();
         assert_eq!(b.claim_at(6, 110, 30), Err(Busy::Cooling));
-        assert_eq!(b.set_cooling(5, 0), Err(Busy::Assigned));
+        assert_eq!(b.set_cooling(5, 0, 30), Err(Busy::Assigned));
         b.claim_at(6, 130, 30).unwrap();
         assert!(b.is_assigned(6));
     }

@@ -3,28 +3,85 @@
 use std::fmt;
 
 /// The key of a pod allocation, as the CNI sees it: one per (network, container, interface).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Stored as one allocation (the three parts back to back), so that a pod record costs one
+/// allocation and one free for its key, and hashing reads one contiguous buffer.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PodKey {
-    /// The CNI network name.
-    pub network_name: String,
-    /// The container (sandbox) id.
-    pub container_id: String,
-    /// The interface name inside the container, e.g. `eth0`.
-    pub if_name: String,
+    text: Box<str>,
+    /// End of the network name in `text`.
+    network_end: u32,
+    /// End of the container id in `text`.
+    container_end: u32,
 }
 
 impl PodKey {
     /// A key from its three parts.
+    ///
+    /// # Panics
+    /// If the parts together exceed 4 GiB.
     pub fn new(
-        network_name: impl Into<String>,
-        container_id: impl Into<String>,
-        if_name: impl Into<String>,
+        network_name: impl AsRef<str>,
+        container_id: impl AsRef<str>,
+        if_name: impl AsRef<str>,
     ) -> Self {
+        let (n, c, i) = (
+            network_name.as_ref(),
+            container_id.as_ref(),
+            if_name.as_ref(),
+        );
+        let mut text = String::with_capacity(n.len() + c.len() + i.len());
+        text.push_str(n);
+        text.push_str(c);
+        text.push_str(i);
+        let end = |len: usize| u32::try_from(len).expect("pod key longer than 4 GiB");
         PodKey {
-            network_name: network_name.into(),
-            container_id: container_id.into(),
-            if_name: if_name.into(),
+            network_end: end(n.len()),
+            container_end: end(n.len() + c.len()),
+            text: text.into_boxed_str(),
         }
+    }
+
+    /// The CNI network name.
+    pub fn network_name(&self) -> &str {
+        &self.text[..self.network_end as usize]
+    }
+
+    /// The container (sandbox) id.
+    pub fn container_id(&self) -> &str {
+        &self.text[self.network_end as usize..self.container_end as usize]
+    }
+
+    /// The interface name inside the container, e.g. `eth0`.
+    pub fn if_name(&self) -> &str {
+        &self.text[self.container_end as usize..]
+    }
+
+    fn parts(&self) -> (&str, &str, &str) {
+        (self.network_name(), self.container_id(), self.if_name())
+    }
+}
+
+impl PartialOrd for PodKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Ordered by network name, then container id, then interface name.
+impl Ord for PodKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl fmt::Debug for PodKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PodKey")
+            .field("network_name", &self.network_name())
+            .field("container_id", &self.container_id())
+            .field("if_name", &self.if_name())
+            .finish()
     }
 }
 
@@ -33,8 +90,26 @@ impl fmt::Display for PodKey {
         write!(
             f,
             "{}/{}/{}",
-            self.network_name, self.container_id, self.if_name
+            self.network_name(),
+            self.container_id(),
+            self.if_name()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_round_trip_and_order_by_parts() {
+        let k = PodKey::new("net", "abc", "eth0");
+        assert_eq!(k.parts(), ("net", "abc", "eth0"));
+        assert_eq!(k.to_string(), "net/abc/eth0");
+        // Same concatenation, different parts: different keys.
+        assert_ne!(PodKey::new("ab", "c", "x"), PodKey::new("a", "bc", "x"));
+        assert!(PodKey::new("a", "z", "x") < PodKey::new("ab", "a", "x"));
+        assert_eq!(PodKey::new("", "", "").parts(), ("", "", ""));
     }
 }
 

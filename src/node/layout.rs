@@ -72,8 +72,12 @@ pub(crate) fn serving_kind(config: &NodeConfig, block: &Block) -> bool {
 pub(crate) struct Layout {
     /// Sorted by device number.
     pub(crate) interfaces: Vec<Interface>,
-    /// The blocks that serve pods, grouped by interface in device order.
-    serving: Vec<Arc<Block>>,
+    /// Every block, interfaces in device order, each interface's blocks by CIDR. Pod records
+    /// name their block by its index here (an index, not an `Arc`, so that assigning and
+    /// releasing touch no shared reference count); a new layout comes with a remapping.
+    all: Vec<Arc<Block>>,
+    /// Indices into `all` of the blocks that serve pods, grouped by interface in device order.
+    serving: Vec<u32>,
     /// End index in `serving` of each interface's group.
     group_ends: Vec<usize>,
 }
@@ -81,33 +85,51 @@ pub(crate) struct Layout {
 impl Layout {
     pub(crate) fn new(mut interfaces: Vec<Interface>, config: &NodeConfig) -> Self {
         interfaces.sort_by_key(|i| i.device_number);
+        let mut all = Vec::new();
         let mut serving = Vec::new();
         let mut group_ends = Vec::new();
         for iface in &interfaces {
-            if !iface.serves_pods(config) {
-                continue;
-            }
             let before = serving.len();
-            serving.extend(
-                iface
-                    .blocks
-                    .iter()
-                    .filter(|b| serving_kind(config, b))
-                    .cloned(),
-            );
+            for b in &iface.blocks {
+                if iface.serves_pods(config) && serving_kind(config, b) {
+                    serving.push(all.len() as u32);
+                }
+                all.push(b.clone());
+            }
             if serving.len() > before {
                 group_ends.push(serving.len());
             }
         }
         Layout {
             interfaces,
+            all,
             serving,
             group_ends,
         }
     }
 
-    pub(crate) fn serving(&self) -> &[Arc<Block>] {
-        &self.serving
+    /// The block at `index` (an index from this layout).
+    #[inline]
+    pub(crate) fn block(&self, index: u32) -> &Arc<Block> {
+        &self.all[index as usize]
+    }
+
+    /// Every block, in index order.
+    pub(crate) fn all_blocks(&self) -> &[Arc<Block>] {
+        &self.all
+    }
+
+    /// The index of `block` in this layout, if it is attached.
+    pub(crate) fn index_of(&self, block: &Arc<Block>) -> Option<u32> {
+        self.all
+            .iter()
+            .position(|b| Arc::ptr_eq(b, block))
+            .map(|i| i as u32)
+    }
+
+    /// The blocks that serve pods.
+    pub(crate) fn serving(&self) -> impl Iterator<Item = &Arc<Block>> {
+        self.serving.iter().map(|&i| self.block(i))
     }
 
     pub(crate) fn interface(&self, id: &str) -> Option<&Interface> {
@@ -126,10 +148,12 @@ impl Layout {
         self.blocks().find(|(_, b)| b.cidr == cidr)
     }
 
-    /// The attached block handing out `address`, and its offset there.
-    pub(crate) fn locate(&self, address: IpAddr) -> Option<(&Arc<Block>, u32)> {
-        self.blocks()
-            .find_map(|(_, b)| b.offset_of(address).map(|o| (b, o)))
+    /// The attached block handing out `address` (its index), and the offset there.
+    pub(crate) fn locate(&self, address: IpAddr) -> Option<(u32, u32)> {
+        self.all
+            .iter()
+            .enumerate()
+            .find_map(|(i, b)| b.offset_of(address).map(|o| (i as u32, o)))
     }
 
     /// The attached block (of any kind) or primary address overlapping `cidr`.
@@ -148,55 +172,50 @@ impl Layout {
 
     /// Claims an address by the packing rule: interfaces by device number; within one, the
     /// most-assigned block that still has a free address (ties: lowest CIDR); within the block,
-    /// the lowest address that is neither assigned nor cooling.
-    pub(crate) fn claim(&self, now: u64, cooldown: u64) -> Option<(&Arc<Block>, u32)> {
+    /// the lowest address that is neither assigned nor cooling. Returns the block's index.
+    pub(crate) fn claim(&self, now: u64, cooldown: u64) -> Option<(u32, u32)> {
         let mut start = 0;
         for &end in &self.group_ends {
             let group = &self.serving[start..end];
             start = end;
-            if let Some(hit) = claim_in_group(group, now, cooldown) {
+            if let Some(hit) = self.claim_in_group(group, now, cooldown) {
                 return Some(hit);
             }
         }
         None
     }
-}
 
-/// Tries the blocks of one interface, most assigned first. The counts are read once: a block
-/// that fills up meanwhile just fails its claim and the next one is tried.
-fn claim_in_group(group: &[Arc<Block>], now: u64, cooldown: u64) -> Option<(&Arc<Block>, u32)> {
-    if let [only] = group {
-        return only.claim(now, cooldown).map(|o| (only, o));
-    }
-    let mut order: Vec<(u32, usize)> = Vec::new();
-    let mut small = [(0u32, 0usize); 16];
-    let counts: &mut [(u32, usize)] = if group.len() <= small.len() {
-        &mut small[..group.len()]
-    } else {
-        order.resize(group.len(), (0, 0));
-        &mut order
-    };
-    for (i, b) in group.iter().enumerate() {
-        let assigned = b.assigned();
-        // Full blocks sort last and are skipped below.
-        let key = if assigned >= b.capacity() {
-            u32::MAX
-        } else {
-            b.capacity() - assigned
-        };
-        counts[i] = (key, i);
-    }
-    // Fewest free first == most assigned first for equal capacities; ties keep CIDR order.
-    counts.sort_unstable();
-    for &(key, i) in counts.iter() {
-        if key == u32::MAX {
-            break;
+    /// Tries the blocks of one interface, most assigned first (ties: lowest CIDR, the group's
+    /// order). The common case is one pass: a block's availability is looked at only when its
+    /// count would beat the best so far, and is cheap unless all its free addresses are cooling.
+    /// Only when the chosen block's claim fails (a concurrent claim took its last address) are
+    /// the rest tried in order.
+    fn claim_in_group(&self, group: &[u32], now: u64, cooldown: u64) -> Option<(u32, u32)> {
+        let mut best: Option<(u32, u32)> = None;
+        for &i in group {
+            let b = self.block(i);
+            let assigned = b.assigned();
+            if best.is_some_and(|(a, _)| assigned <= a) {
+                continue;
+            }
+            if b.has_available(now, cooldown) {
+                best = Some((assigned, i));
+            }
         }
-        if let Some(o) = group[i].claim(now, cooldown) {
-            return Some((&group[i], o));
+        let (_, first) = best?;
+        if let Some(o) = self.block(first).claim(now, cooldown) {
+            return Some((first, o));
         }
+        let mut order: Vec<(u32, u32)> = group
+            .iter()
+            .filter(|&&i| i != first)
+            .map(|&i| (self.block(i).capacity() - self.block(i).assigned(), i))
+            .collect();
+        order.sort_unstable();
+        order
+            .into_iter()
+            .find_map(|(_, i)| self.block(i).claim(now, cooldown).map(|o| (i, o)))
     }
-    None
 }
 
 fn overlaps(a: IpNet, b: IpNet) -> bool {

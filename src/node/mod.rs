@@ -58,9 +58,8 @@ pub struct Assignment {
     pub address: IpAddr,
     /// The block (prefix, or secondary address as /32 or /128) it came from.
     pub block: IpNet,
-    /// The interface holding the block.
-    pub interface_id: Arc<str>,
-    /// That interface's device number.
+    /// The device number of the interface holding the block ([`Node::pod`] also names the
+    /// interface; the hot path returns no shared string, to touch no shared reference count).
     pub device_number: u32,
     /// `true` when the key held this address already (a repeated assignment changes nothing).
     pub existing: bool,
@@ -82,7 +81,8 @@ pub struct Released {
 #[derive(Debug)]
 struct PodRecord {
     key: PodKey,
-    block: Arc<Block>,
+    /// Index of the block in the shard's layout (remapped when the layout changes).
+    block: u32,
     offset: u32,
     metadata: PodMetadata,
     assigned_at: Timestamp,
@@ -213,9 +213,10 @@ impl Node {
     pub fn assign(&self, request: PodRequest) -> Result<Assignment, NodeError> {
         check_key(&request.key)?;
         let hash = self.hasher.hash_one(&request.key);
-        let mut shard = self.shard(hash).lock();
+        let mut guard = self.shard(hash).lock();
+        let shard = &mut *guard;
         if let Some(rec) = shard.pods.find(hash, |r| r.key == request.key) {
-            return Ok(assignment(rec, true));
+            return Ok(assignment(&shard.layout, rec, true));
         }
         let now = self.clock.now();
         let claimed = shard.layout.claim(now.as_unix_nanos(), self.cooldown);
@@ -228,12 +229,12 @@ impl Node {
         };
         let rec = PodRecord {
             key: request.key,
-            block: block.clone(),
+            block,
             offset,
             metadata: request.metadata,
             assigned_at: now,
         };
-        let out = assignment(&rec, false);
+        let out = assignment(&shard.layout, &rec, false);
         let hasher = &self.hasher;
         shard
             .pods
@@ -247,7 +248,8 @@ impl Node {
     /// [`NodeError::UnknownPod`] when the key holds nothing (a CNI DEL may treat that as done).
     pub fn release(&self, key: &PodKey) -> Result<Released, NodeError> {
         let hash = self.hasher.hash_one(key);
-        let mut shard = self.shard(hash).lock();
+        let mut guard = self.shard(hash).lock();
+        let shard = &mut *guard;
         let Ok(entry) = shard.pods.find_entry(hash, |r| &r.key == key) else {
             return Err(NodeError::UnknownPod { key: key.clone() });
         };
@@ -257,10 +259,11 @@ impl Node {
         } else {
             self.clock.now().as_unix_nanos()
         };
-        rec.block.release(rec.offset, now, self.cooldown);
+        let block = shard.layout.block(rec.block);
+        block.release(rec.offset, now, self.cooldown);
         Ok(Released {
-            address: rec.block.address(rec.offset),
-            block: rec.block.cidr,
+            address: block.address(rec.offset),
+            block: block.cidr,
             metadata: rec.metadata,
             assigned_at: rec.assigned_at,
         })
@@ -284,10 +287,11 @@ impl Node {
         check_key(&request.key)?;
         let hash = self.hasher.hash_one(&request.key);
         let mut shard = self.shard(hash).lock();
+        let shard = &mut *shard;
         if let Some(rec) = shard.pods.find(hash, |r| r.key == request.key) {
-            let held = rec.block.address(rec.offset);
+            let held = shard.layout.block(rec.block).address(rec.offset);
             if held == address {
-                return Ok(assignment(rec, true));
+                return Ok(assignment(&shard.layout, rec, true));
             }
             return Err(NodeError::KeyHoldsOther {
                 key: request.key,
@@ -300,7 +304,9 @@ impl Node {
             });
         };
         let now = self.clock.now().as_unix_nanos();
-        block
+        shard
+            .layout
+            .block(block)
             .claim_at(offset, now, self.cooldown)
             .map_err(|busy| match busy {
                 Busy::Assigned => NodeError::AddressInUse { address },
@@ -308,12 +314,12 @@ impl Node {
             })?;
         let rec = PodRecord {
             key: request.key,
-            block: block.clone(),
+            block,
             offset,
             metadata: request.metadata,
             assigned_at,
         };
-        let out = assignment(&rec, false);
+        let out = assignment(&shard.layout, &rec, false);
         let hasher = &self.hasher;
         shard
             .pods
@@ -334,8 +340,10 @@ impl Node {
                 cidr: IpNet::from(address),
             });
         };
-        block
-            .set_cooling(offset, released_at.as_unix_nanos())
+        admin
+            .layout
+            .block(block)
+            .set_cooling(offset, released_at.as_unix_nanos(), self.cooldown)
             .map_err(|_| NodeError::AddressInUse { address })
     }
 
@@ -343,14 +351,18 @@ impl Node {
     pub fn pod(&self, key: &PodKey) -> Option<PodInfo> {
         let hash = self.hasher.hash_one(key);
         let shard = self.shard(hash).lock();
-        shard.pods.find(hash, |r| &r.key == key).map(pod_info)
+        shard
+            .pods
+            .find(hash, |r| &r.key == key)
+            .map(|r| pod_info(&shard.layout, r))
     }
 
     /// Every pod allocation, sorted by address.
     pub fn pods(&self) -> Vec<PodInfo> {
         let mut out: Vec<PodInfo> = Vec::new();
         for s in self.shards.iter() {
-            out.extend(s.0.lock().pods.iter().map(pod_info));
+            let g = s.0.lock();
+            out.extend(g.pods.iter().map(|r| pod_info(&g.layout, r)));
         }
         out.sort_by_key(|p| p.address);
         out
@@ -377,7 +389,6 @@ impl Node {
         let now = now.as_unix_nanos();
         layout
             .serving()
-            .iter()
             .map(|b| b.cooling(now, self.cooldown).len() as u32)
             .sum()
     }
@@ -396,6 +407,15 @@ impl Node {
         if let Some(interfaces) = new {
             let layout = Arc::new(Layout::new(interfaces, &self.config));
             for g in guards.iter_mut() {
+                let g = &mut **g;
+                for r in g.pods.iter_mut() {
+                    // `f` dropped the records of removed blocks: every other block is in the
+                    // new layout too.
+                    let block = g.layout.block(r.block);
+                    r.block = layout
+                        .index_of(block)
+                        .expect("a record's block is still attached");
+                }
                 g.layout = layout.clone();
             }
             admin.layout = layout;
@@ -568,7 +588,7 @@ impl Node {
             if !force {
                 self.check_removable(block)?;
             }
-            let dropped = drop_records(guards, |r| Arc::ptr_eq(&r.block, block));
+            let dropped = drop_records(guards, |b| Arc::ptr_eq(b, block));
             let mut interfaces = layout.interfaces.clone();
             let i = interfaces
                 .iter_mut()
@@ -614,7 +634,7 @@ impl Node {
                     });
                 }
             }
-            let dropped = drop_records(guards, |r| &*r.block.interface == id);
+            let dropped = drop_records(guards, |b| &*b.interface == id);
             let mut interfaces = layout.interfaces.clone();
             interfaces.retain(|i| &*i.id != id);
             Ok((Some(interfaces), dropped))
@@ -770,20 +790,30 @@ impl Node {
                 if (h >> 32) as usize % SHARDS != n {
                     return fail(format!("{} is in the wrong shard", r.key));
                 }
-                let attached = layout.blocks().any(|(_, b)| Arc::ptr_eq(b, &r.block));
-                if !attached {
-                    return fail(format!("{} holds an address of a detached block", r.key));
+                let Some(block) = layout.all_blocks().get(r.block as usize) else {
+                    return fail(format!(
+                        "{} names block {} of {}",
+                        r.key,
+                        r.block,
+                        layout.all_blocks().len()
+                    ));
+                };
+                if r.offset >= block.capacity() {
+                    return fail(format!(
+                        "{} holds offset {} of {}",
+                        r.key, r.offset, block.cidr
+                    ));
                 }
-                if !r.block.is_assigned(r.offset) {
+                if !block.is_assigned(r.offset) {
                     return fail(format!(
                         "{} holds {} but it is not marked",
                         r.key,
-                        r.block.address(r.offset)
+                        block.address(r.offset)
                     ));
                 }
-                let id = Arc::as_ptr(&r.block) as usize;
+                let id = Arc::as_ptr(block) as usize;
                 if !held.insert((id, r.offset)) {
-                    return fail(format!("{} is held twice", r.block.address(r.offset)));
+                    return fail(format!("{} is held twice", block.address(r.offset)));
                 }
                 *per_block.entry(id).or_default() += 1;
             }
@@ -806,9 +836,9 @@ impl Node {
 }
 
 fn check_key(key: &PodKey) -> Result<(), NodeError> {
-    let reason = if key.container_id.is_empty() {
+    let reason = if key.container_id().is_empty() {
         "empty container id"
-    } else if key.if_name.is_empty() {
+    } else if key.if_name().is_empty() {
         "empty interface name"
     } else {
         return Ok(());
@@ -819,33 +849,37 @@ fn check_key(key: &PodKey) -> Result<(), NodeError> {
     })
 }
 
-fn assignment(rec: &PodRecord, existing: bool) -> Assignment {
+fn assignment(layout: &Layout, rec: &PodRecord, existing: bool) -> Assignment {
+    let block = layout.block(rec.block);
     Assignment {
-        address: rec.block.address(rec.offset),
-        block: rec.block.cidr,
-        interface_id: rec.block.interface.clone(),
-        device_number: rec.block.device_number,
+        address: block.address(rec.offset),
+        block: block.cidr,
+        device_number: block.device_number,
         existing,
     }
 }
 
-fn pod_info(rec: &PodRecord) -> PodInfo {
+fn pod_info(layout: &Layout, rec: &PodRecord) -> PodInfo {
+    let block = layout.block(rec.block);
     PodInfo {
         key: rec.key.clone(),
-        address: rec.block.address(rec.offset),
-        block: rec.block.cidr,
-        interface_id: rec.block.interface.clone(),
+        address: block.address(rec.offset),
+        block: block.cidr,
+        interface_id: block.interface.clone(),
         metadata: rec.metadata.clone(),
         assigned_at: rec.assigned_at,
     }
 }
 
-/// Removes the records matching `doomed` from every shard; returns their keys, sorted.
-fn drop_records(guards: &mut Guards<'_>, doomed: impl Fn(&PodRecord) -> bool) -> Vec<PodKey> {
+/// Removes the records whose block matches `doomed` from every shard; returns their keys,
+/// sorted.
+fn drop_records(guards: &mut Guards<'_>, doomed: impl Fn(&Arc<Block>) -> bool) -> Vec<PodKey> {
     let mut keys = Vec::new();
     for g in guards.iter_mut() {
+        let g = &mut **g;
+        let layout = &g.layout;
         g.pods.retain(|r| {
-            if doomed(r) {
+            if doomed(layout.block(r.block)) {
                 keys.push(r.key.clone());
                 false
             } else {

@@ -59,13 +59,13 @@ fn overlaps(a: IpNet, b: IpNet) -> bool {
 }
 
 fn check_key(key: &PodKey) -> Result<(), NodeError> {
-    if key.container_id.is_empty() {
+    if key.container_id().is_empty() {
         return Err(NodeError::InvalidKey {
             key: key.clone(),
             reason: "empty container id",
         });
     }
-    if key.if_name.is_empty() {
+    if key.if_name().is_empty() {
         return Err(NodeError::InvalidKey {
             key: key.clone(),
             reason: "empty interface name",
@@ -349,7 +349,6 @@ impl NaiveNode {
         Assignment {
             address: p.address,
             block: p.block,
-            interface_id: Arc::from(p.interface.as_str()),
             device_number: p.device_number,
             existing,
         }
