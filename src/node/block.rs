@@ -140,6 +140,15 @@ impl Block {
         plain & plain.wrapping_neg()
     }
 
+    /// Makes `next_expiry` at most `end`. With a steady clock every new end is the latest one,
+    /// so the read-modify-write is skipped almost always.
+    #[inline]
+    fn lower_next_expiry(&self, end: u64) {
+        if end < self.next_expiry.load(Ordering::Acquire) {
+            self.next_expiry.fetch_min(end, Ordering::AcqRel);
+        }
+    }
+
     #[inline]
     fn may_have_expired(&self, now: u64) -> bool {
         now >= self.next_expiry.load(Ordering::Acquire)
@@ -252,8 +261,7 @@ impl Block {
         // Only the holder of an assigned address writes its release time, and nobody reads it
         // until the CAS below publishes the cooling bit.
         self.released_at[offset as usize].store(now, Ordering::Relaxed);
-        self.next_expiry
-            .fetch_min(now.saturating_add(cooldown), Ordering::AcqRel);
+        self.lower_next_expiry(now.saturating_add(cooldown));
         let mut cur = word.load(Ordering::Acquire);
         loop {
             let (used, cooling) = unpack(cur);
@@ -281,8 +289,7 @@ impl Block {
             return Err(Busy::Assigned);
         }
         self.released_at[offset as usize].store(released_at, Ordering::Relaxed);
-        self.next_expiry
-            .fetch_min(released_at.saturating_add(cooldown), Ordering::AcqRel);
+        self.lower_next_expiry(released_at.saturating_add(cooldown));
         let word = &self.words[w];
         let mut cur = word.load(Ordering::Acquire);
         loop {
