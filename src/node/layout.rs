@@ -195,7 +195,8 @@ impl Layout {
         for &i in group {
             let b = self.block(i);
             let assigned = b.assigned();
-            if best.is_some_and(|(a, _)| assigned <= a) {
+            // A full block, or one that cannot beat the best so far, needs no closer look.
+            if assigned >= b.capacity() || best.is_some_and(|(a, _)| assigned <= a) {
                 continue;
             }
             if b.has_available(now, cooldown) {
