@@ -7,8 +7,17 @@
 //! singles spoil almost every aligned /28, and prefix delegation fails with
 //! `InsufficientCidrBlocks` while hundreds of addresses are free. With `Pack` the same singles
 //! share a few /28s and the prefixes keep coming.
+//!
+//! Then the node side: max pods for a few instance types, and a t3.small node growing its warm
+//! pool as pods arrive, its prefixes carved from an in-process subnet.
 
-use pdipam::{Placement, ReservationKind, Subnet, SubnetError, SubnetOptions, SubnetStats};
+use pdipam::{
+    execute, explain, max_pods, plan, Clock, InstanceLimits, LocalProvider, ManualClock,
+    MaxPodsOptions, Node, NodeConfig, Placement, PodKey, PodRequest, ReservationKind, Subnet,
+    SubnetError, SubnetOptions, SubnetStats, Timestamp, WarmSettings,
+};
+use std::sync::Arc;
+use std::time::Duration;
 
 const SUBNET: &str = "10.20.0.0/22";
 const SINGLES: usize = 400;
@@ -61,7 +70,78 @@ fn print_stats(s: &SubnetStats) {
     );
 }
 
-fn main() -> Result<(), SubnetError> {
+/// The node side: how many pods fit, and what the warm pool costs while pods arrive, on an
+/// in-process subnet.
+fn node_side() -> Result<(), Box<dyn std::error::Error>> {
+    println!("== node side");
+    for t in ["t3.small", "m5.large", "m5.8xlarge", "m4.xlarge"] {
+        let secondary = max_pods(t, &MaxPodsOptions::default())?;
+        let pd = max_pods(
+            t,
+            &MaxPodsOptions {
+                prefix_delegation: true,
+                ..Default::default()
+            },
+        )?;
+        let note = pd.fallback.map_or(String::new(), |f| format!(" ({f})"));
+        println!(
+            "   {t}: max pods {} in secondary-IP mode, {} in prefix mode ({} uncapped){note}",
+            secondary.max_pods, pd.max_pods, pd.uncapped
+        );
+    }
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(
+        1_700_000_000_000_000_000,
+    )));
+    let subnet = Arc::new(Subnet::new("10.30.0.0/24".parse()?)?);
+    let limits = InstanceLimits::lookup("t3.small")?;
+    let node = Node::with_clock(limits.clone(), NodeConfig::default(), clock.clone());
+    let mut cloud = LocalProvider::new("demo", subnet.clone());
+    cloud.boot(&node)?;
+    let settings = WarmSettings::shipped_manifest();
+    println!(
+        "   t3.small, prefix mode, WARM_PREFIX_TARGET=1, on {}:",
+        subnet.cidr()
+    );
+    for pods in [0u32, 5, 17, 40] {
+        while node.pod_count() < pods as usize {
+            let key = PodKey::new("demo", format!("pod-{}", node.pod_count()), "eth0");
+            if node.assign(PodRequest::new(key)).is_err() {
+                break; // pending: the planner grows the node below
+            }
+        }
+        for _ in 0..5 {
+            let p = plan(limits, &settings, &node.snapshot(), clock.now());
+            if p.actions.is_empty() {
+                break;
+            }
+            execute(&node, &p, &mut cloud);
+            clock.advance(Duration::from_secs(31));
+        }
+        while node.pod_count() < pods as usize {
+            let key = PodKey::new("demo", format!("pod-{}", node.pod_count()), "eth0");
+            if node.assign(PodRequest::new(key)).is_err() {
+                break;
+            }
+        }
+        let snap = node.snapshot();
+        let e = explain(limits, &settings, &snap, clock.now());
+        let prefixes: usize = snap.interfaces.iter().map(|i| i.serving().count()).sum();
+        println!(
+            "   {:>3} pods wanted, {:>3} placed: {} interfaces, {prefixes} prefixes, {} addresses attached, {} idle{}",
+            pods,
+            node.pod_count(),
+            snap.interfaces.len(),
+            snap.total(),
+            e.idle_after,
+            if node.pod_count() < pods as usize { " (max pods reached)" } else { "" },
+        );
+    }
+    node.verify()?;
+    subnet.verify().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     carve(
         "cloud-like scatter (Random)",
         SubnetOptions::default().placement(Placement::Random { seed: 42 }),
@@ -73,5 +153,5 @@ fn main() -> Result<(), SubnetError> {
         true,
     )?;
     carve("pdipam Pack", SubnetOptions::default(), false)?;
-    Ok(())
+    node_side()
 }

@@ -9,6 +9,12 @@
 //! aligned block is) is told apart from [`SubnetError::InsufficientFreeAddressesInSubnet`], and
 //! [`Subnet::explain_prefix_failure`] names the allocations that spoil the candidate blocks.
 //!
+//! The node side ([`Node`]) holds what the cloud attached to one instance (interfaces, /28 and /80
+//! prefixes, secondary addresses, within the [`InstanceLimits`] of its type) and assigns pod
+//! addresses from it by key, idempotently, with cooldown and deterministic packing; [`plan`]
+//! turns the warm-pool settings into cloud actions, which [`execute`] carries out through a
+//! [`Provider`] ([`LocalProvider`]: an in-process subnet). [`max_pods`] answers SPEC.md 2.2.
+//!
 //! ```
 //! use pdipam::{Origin, ReservationKind, Subnet};
 //!
