@@ -55,6 +55,8 @@ pub(crate) struct Block {
     /// backwards, an address may rest longer than its cooldown by the size of the step, never
     /// shorter.
     next_expiry: AtomicU64,
+    /// The bits of the last word that stand for addresses (all other words are full-width).
+    last_valid: u32,
 }
 
 impl Block {
@@ -76,6 +78,10 @@ impl Block {
             words: (0..words).map(|_| AtomicU64::new(0)).collect(),
             released_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             next_expiry: AtomicU64::new(u64::MAX),
+            last_valid: match capacity % BITS {
+                0 => u32::MAX,
+                rest => (1u32 << rest) - 1,
+            },
         }
     }
 
@@ -87,11 +93,10 @@ impl Block {
     /// The bits of word `w` that stand for addresses of this block.
     #[inline]
     fn valid(&self, w: usize) -> u32 {
-        let rest = self.capacity - w as u32 * BITS;
-        if rest >= BITS {
-            u32::MAX
+        if w + 1 == self.words.len() {
+            self.last_valid
         } else {
-            (1u32 << rest) - 1
+            u32::MAX
         }
     }
 
@@ -126,16 +131,24 @@ impl Block {
             return plain & plain.wrapping_neg();
         }
         // The lowest expired cooling bit below the lowest plain one wins; lowest first, so the
-        // scan usually stops at once (the lowest addresses were released first).
+        // scan usually stops early (the lowest addresses tend to be the oldest releases).
         let mut rest = below;
+        let mut earliest = u64::MAX;
         while rest != 0 {
             let bit = rest & rest.wrapping_neg();
             rest &= rest - 1;
             let at = self.released_at[w * BITS as usize + bit.trailing_zeros() as usize]
                 .load(Ordering::Relaxed);
-            if now >= at.saturating_add(cooldown) {
+            let end = at.saturating_add(cooldown);
+            if now >= end {
                 return bit;
             }
+            earliest = earliest.min(end);
+        }
+        if plain == 0 && self.words.len() == 1 {
+            // Every cooling address of the block was looked at and none has expired: nothing
+            // can expire before `earliest`, so later searches need not read the times again.
+            self.next_expiry.fetch_max(earliest, Ordering::AcqRel);
         }
         plain & plain.wrapping_neg()
     }
@@ -154,53 +167,30 @@ impl Block {
         now >= self.next_expiry.load(Ordering::Acquire)
     }
 
-    /// Whether some address is free at `now`. Release times are read only if every free address
-    /// is cooling and `next_expiry` has passed; a scan that finds none expired raises
-    /// `next_expiry` to the earliest end it saw.
+    /// The lowest address free at `now`, with the word value it was found in, for
+    /// [`Block::claim_peeked`]; `None` if none is free.
     #[inline]
-    pub(crate) fn has_available(&self, now: u64, cooldown: u64) -> bool {
-        // The one-word case (every IPv4 block) without a loop.
-        if let [word] = &*self.words {
-            let (used, cooling) = unpack(word.load(Ordering::Acquire));
-            if !used & !cooling & self.valid(0) != 0 {
-                return true;
-            }
-            if cooling == 0 || !self.may_have_expired(now) {
-                return false;
+    pub(crate) fn peek(&self, now: u64, cooldown: u64) -> Option<Peeked> {
+        for (w, word) in self.words.iter().enumerate() {
+            let cur = word.load(Ordering::Acquire);
+            let bit = self.lowest_free(w, cur, now, cooldown);
+            if bit != 0 {
+                return Some(Peeked { w, cur, bit });
             }
         }
-        self.has_available_slow(now, cooldown)
+        None
     }
 
-    #[cold]
-    fn has_available_slow(&self, now: u64, cooldown: u64) -> bool {
-        let mut cooling_seen = false;
-        for (w, word) in self.words.iter().enumerate() {
-            let (used, cooling) = unpack(word.load(Ordering::Acquire));
-            if !used & !cooling & self.valid(w) != 0 {
-                return true;
-            }
-            cooling_seen |= cooling != 0;
-        }
-        if !cooling_seen || !self.may_have_expired(now) {
-            return false;
-        }
-        let mut earliest = u64::MAX;
-        for (w, word) in self.words.iter().enumerate() {
-            let (_, mut cooling) = unpack(word.load(Ordering::Acquire));
-            while cooling != 0 {
-                let bit = cooling.trailing_zeros() as usize;
-                cooling &= cooling - 1;
-                let at = self.released_at[w * BITS as usize + bit].load(Ordering::Relaxed);
-                let end = at.saturating_add(cooldown);
-                if now >= end {
-                    return true;
-                }
-                earliest = earliest.min(end);
-            }
-        }
-        self.next_expiry.fetch_max(earliest, Ordering::AcqRel);
-        false
+    /// Claims what [`Block::peek`] found, if the word has not changed since (one CAS attempt);
+    /// returns its offset.
+    #[inline]
+    pub(crate) fn claim_peeked(&self, p: Peeked) -> Option<u32> {
+        let (used, cooling) = unpack(p.cur);
+        let new = pack(used | p.bit, cooling & !p.bit);
+        self.words[p.w]
+            .compare_exchange(p.cur, new, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| p.w as u32 * BITS + p.bit.trailing_zeros())
     }
 
     /// Claims the lowest address that is neither assigned nor cooling at `now` (an expired
@@ -305,6 +295,15 @@ impl Block {
         }
     }
 
+    /// Whether every address is assigned (cheap for one-word blocks: no count).
+    #[inline]
+    pub(crate) fn is_full(&self) -> bool {
+        if let [word] = &*self.words {
+            return unpack(word.load(Ordering::Acquire)).0 == self.valid(0);
+        }
+        self.assigned() >= self.capacity
+    }
+
     /// Assigned addresses.
     #[inline]
     pub(crate) fn assigned(&self) -> u32 {
@@ -384,6 +383,14 @@ impl Block {
         };
         u32::try_from(d).ok().filter(|&o| o < self.capacity)
     }
+}
+
+/// A free address found by [`Block::peek`]: its word, the word's value then, and its bit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peeked {
+    w: usize,
+    cur: u64,
+    bit: u32,
 }
 
 /// Why an address could not be claimed or marked.

@@ -6,7 +6,7 @@
 //! A pod assignment then reads the layout under the one shard lock it needs anyway, and no
 //! node-wide lock sits on the hot path.
 
-use super::block::{Block, BlockKind};
+use super::block::{Block, BlockKind, Peeked};
 use super::{AddressMode, IpFamily, NodeConfig, Timestamp};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -186,25 +186,33 @@ impl Layout {
     }
 
     /// Tries the blocks of one interface, most assigned first (ties: lowest CIDR, the group's
-    /// order). The common case is one pass: a block's availability is looked at only when its
-    /// count would beat the best so far, and is cheap unless all its free addresses are cooling.
-    /// Only when the chosen block's claim fails (a concurrent claim took its last address) are
-    /// the rest tried in order.
+    /// order). The common case is one pass: a block is looked at closely only when its count
+    /// would beat the best so far, and the look (`peek`) already finds the address, which one
+    /// compare-and-swap then claims. Only if that fails (another thread changed the word) is the
+    /// chosen block searched again, and then the rest in order.
     fn claim_in_group(&self, group: &[u32], now: u64, cooldown: u64) -> Option<(u32, u32)> {
-        let mut best: Option<(u32, u32)> = None;
+        let mut best: Option<(u32, u32, Peeked)> = None;
         for &i in group {
             let b = self.block(i);
-            let assigned = b.assigned();
-            // A full block, or one that cannot beat the best so far, needs no closer look.
-            if assigned >= b.capacity() || best.is_some_and(|(a, _)| assigned <= a) {
+            // A full block (no count needed), or one that cannot beat the best so far, needs no
+            // closer look.
+            if b.is_full() {
                 continue;
             }
-            if b.has_available(now, cooldown) {
-                best = Some((assigned, i));
+            let assigned = b.assigned();
+            if best.is_some_and(|(a, _, _)| assigned <= a) {
+                continue;
+            }
+            if let Some(p) = b.peek(now, cooldown) {
+                best = Some((assigned, i, p));
             }
         }
-        let (_, first) = best?;
-        if let Some(o) = self.block(first).claim(now, cooldown) {
+        let (_, first, peeked) = best?;
+        let block = self.block(first);
+        if let Some(o) = block
+            .claim_peeked(peeked)
+            .or_else(|| block.claim(now, cooldown))
+        {
             return Some((first, o));
         }
         let mut order: Vec<(u32, u32)> = group
