@@ -34,6 +34,7 @@
 
 mod limits;
 mod node;
+mod persist;
 mod planner;
 mod provider;
 mod space;
@@ -54,9 +55,15 @@ pub use limits::{
     PrefixFallback,
 };
 pub use node::{
-    AddressMode, Assignment, BlockKind, BlockSnapshot, Clock, InterfaceFlags, InterfaceSnapshot,
-    InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, NodeError, NodeInvariantViolation,
-    NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest, Released, SystemClock, Timestamp,
+    AddressMode, Assignment, BlockKind, BlockSnapshot, Clock, GcPolicy, GcReport, InterfaceFlags,
+    InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, NodeError,
+    NodeInvariantViolation, NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest, Released,
+    SystemClock, Timestamp,
+};
+pub use persist::{
+    import_vpc_cni, write_durably, ConfigRecord, CoolingEntry, ImportReport, InterfaceRecord,
+    NodeCheckpoint, PersistError, PodEntry, RestoredNode, SubnetCheckpoint, WriteThroughError,
+    WriteThroughNode, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, VPC_CNI_VERSION,
 };
 pub use planner::{
     explain, plan, Action, Explanation, Holdback, Plan, Rule, SettingWarning, WarmSettings,

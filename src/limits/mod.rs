@@ -10,7 +10,8 @@ pub use max_pods_calc::{max_pods, CniVersion, MaxPods, MaxPodsOptions, PodCap, P
 use std::fmt;
 
 /// The hypervisor an instance type runs on; prefix delegation needs Nitro (or bare metal).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Hypervisor {
     /// AWS Nitro.
@@ -35,7 +36,7 @@ impl fmt::Display for Hypervisor {
 ///
 /// [`InstanceLimits::lookup`] returns the row of the embedded table; a type that is not in the
 /// table (a brand-new one, or a test double) can be described by building the struct directly.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct InstanceLimits {
     /// The instance type, e.g. `m5.large`.
     pub instance_type: String,

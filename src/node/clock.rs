@@ -9,7 +9,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// Wall clock, not a monotonic one, because cooldowns and allocation times are written to
 /// checkpoints and must mean the same thing after a restart.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(u64);
 
 impl Timestamp {

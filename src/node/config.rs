@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 /// Which attached blocks serve pods.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum AddressMode {
     /// Prefix delegation: pods get addresses from /28 (IPv4) or /80 (IPv6) prefixes.
     #[default]
@@ -13,7 +16,10 @@ pub enum AddressMode {
 }
 
 /// The address family pods get.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum IpFamily {
     /// IPv4 pods.
     #[default]

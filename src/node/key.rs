@@ -114,7 +114,7 @@ mod tests {
 }
 
 /// What Kubernetes knows about the pod behind a key; stored, never interpreted.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PodMetadata {
     /// The pod's namespace.
     pub namespace: String,

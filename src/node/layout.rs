@@ -13,7 +13,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What an interface is, beyond its addresses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct InterfaceFlags {
     /// The instance's primary interface (device 0 as a rule): never freed by the planner.
     pub primary: bool,

@@ -15,6 +15,7 @@ mod block;
 mod clock;
 mod config;
 mod error;
+mod gc;
 mod key;
 mod layout;
 mod snapshot;
@@ -23,6 +24,7 @@ pub use block::BlockKind;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AddressMode, IpFamily, NodeConfig};
 pub use error::{NodeError, NodeInvariantViolation};
+pub use gc::{GcPolicy, GcReport};
 pub use key::{PodKey, PodMetadata, PodRequest};
 pub use layout::{InterfaceFlags, InterfaceSpec};
 pub use snapshot::{BlockSnapshot, InterfaceSnapshot, NodeSnapshot, PodInfo};
@@ -104,6 +106,10 @@ struct Admin {
     layout: Arc<Layout>,
     last_shrink: Option<Timestamp>,
     last_insufficient_space: Option<Timestamp>,
+    /// Restored pods whose address lies in no attached block: kept, reported, and reinstated
+    /// when a block holding the address is attached, so the address is never given to another
+    /// pod unless the caller drops the entry.
+    quarantine: Vec<PodInfo>,
 }
 
 type Guards<'a> = Vec<MutexGuard<'a, Shard>>;
@@ -142,6 +148,7 @@ pub struct Node {
     hasher: KeyHasher,
     shards: Box<[Padded<Mutex<Shard>>]>,
     admin: Mutex<Admin>,
+    gc: gc::GcState,
 }
 
 impl Node {
@@ -172,7 +179,9 @@ impl Node {
                 layout,
                 last_shrink: None,
                 last_insufficient_space: None,
+                quarantine: Vec::new(),
             }),
+            gc: gc::GcState::default(),
         }
     }
 
@@ -347,6 +356,58 @@ impl Node {
             .map_err(|_| NodeError::AddressInUse { address })
     }
 
+    /// Undoes an assignment without a cooldown (a write-through or import rollback: the
+    /// address was never really given out).
+    pub(crate) fn forget(&self, key: &PodKey) -> Option<IpAddr> {
+        let hash = self.hasher.hash_one(key);
+        let mut guard = self.shard(hash).lock();
+        let shard = &mut *guard;
+        let (rec, _) = shard
+            .pods
+            .find_entry(hash, |r| &r.key == key)
+            .ok()?
+            .remove();
+        let block = shard.layout.block(rec.block);
+        block.release(rec.offset, 0, 0);
+        Some(block.address(rec.offset))
+    }
+
+    /// Puts back an allocation taken by `release` (a write-through rollback): the same address,
+    /// metadata and time, its fresh cooldown ignored.
+    pub(crate) fn reinstate_released(
+        &self,
+        key: PodKey,
+        released: &Released,
+    ) -> Result<(), NodeError> {
+        let hash = self.hasher.hash_one(&key);
+        let mut guard = self.shard(hash).lock();
+        let shard = &mut *guard;
+        let Some((block, offset)) = shard.layout.locate(released.address) else {
+            return Err(NodeError::NotAttached {
+                cidr: IpNet::from(released.address),
+            });
+        };
+        shard
+            .layout
+            .block(block)
+            .claim_at(offset, u64::MAX, 0)
+            .map_err(|_| NodeError::AddressInUse {
+                address: released.address,
+            })?;
+        let rec = PodRecord {
+            key,
+            block,
+            offset,
+            metadata: released.metadata.clone(),
+            assigned_at: released.assigned_at,
+        };
+        let hasher = &self.hasher;
+        shard
+            .pods
+            .insert_unique(hash, rec, |r| hasher.hash_one(&r.key));
+        Ok(())
+    }
+
     /// The allocation of `key`, if any.
     pub fn pod(&self, key: &PodKey) -> Option<PodInfo> {
         let hash = self.hasher.hash_one(key);
@@ -419,8 +480,112 @@ impl Node {
                 g.layout = layout.clone();
             }
             admin.layout = layout;
+            self.reinstate(&mut admin, &mut guards);
         }
         Ok(out)
+    }
+
+    /// Gives quarantined pods whose address an attached block now holds their address back.
+    fn reinstate(&self, admin: &mut Admin, guards: &mut Guards<'_>) {
+        if admin.quarantine.is_empty() {
+            return;
+        }
+        let layout = admin.layout.clone();
+        admin.quarantine.retain(|q| {
+            let Some((block, offset)) = layout.locate(q.address) else {
+                return true;
+            };
+            // Nothing can hold it: the address was in no attached block until now. A cooldown
+            // of zero lets the claim take it even if a stale cooling mark were there.
+            if layout.block(block).claim_at(offset, u64::MAX, 0).is_err() {
+                return true;
+            }
+            let hash = self.hasher.hash_one(&q.key);
+            let shard = &mut guards[(hash >> 32) as usize % SHARDS];
+            let rec = PodRecord {
+                key: q.key.clone(),
+                block,
+                offset,
+                metadata: q.metadata.clone(),
+                assigned_at: q.assigned_at,
+            };
+            let hasher = &self.hasher;
+            shard
+                .pods
+                .insert_unique(hash, rec, |r| hasher.hash_one(&r.key));
+            false
+        });
+    }
+
+    /// Puts a restored pod whose address lies in no attached block into quarantine.
+    ///
+    /// # Errors
+    /// [`NodeError::KeyHoldsOther`] if the key holds an address already, or
+    /// [`NodeError::AlreadyAttached`] if the address lies in an attached block (assign it
+    /// instead).
+    pub fn quarantine(&self, pod: PodInfo) -> Result<(), NodeError> {
+        self.change(|layout, guards| {
+            let hash = self.hasher.hash_one(&pod.key);
+            let shard = &guards[(hash >> 32) as usize % SHARDS];
+            if let Some(r) = shard.pods.find(hash, |r| r.key == pod.key) {
+                let held = layout.block(r.block).address(r.offset);
+                return Err(NodeError::KeyHoldsOther {
+                    key: pod.key.clone(),
+                    held,
+                });
+            }
+            if let Some((b, _)) = layout.locate(pod.address) {
+                let block = layout.block(b);
+                return Err(NodeError::AlreadyAttached {
+                    cidr: IpNet::from(pod.address),
+                    existing: block.cidr,
+                    interface: block.interface.to_string(),
+                });
+            }
+            Ok((None, ()))
+        })?;
+        let mut admin = self.admin.lock();
+        if admin.quarantine.iter().any(|q| q.key == pod.key) {
+            return Err(NodeError::KeyHoldsOther {
+                key: pod.key,
+                held: pod.address,
+            });
+        }
+        admin.quarantine.push(pod);
+        Ok(())
+    }
+
+    /// Pods restored with an address no attached block holds, oldest first. Their addresses are
+    /// given to no one else; attaching the block that holds one reinstates the pod.
+    pub fn quarantined(&self) -> Vec<PodInfo> {
+        self.admin.lock().quarantine.clone()
+    }
+
+    /// Drops a quarantined entry: the caller decided its address may be used again.
+    ///
+    /// # Errors
+    /// [`NodeError::UnknownPod`] if the key is not in quarantine.
+    pub fn release_quarantined(&self, key: &PodKey) -> Result<PodInfo, NodeError> {
+        let mut admin = self.admin.lock();
+        match admin.quarantine.iter().position(|q| &q.key == key) {
+            Some(i) => Ok(admin.quarantine.remove(i)),
+            None => Err(NodeError::UnknownPod { key: key.clone() }),
+        }
+    }
+
+    /// Everything a checkpoint holds, taken with assignments stopped so that it is one
+    /// consistent state: the snapshot (interfaces, blocks, cooling addresses, planner memory),
+    /// every pod, and the quarantine.
+    pub fn export(&self) -> (NodeSnapshot, Vec<PodInfo>, Vec<PodInfo>) {
+        let admin = self.admin.lock();
+        let guards: Guards<'_> = self.shards.iter().map(|s| s.0.lock()).collect();
+        let mut pods: Vec<PodInfo> = Vec::new();
+        for g in guards.iter() {
+            pods.extend(g.pods.iter().map(|r| pod_info(&admin.layout, r)));
+        }
+        pods.sort_by_key(|p| p.address);
+        let snapshot = self.snapshot_locked(&admin, self.clock.now());
+        (snapshot, pods, admin.quarantine.clone())
     }
 
     /// Attaches an interface (with no blocks yet).
@@ -686,6 +851,10 @@ impl Node {
     pub fn snapshot(&self) -> NodeSnapshot {
         let now = self.clock.now();
         let admin = self.admin.lock();
+        self.snapshot_locked(&admin, now)
+    }
+
+    fn snapshot_locked(&self, admin: &Admin, now: Timestamp) -> NodeSnapshot {
         let interfaces = admin
             .layout
             .interfaces
@@ -816,6 +985,22 @@ impl Node {
                     return fail(format!("{} is held twice", block.address(r.offset)));
                 }
                 *per_block.entry(id).or_default() += 1;
+            }
+        }
+        for q in &admin.quarantine {
+            if layout.locate(q.address).is_some() {
+                return fail(format!(
+                    "quarantined {} lies in an attached block",
+                    q.address
+                ));
+            }
+            let h = self.hasher.hash_one(&q.key);
+            if guards[(h >> 32) as usize % SHARDS]
+                .pods
+                .find(h, |r| r.key == q.key)
+                .is_some()
+            {
+                return fail(format!("{} is both quarantined and assigned", q.key));
             }
         }
         for (_, b) in layout.blocks() {

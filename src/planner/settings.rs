@@ -6,7 +6,7 @@ use std::fmt;
 ///
 /// The defaults are the CNI's code defaults: WE = 1, the others 0 (unset). Every manifest the
 /// CNI ships sets WARM_PREFIX_TARGET = 1; [`WarmSettings::shipped_manifest`] gives that.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WarmSettings {
     /// WARM_ENI_TARGET: spare interfaces' worth of addresses (secondary-IP mode).
     pub warm_eni_target: u32,

@@ -3,7 +3,10 @@
 use std::fmt;
 
 /// Which addresses of a subnet are never handed out (SPEC.md 1.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ReservedProfile {
     /// AWS: the first four addresses and the last one (for IPv6: the first and the last /80,
     /// which hold `::`..`::3` and the all-ones address).
@@ -58,7 +61,10 @@ impl fmt::Display for ReservedProfile {
 /// * a run of 64 units or more takes the lowest free aligned block.
 ///
 /// Units outside the searched domain (reservations) count as used when judging a word.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Placement {
     /// Keep free aligned blocks whole (see the type's docs for the exact rule).
     #[default]

@@ -6,7 +6,8 @@ use std::fmt;
 use std::ops::Range;
 
 /// What a reservation sets space aside for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ReservationKind {
     /// Automatic prefix assignment takes its prefixes from here first.
     Prefix,
@@ -37,7 +38,7 @@ impl std::str::FromStr for ReservationKind {
 }
 
 /// A subnet CIDR reservation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Reservation {
     /// The reserved CIDR (inside the subnet).
     pub cidr: IpNet,

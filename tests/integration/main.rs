@@ -5,6 +5,7 @@ mod model;
 mod node;
 mod node_concurrency;
 mod node_model;
+mod persist;
 mod planner;
 mod scenarios;
 mod simulation;

@@ -1,0 +1,66 @@
+//! Durable replacement of a file: write a temporary file in the same directory, fsync it,
+//! rename it over the target, fsync the directory. A crash at any point leaves either the old
+//! file or the new one, never a mix; a failure leaves the old file as it was.
+
+use super::PersistError;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+fn io(path: &Path, operation: &'static str, e: std::io::Error) -> PersistError {
+    PersistError::Io {
+        source_name: path.display().to_string(),
+        operation,
+        message: e.to_string(),
+    }
+}
+
+/// Replaces `path` with `bytes` durably (see the module docs).
+///
+/// # Errors
+/// [`PersistError::Io`] naming the step that failed; the temporary file is removed and `path`
+/// is untouched.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| io(&tmp, "create temporary file", e))?;
+        f.write_all(bytes).map_err(|e| io(&tmp, "write", e))?;
+        f.sync_all().map_err(|e| io(&tmp, "fsync", e))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|e| io(path, "rename", e))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io(dir, "fsync directory", e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads a whole file.
+///
+/// # Errors
+/// [`PersistError::Io`].
+pub fn read_file(path: &Path) -> Result<Vec<u8>, PersistError> {
+    fs::read(path).map_err(|e| io(path, "read", e))
+}

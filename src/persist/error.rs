@@ -1,0 +1,100 @@
+//! Errors of the persistence layer: each names the file (or source) it concerns.
+
+use crate::node::{NodeError, PodKey};
+use crate::SubnetError;
+use std::net::IpAddr;
+
+/// Why a checkpoint could not be written, read or restored. A failed write leaves the previous
+/// file intact; a failed restore builds nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PersistError {
+    /// The operating system refused (open, write, fsync, rename).
+    #[error("{source_name}: {operation} failed: {message}")]
+    Io {
+        /// The file.
+        source_name: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The system's message.
+        message: String,
+    },
+    /// Not JSON, or not the shape of a checkpoint.
+    #[error("{source_name}: not a valid checkpoint: {message}")]
+    Parse {
+        /// The file.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A format or version this build does not read.
+    #[error("{source_name}: unknown checkpoint version {found:?} (this build reads {expected})")]
+    UnknownVersion {
+        /// The file.
+        source_name: String,
+        /// The version found.
+        found: String,
+        /// The version this build reads.
+        expected: String,
+    },
+    /// The checksum does not match the contents: the file is corrupt.
+    #[error("{source_name}: bad checksum: the file says {stored}, its contents give {computed}")]
+    BadChecksum {
+        /// The file.
+        source_name: String,
+        /// The checksum written in it.
+        stored: String,
+        /// The checksum of what it holds.
+        computed: String,
+    },
+    /// A node checkpoint where a subnet one was expected, or the reverse.
+    #[error("{source_name}: holds a {found} checkpoint, not a {expected} one")]
+    WrongKind {
+        /// The file.
+        source_name: String,
+        /// What it holds.
+        found: String,
+        /// What was asked for.
+        expected: &'static str,
+    },
+    /// Two allocations with the same address (ipamd aborts startup on this too).
+    #[error("{source_name}: {address} is allocated twice: to {first} and to {second}")]
+    DuplicateAddress {
+        /// The file.
+        source_name: String,
+        /// The address.
+        address: IpAddr,
+        /// The first key holding it.
+        first: PodKey,
+        /// The second key holding it.
+        second: PodKey,
+    },
+    /// Two allocations with the same key.
+    #[error("{source_name}: {key} appears twice")]
+    DuplicateKey {
+        /// The file.
+        source_name: String,
+        /// The key.
+        key: PodKey,
+    },
+    /// An entry the node refused (an attachment beyond the instance's slots, an overlap, ...).
+    #[error("{source_name}: {entry}: {error}")]
+    Node {
+        /// The file.
+        source_name: String,
+        /// The entry, described.
+        entry: String,
+        /// The node's refusal.
+        error: NodeError,
+    },
+    /// An entry the subnet refused.
+    #[error("{source_name}: {entry}: {error}")]
+    Subnet {
+        /// The file.
+        source_name: String,
+        /// The entry, described.
+        entry: String,
+        /// The subnet's refusal.
+        error: SubnetError,
+    },
+}

@@ -1,0 +1,335 @@
+//! Checkpoints (issue 4): format, durable writes, restore, vpc-cni-ipam/1 import, leak GC.
+
+use pdipam::{
+    import_vpc_cni, Clock, GcPolicy, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock,
+    Node, NodeCheckpoint, NodeConfig, NodeError, PersistError, PodKey, PodMetadata, PodRequest,
+    ReservationKind, Subnet, SubnetCheckpoint, Timestamp, WarmSettings, WriteThroughError,
+    WriteThroughNode,
+};
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(Timestamp::from_unix_nanos(
+        1_763_683_200_000_000_000,
+    )))
+}
+
+fn key(c: &str) -> PodKey {
+    PodKey::new("aws-cni", c, "eth0")
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// An m5.large with two interfaces, three /28s, a secondary address, pods and a cooling address.
+pub(crate) fn sample(clock: &Arc<ManualClock>) -> Node {
+    let node = Node::with_clock(
+        InstanceLimits::lookup("m5.large").unwrap().clone(),
+        NodeConfig::default(),
+        clock.clone(),
+    );
+    for (dev, primary) in [(0u32, "10.0.0.10"), (1, "10.0.0.11")] {
+        node.attach_interface(InterfaceSpec {
+            id: format!("eni-{dev}"),
+            device_number: dev,
+            primary_address: ip(primary),
+            flags: InterfaceFlags {
+                primary: dev == 0,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    }
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    node.attach_prefix("eni-0", "10.0.1.16/28".parse().unwrap())
+        .unwrap();
+    node.attach_prefix("eni-1", "10.0.2.0/28".parse().unwrap())
+        .unwrap();
+    node.attach_secondary("eni-1", ip("10.0.0.12")).unwrap();
+    for i in 0..3 {
+        let req = PodRequest {
+            key: key(&format!("c{i}")),
+            metadata: PodMetadata {
+                namespace: "default".into(),
+                pod_name: format!("web-{i}"),
+                interfaces_count: 1,
+            },
+        };
+        node.assign(req).unwrap();
+    }
+    clock.advance(Duration::from_secs(5));
+    node.release(&key("c1")).unwrap();
+    node
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pdipam-persist-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("node.json")
+}
+
+#[test]
+fn the_documented_example_parses_and_restores() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checkpoint.md"))
+        .unwrap();
+    let start = doc.find("```json\n").unwrap() + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    let cp = NodeCheckpoint::from_bytes(doc[start..end].as_bytes(), "docs/checkpoint.md").unwrap();
+    let c = clock();
+    let restored = cp.restore("docs/checkpoint.md", c.clone()).unwrap();
+    assert_eq!(restored.node.pod_count(), 2);
+    assert_eq!(restored.node.snapshot().cooling(), 1);
+    // The example is exactly what the sample node writes.
+    assert_eq!(
+        cp,
+        sample(&clock()).checkpoint(Some(&WarmSettings::shipped_manifest()))
+    );
+}
+
+#[test]
+fn round_trip_keeps_everything_and_cooldowns_resume() {
+    let c = clock();
+    let node = sample(&c);
+    let cp = node.checkpoint(None);
+    let path = tmp("round-trip");
+    cp.write(&path).unwrap();
+    let back = NodeCheckpoint::read(&path).unwrap();
+    assert_eq!(back, cp);
+    c.advance(Duration::from_secs(20)); // 20 s after the release: 10 s of cooldown left
+    let r = back.restore("node.json", c.clone()).unwrap();
+    r.node.verify().unwrap();
+    assert!(r.quarantined.is_empty());
+    assert_eq!(r.node.pods(), node.pods());
+    let released = ip("10.0.1.1");
+    let e = r
+        .node
+        .assign_address(PodRequest::new(key("x")), released, c.now())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::AddressCooling { .. }), "{e}");
+    c.advance(Duration::from_secs(10));
+    r.node
+        .assign_address(PodRequest::new(key("x")), released, c.now())
+        .unwrap();
+    // The interface age survives too (the planner's 60-second rule reads it).
+    assert_eq!(
+        r.node.snapshot().interfaces[1].attached_at,
+        node.snapshot().interfaces[1].attached_at
+    );
+}
+
+#[test]
+fn corrupt_or_foreign_files_are_clear_errors_naming_the_file() {
+    let c = clock();
+    let bytes = sample(&c).checkpoint(None).to_bytes();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let tampered = text.replacen("10.0.1.0", "10.0.1.2", 1);
+    let e = NodeCheckpoint::from_bytes(tampered.as_bytes(), "/var/lib/x.json").unwrap_err();
+    assert!(matches!(e, PersistError::BadChecksum { .. }), "{e}");
+    assert!(e.to_string().starts_with("/var/lib/x.json: bad checksum"));
+    let v2 = text.replacen("\"version\": 1", "\"version\": 2", 1);
+    let e = NodeCheckpoint::from_bytes(v2.as_bytes(), "f").unwrap_err();
+    assert!(matches!(e, PersistError::UnknownVersion { .. }), "{e}");
+    let e = NodeCheckpoint::from_bytes(b"{not json", "f").unwrap_err();
+    assert!(matches!(e, PersistError::Parse { .. }));
+    let subnet = Subnet::new("10.0.0.0/24".parse().unwrap()).unwrap();
+    let e = NodeCheckpoint::from_bytes(&subnet.checkpoint().to_bytes(), "f").unwrap_err();
+    assert!(matches!(e, PersistError::WrongKind { .. }), "{e}");
+    // Whitespace does not matter: the checksum covers the canonical body.
+    let compact =
+        serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()).unwrap();
+    NodeCheckpoint::from_bytes(&compact, "f").unwrap();
+}
+
+#[test]
+fn duplicates_are_errors_naming_both_keys_and_strays_are_quarantined() {
+    let c = clock();
+    let mut cp = sample(&c).checkpoint(None);
+    let mut dup = cp.pods[0].clone();
+    dup.container_id = "other".into();
+    cp.pods.push(dup);
+    match cp.restore("f", c.clone()).unwrap_err() {
+        PersistError::DuplicateAddress { first, second, .. } => {
+            assert_eq!(
+                (first.container_id(), second.container_id()),
+                ("c0", "other")
+            )
+        }
+        e => panic!("{e}"),
+    }
+    cp.pods.pop();
+    // A pod whose prefix is no longer attached: kept, reported, never handed out.
+    cp.interfaces[1].prefixes.clear();
+    let mut stray = cp.pods[0].clone();
+    stray.container_id = "stray".into();
+    stray.address = ip("10.0.2.5");
+    cp.pods.push(stray);
+    let r = cp.restore("f", c.clone()).unwrap();
+    assert_eq!(r.quarantined.len(), 1);
+    assert_eq!(r.node.quarantined()[0].key, key("stray"));
+    // Re-attaching the prefix gives the pod its address back; nobody else gets it.
+    r.node
+        .attach_prefix("eni-1", "10.0.2.0/28".parse().unwrap())
+        .unwrap();
+    assert!(r.node.quarantined().is_empty());
+    assert_eq!(r.node.pod(&key("stray")).unwrap().address, ip("10.0.2.5"));
+    r.node.verify().unwrap();
+}
+
+#[test]
+fn write_through_rolls_back_when_the_write_fails() {
+    let c = clock();
+    let path = tmp("write-through");
+    let w = WriteThroughNode::new(sample(&c), &path, None).unwrap();
+    let a = w.assign(PodRequest::new(key("new"))).unwrap();
+    let on_disk = NodeCheckpoint::read(&path).unwrap();
+    assert!(on_disk.pods.iter().any(|p| p.address == a.address));
+    // Make the directory unwritable for the temporary file: a directory where it must go.
+    let dir = path.parent().unwrap().to_path_buf();
+    let blocked = Node::with_clock(
+        InstanceLimits::lookup("m5.large").unwrap().clone(),
+        NodeConfig::default(),
+        c.clone(),
+    );
+    let bad = WriteThroughNode::new(blocked, dir.join("missing-dir/node.json"), None);
+    assert!(matches!(bad, Err(PersistError::Io { .. })));
+    // Now fail writes of `w` by replacing its file's directory entry with a directory.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let before = w.node().pods();
+    let e = w.assign(PodRequest::new(key("lost"))).unwrap_err();
+    assert!(matches!(e, WriteThroughError::Persist(_)), "{e}");
+    assert_eq!(w.node().pods(), before, "assignment rolled back");
+    let e = w.release(&key("new")).unwrap_err();
+    assert!(matches!(e, WriteThroughError::Persist(_)));
+    assert_eq!(w.node().pods(), before, "release rolled back");
+    w.node().verify().unwrap();
+    std::fs::remove_dir(&path).unwrap();
+    w.release(&key("new")).unwrap();
+    assert!(!NodeCheckpoint::read(&path)
+        .unwrap()
+        .pods
+        .iter()
+        .any(|p| p.address == a.address));
+}
+
+const IPAM_JSON: &str = r#"{"version":"vpc-cni-ipam/1","allocations":[
+ {"networkName":"aws-cni","containerID":"c-a","ifName":"eth0","ipv4":"10.0.1.7","allocationTimestamp":1763683100000000000,
+  "metadata":{"k8sPodNamespace":"kube-system","k8sPodName":"coredns-1","interfacesCount":1}},
+ {"networkName":"aws-cni","containerID":"c-b","ifName":"eth0","ipv4":"10.0.9.9","allocationTimestamp":1763683100000000001,
+  "metadata":{"k8sPodNamespace":"default","k8sPodName":"gone","interfacesCount":1}}
+]}"#;
+
+#[test]
+fn vpc_cni_files_import_with_the_same_rules() {
+    let c = clock();
+    let node = sample(&c);
+    let report =
+        import_vpc_cni(IPAM_JSON.as_bytes(), "/var/run/aws-node/ipam.json", &node).unwrap();
+    assert_eq!(report.imported, 1);
+    assert_eq!(
+        report.quarantined.len(),
+        1,
+        "10.0.9.9 is in no attached prefix: kept, not dropped"
+    );
+    let p = node.pod(&PodKey::new("aws-cni", "c-a", "eth0")).unwrap();
+    assert_eq!(
+        (p.address, p.metadata.pod_name.as_str()),
+        (ip("10.0.1.7"), "coredns-1")
+    );
+    node.verify().unwrap();
+    // All or nothing: an address held by another pod refuses the whole file.
+    let node = sample(&c);
+    let clash = IPAM_JSON.replace("10.0.1.7", "10.0.1.0"); // held by c0
+    let before = node.pods();
+    let e = import_vpc_cni(clash.as_bytes(), "ipam.json", &node).unwrap_err();
+    assert!(matches!(e, PersistError::Node { .. }), "{e}");
+    assert_eq!(node.pods(), before);
+    assert!(node.quarantined().is_empty());
+    let dup = IPAM_JSON.replace("10.0.9.9", "10.0.1.7");
+    assert!(matches!(
+        import_vpc_cni(dup.as_bytes(), "ipam.json", &node),
+        Err(PersistError::DuplicateAddress { .. })
+    ));
+    let v2 = IPAM_JSON.replace("vpc-cni-ipam/1", "vpc-cni-ipam/2");
+    assert!(matches!(
+        import_vpc_cni(v2.as_bytes(), "ipam.json", &node),
+        Err(PersistError::UnknownVersion { .. })
+    ));
+}
+
+#[test]
+fn leak_gc_releases_only_what_is_certainly_gone() {
+    let c = clock();
+    let node = sample(&c); // c0 and c2 hold addresses
+    let policy = GcPolicy {
+        passes: 2,
+        grace: Duration::from_secs(600),
+    };
+    let live: HashSet<PodKey> = [key("c0")].into_iter().collect();
+    let observed = c.now();
+    // A pod assigned after the observation is not in the live set yet: never touched.
+    c.advance(Duration::from_secs(1));
+    node.assign(PodRequest::new(key("fresh"))).unwrap();
+    let dry = node.reconcile(&live, observed, &policy, true);
+    assert_eq!(dry.suspected, vec![(key("c2"), 1)]);
+    assert!(dry.released.is_empty());
+    let first = node.reconcile(&live, observed, &policy, false);
+    assert!(first.released.is_empty());
+    let dry = node.reconcile(&live, observed, &policy, true);
+    assert_eq!(
+        dry.released.len(),
+        1,
+        "a dry run says what the next pass would release"
+    );
+    assert!(node.pod(&key("c2")).is_some());
+    let second = node.reconcile(&live, observed, &policy, false);
+    assert_eq!(second.released, vec![(key("c2"), ip("10.0.1.2"))]);
+    assert!(node.pod(&key("c2")).is_none());
+    assert!(node.pod(&key("fresh")).is_some());
+    assert_eq!(node.snapshot().cooling(), 2, "released addresses cool down");
+    // Or past the grace period, on the first pass after it.
+    let policy = GcPolicy {
+        passes: 100,
+        grace: Duration::from_secs(60),
+    };
+    let live: HashSet<PodKey> = HashSet::new();
+    c.advance(Duration::from_secs(1));
+    let observed = c.now();
+    assert!(node
+        .reconcile(&live, observed, &policy, false)
+        .released
+        .is_empty());
+    c.advance(Duration::from_secs(60));
+    let r = node.reconcile(&live, observed, &policy, false);
+    assert_eq!(r.released.len(), 2);
+    node.verify().unwrap();
+}
+
+#[test]
+fn subnet_checkpoints_round_trip() {
+    let s = Subnet::new("10.0.0.0/22".parse().unwrap()).unwrap();
+    s.add_reservation("10.0.2.0/23".parse().unwrap(), ReservationKind::Prefix)
+        .unwrap();
+    for _ in 0..5 {
+        s.allocate_prefix(28).unwrap();
+    }
+    for _ in 0..7 {
+        s.allocate_ip().unwrap();
+    }
+    let cp = s.checkpoint();
+    let back = SubnetCheckpoint::from_bytes(&cp.to_bytes(), "s").unwrap();
+    assert_eq!(back, cp);
+    let r = back.restore("s").unwrap();
+    assert_eq!(r.allocations(), s.allocations());
+    assert_eq!(r.reservations(), s.reservations());
+    r.verify().unwrap();
+    let mut bad = cp.clone();
+    bad.prefixes.push(bad.prefixes[0]);
+    assert!(matches!(bad.restore("s"), Err(PersistError::Subnet { .. })));
+}
