@@ -80,7 +80,7 @@ fn the_documented_example_parses_and_restores() {
         .unwrap();
     let start = doc.find("```json\n").unwrap() + 8;
     let end = start + doc[start..].find("```").unwrap();
-    let cp = NodeCheckpoint::from_bytes(doc[start..end].as_bytes(), "docs/checkpoint.md").unwrap();
+    let cp = NodeCheckpoint::from_bytes(&doc.as_bytes()[start..end], "docs/checkpoint.md").unwrap();
     let c = clock();
     let restored = cp.restore("docs/checkpoint.md", c.clone()).unwrap();
     assert_eq!(restored.node.pod_count(), 2);
