@@ -1,5 +1,6 @@
 //! The integration tests: one binary (STYLE.md), one module per concern.
 mod concurrency;
+mod crash;
 mod limits;
 mod model;
 mod node;

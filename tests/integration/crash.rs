@@ -1,0 +1,167 @@
+//! Crash test: a child process assigns and releases pods through a `WriteThroughNode` and is
+//! killed with SIGKILL at random moments, 200 times. After each kill the checkpoint must restore
+//! to a state that passes `verify()`, holds every allocation the child acknowledged (reported on
+//! its stdout pipe before the kill) and nothing that was never requested.
+//!
+//! The child is this test binary itself, re-run with `PDIPAM_CRASH_CHILD_DIR` set: then
+//! `crash_child_entry` runs the child loop instead of returning.
+
+use pdipam::{
+    Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeCheckpoint, NodeConfig,
+    PodKey, PodRequest, SystemClock, WriteThroughNode,
+};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CHILD_ENV: &str = "PDIPAM_CRASH_CHILD_DIR";
+const KEYS: u64 = 150;
+
+fn key(n: u64) -> PodKey {
+    PodKey::new("net", format!("ctr-{n}"), "eth0")
+}
+
+fn fresh_node() -> Node {
+    let cfg = NodeConfig { cooldown: Duration::ZERO, ..Default::default() };
+    let node = Node::with_clock(
+        InstanceLimits::lookup("m5.large").unwrap().clone(),
+        cfg,
+        Arc::new(SystemClock),
+    );
+    node.attach_interface(InterfaceSpec {
+        id: "eni-0".into(),
+        device_number: 0,
+        primary_address: "10.0.0.10".parse().unwrap(),
+        flags: InterfaceFlags { primary: true, ..Default::default() },
+    })
+    .unwrap();
+    for i in 0..9 {
+        node.attach_prefix("eni-0", format!("10.0.{}.0/28", i + 1).parse().unwrap()).unwrap();
+    }
+    node
+}
+
+/// The child: restore (or start), then assign and release at random forever, saying on stdout
+/// what it is about to do (`W`) and what completed (`A key addr`, `R key`).
+fn child(dir: &Path) -> ! {
+    let path = dir.join("node.json");
+    let node = match NodeCheckpoint::read(&path) {
+        Ok(cp) => cp.restore("node.json", Arc::new(SystemClock)).unwrap().node,
+        Err(_) => fresh_node(),
+    };
+    let w = WriteThroughNode::new(node, &path, None).unwrap();
+    let mut out = std::io::stdout().lock();
+    let mut rng = SystemClock.now().as_unix_nanos() | 1;
+    loop {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let n = rng % KEYS;
+        if rng % 3 != 0 {
+            writeln!(out, "W assign {n}").unwrap();
+            out.flush().unwrap();
+            if let Ok(a) = w.assign(PodRequest::new(key(n))) {
+                writeln!(out, "A {n} {}", a.address).unwrap();
+            }
+        } else {
+            writeln!(out, "W release {n}").unwrap();
+            out.flush().unwrap();
+            if w.release(&key(n)).is_ok() {
+                writeln!(out, "R {n}").unwrap();
+            }
+        }
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn crash_child_entry() {
+    // Only a child process started by the test below does anything here.
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        child(Path::new(&dir));
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    let dir = std::env::temp_dir().join(format!("pdipam-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    // What the child acknowledged: key -> address.
+    let mut acked: BTreeMap<u64, IpAddr> = BTreeMap::new();
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut total_ops = 0usize;
+    for round in 0..200 {
+        let mut child = Command::new(&exe)
+            .args(["crash::crash_child_entry", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>()
+        });
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(20 + rng % 60));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let lines = reader.join().unwrap();
+        let mut in_flight: Option<(String, u64)> = None;
+        for line in &lines {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match f.as_slice() {
+                ["W", op, n] => in_flight = Some((op.to_string(), n.parse().unwrap())),
+                ["A", n, addr] => {
+                    acked.insert(n.parse().unwrap(), addr.parse().unwrap());
+                    total_ops += 1;
+                    in_flight = None;
+                }
+                ["R", n] => {
+                    acked.remove(&n.parse::<u64>().unwrap());
+                    total_ops += 1;
+                    in_flight = None;
+                }
+                _ => {} // the test harness's own lines, or a line cut by the kill
+            }
+        }
+        let path = dir.join("node.json");
+        let restored = NodeCheckpoint::read(&path)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"))
+            .restore("node.json", Arc::new(SystemClock))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        restored.node.verify().unwrap();
+        assert!(restored.quarantined.is_empty());
+        let on_disk: BTreeMap<u64, IpAddr> = restored
+            .node
+            .pods()
+            .into_iter()
+            .map(|p| (p.key.container_id()[4..].parse().unwrap(), p.address))
+            .collect();
+        // Every acknowledged allocation survived, at its address...
+        for (n, addr) in &acked {
+            let in_flight_release = in_flight.as_ref() == Some(&("release".to_string(), *n));
+            match on_disk.get(n) {
+                Some(a) => assert_eq!(a, addr, "round {round}: key {n} moved"),
+                None => assert!(in_flight_release, "round {round}: acknowledged key {n} lost"),
+            }
+        }
+        // ...and nothing is there that was not acknowledged, except the request in flight.
+        for n in on_disk.keys() {
+            let in_flight_assign = in_flight.as_ref() == Some(&("assign".to_string(), *n));
+            assert!(acked.contains_key(n) || in_flight_assign, "round {round}: key {n} invented");
+        }
+        // The disk is the truth from here on (an in-flight operation may have landed).
+        acked = on_disk;
+    }
+    assert!(total_ops >= 1000, "only {total_ops} acknowledged operations: the child is too slow");
+    let _ = std::fs::remove_dir_all(&dir);
+}
