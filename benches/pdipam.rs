@@ -429,5 +429,48 @@ mod node_benches {
     }
 }
 
-criterion_group!(benches, subnet_workloads, node_benches::benches);
+// ---- checkpoints ------------------------------------------------------------------------------
+
+fn checkpoint_benches(c: &mut Criterion) {
+    use pdipam::{ManualClock, NodeCheckpoint, SubnetCheckpoint, Timestamp};
+    use std::sync::Arc;
+    let mut g = c.benchmark_group("checkpoint");
+    g.sample_size(20).measurement_time(Duration::from_secs(3));
+    let (node, settings) = node_benches::planner_node();
+    g.bench_function(BenchmarkId::new("node-write-no-fsync", "250-pods"), |b| {
+        b.iter(|| black_box(node.checkpoint(Some(&settings)).to_bytes()))
+    });
+    let bytes = node.checkpoint(Some(&settings)).to_bytes();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
+    g.bench_function(BenchmarkId::new("node-restore", "250-pods"), |b| {
+        b.iter(|| {
+            let cp = NodeCheckpoint::from_bytes(black_box(&bytes), "bench").unwrap();
+            black_box(cp.restore("bench", clock.clone()).unwrap())
+        })
+    });
+    let subnet = Subnet::with_options(SUBNET.parse().unwrap(), opts()).unwrap();
+    while subnet.allocate_prefix(28).is_ok() {}
+    g.bench_function(
+        BenchmarkId::new("subnet-write-no-fsync", "16-with-4096-28s"),
+        |b| b.iter(|| black_box(subnet.checkpoint().to_bytes())),
+    );
+    let bytes = subnet.checkpoint().to_bytes();
+    g.bench_function(
+        BenchmarkId::new("subnet-restore", "16-with-4096-28s"),
+        |b| {
+            b.iter(|| {
+                let cp = SubnetCheckpoint::from_bytes(black_box(&bytes), "bench").unwrap();
+                black_box(cp.restore("bench").unwrap())
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    subnet_workloads,
+    node_benches::benches,
+    checkpoint_benches
+);
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 
 use super::PersistError;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The format name written into every checkpoint.
@@ -12,37 +13,53 @@ pub const FORMAT: &str = "pdipam-checkpoint";
 /// The version this build writes and reads.
 pub const VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
+#[derive(Serialize)]
+struct Sealed<'a> {
+    format: &'a str,
+    version: u32,
+    kind: &'a str,
+    checksum: String,
+    body: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
     format: String,
     version: Value,
     kind: String,
     checksum: String,
-    body: Value,
+    #[serde(borrow)]
+    body: &'a RawValue,
 }
 
-fn checksum(body: &Value) -> String {
-    // `serde_json::Value` keeps object keys sorted (no `preserve_order`): canonical text.
-    let text = body.to_string();
+fn crc(text: &str) -> String {
     format!("crc32:{:08x}", crc32fast::hash(text.as_bytes()))
 }
 
-/// The file bytes for `body` of `kind` (pretty-printed; the checksum ignores layout).
+/// The file bytes for `body` of `kind`. The body is written in its canonical form (keys sorted,
+/// no whitespace), so a reader checks the checksum over the bytes as they are.
 pub(crate) fn seal<T: Serialize>(kind: &str, body: &T) -> Vec<u8> {
-    let body = serde_json::to_value(body).unwrap_or(Value::Null);
-    let env = Envelope {
-        format: FORMAT.into(),
-        version: VERSION.into(),
-        kind: kind.into(),
-        checksum: checksum(&body),
-        body,
+    // `serde_json::Value` keeps object keys sorted (no `preserve_order`): canonical text.
+    let text = serde_json::to_value(body)
+        .unwrap_or(Value::Null)
+        .to_string();
+    let raw = RawValue::from_string(text)
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
+    let sealed = Sealed {
+        format: FORMAT,
+        version: VERSION,
+        kind,
+        checksum: crc(raw.get()),
+        body: &raw,
     };
-    let mut out = serde_json::to_vec_pretty(&env).unwrap_or_default();
+    let mut out = serde_json::to_vec(&sealed).unwrap_or_default();
     out.push(b'\n');
     out
 }
 
 /// The body of a checkpoint of `kind`, after checking format, version, kind and checksum.
+/// A body as written is checked over its bytes directly; a reformatted one (a person or tool
+/// re-indented it) is brought back to canonical form first.
 pub(crate) fn open<T: for<'de> Deserialize<'de>>(
     bytes: &[u8],
     source: &str,
@@ -52,7 +69,7 @@ pub(crate) fn open<T: for<'de> Deserialize<'de>>(
         source_name: source.into(),
         message,
     };
-    let env: Envelope = serde_json::from_slice(bytes).map_err(|e| parse(e.to_string()))?;
+    let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(|e| parse(e.to_string()))?;
     if env.format != FORMAT || env.version != VERSION {
         return Err(PersistError::UnknownVersion {
             source_name: source.into(),
@@ -60,13 +77,17 @@ pub(crate) fn open<T: for<'de> Deserialize<'de>>(
             expected: format!("{FORMAT} {VERSION}"),
         });
     }
-    let computed = checksum(&env.body);
-    if computed != env.checksum {
-        return Err(PersistError::BadChecksum {
-            source_name: source.into(),
-            stored: env.checksum,
-            computed,
-        });
+    let raw = env.body.get();
+    if crc(raw) != env.checksum {
+        let canonical: Value = serde_json::from_str(raw).map_err(|e| parse(e.to_string()))?;
+        let computed = crc(&canonical.to_string());
+        if computed != env.checksum {
+            return Err(PersistError::BadChecksum {
+                source_name: source.into(),
+                stored: env.checksum,
+                computed,
+            });
+        }
     }
     if env.kind != kind {
         return Err(PersistError::WrongKind {
@@ -75,5 +96,5 @@ pub(crate) fn open<T: for<'de> Deserialize<'de>>(
             expected: kind,
         });
     }
-    serde_json::from_value(env.body).map_err(|e| parse(e.to_string()))
+    serde_json::from_str(raw).map_err(|e| parse(e.to_string()))
 }

@@ -7,8 +7,8 @@
 //! `crash_child_entry` runs the child loop instead of returning.
 
 use pdipam::{
-    Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeCheckpoint, NodeConfig,
-    PodKey, PodRequest, SystemClock, WriteThroughNode,
+    Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeCheckpoint, NodeConfig, PodKey,
+    PodRequest, SystemClock, WriteThroughNode,
 };
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -26,7 +26,10 @@ fn key(n: u64) -> PodKey {
 }
 
 fn fresh_node() -> Node {
-    let cfg = NodeConfig { cooldown: Duration::ZERO, ..Default::default() };
+    let cfg = NodeConfig {
+        cooldown: Duration::ZERO,
+        ..Default::default()
+    };
     let node = Node::with_clock(
         InstanceLimits::lookup("m5.large").unwrap().clone(),
         cfg,
@@ -36,11 +39,15 @@ fn fresh_node() -> Node {
         id: "eni-0".into(),
         device_number: 0,
         primary_address: "10.0.0.10".parse().unwrap(),
-        flags: InterfaceFlags { primary: true, ..Default::default() },
+        flags: InterfaceFlags {
+            primary: true,
+            ..Default::default()
+        },
     })
     .unwrap();
     for i in 0..9 {
-        node.attach_prefix("eni-0", format!("10.0.{}.0/28", i + 1).parse().unwrap()).unwrap();
+        node.attach_prefix("eni-0", format!("10.0.{}.0/28", i + 1).parse().unwrap())
+            .unwrap();
     }
     node
 }
@@ -98,7 +105,12 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     let mut total_ops = 0usize;
     for round in 0..200 {
         let mut child = Command::new(&exe)
-            .args(["crash::crash_child_entry", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash::crash_child_entry",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -106,7 +118,10 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>()
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
         });
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -151,17 +166,26 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
             let in_flight_release = in_flight.as_ref() == Some(&("release".to_string(), *n));
             match on_disk.get(n) {
                 Some(a) => assert_eq!(a, addr, "round {round}: key {n} moved"),
-                None => assert!(in_flight_release, "round {round}: acknowledged key {n} lost"),
+                None => assert!(
+                    in_flight_release,
+                    "round {round}: acknowledged key {n} lost"
+                ),
             }
         }
         // ...and nothing is there that was not acknowledged, except the request in flight.
         for n in on_disk.keys() {
             let in_flight_assign = in_flight.as_ref() == Some(&("assign".to_string(), *n));
-            assert!(acked.contains_key(n) || in_flight_assign, "round {round}: key {n} invented");
+            assert!(
+                acked.contains_key(n) || in_flight_assign,
+                "round {round}: key {n} invented"
+            );
         }
         // The disk is the truth from here on (an in-flight operation may have landed).
         acked = on_disk;
     }
-    assert!(total_ops >= 1000, "only {total_ops} acknowledged operations: the child is too slow");
+    assert!(
+        total_ops >= 1000,
+        "only {total_ops} acknowledged operations: the child is too slow"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

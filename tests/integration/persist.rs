@@ -132,7 +132,7 @@ fn corrupt_or_foreign_files_are_clear_errors_naming_the_file() {
     let e = NodeCheckpoint::from_bytes(tampered.as_bytes(), "/var/lib/x.json").unwrap_err();
     assert!(matches!(e, PersistError::BadChecksum { .. }), "{e}");
     assert!(e.to_string().starts_with("/var/lib/x.json: bad checksum"));
-    let v2 = text.replacen("\"version\": 1", "\"version\": 2", 1);
+    let v2 = text.replacen("\"version\":1", "\"version\":2", 1);
     let e = NodeCheckpoint::from_bytes(v2.as_bytes(), "f").unwrap_err();
     assert!(matches!(e, PersistError::UnknownVersion { .. }), "{e}");
     let e = NodeCheckpoint::from_bytes(b"{not json", "f").unwrap_err();
