@@ -10,6 +10,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// Test hook (feature `testing`): how many coming writes fail just before the rename, the worst
+/// moment (the new file is complete on disk, the old one not yet replaced).
+#[cfg(feature = "testing")]
+pub(crate) static FAIL_WRITES: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(feature = "testing")]
+fn injected_failure() -> bool {
+    FAIL_WRITES
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[cfg(not(feature = "testing"))]
+fn injected_failure() -> bool {
+    false
+}
+
 fn io(path: &Path, operation: &'static str, e: std::io::Error) -> PersistError {
     PersistError::Io {
         source_name: path.display().to_string(),
@@ -46,6 +63,13 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
         f.write_all(bytes).map_err(|e| io(&tmp, "write", e))?;
         f.sync_all().map_err(|e| io(&tmp, "fsync", e))?;
         drop(f);
+        if injected_failure() {
+            return Err(io(
+                path,
+                "rename",
+                std::io::Error::other("injected failure"),
+            ));
+        }
         fs::rename(&tmp, path).map_err(|e| io(path, "rename", e))?;
         File::open(dir)
             .and_then(|d| d.sync_all())

@@ -2,7 +2,7 @@
 //! writes, restore that never drops an entry silently, import of ipamd's `vpc-cni-ipam/1`, and
 //! a write-through node. The format is documented in `docs/checkpoint.md`.
 
-mod durable;
+pub(crate) mod durable;
 mod envelope;
 mod error;
 mod node;

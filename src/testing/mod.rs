@@ -10,3 +10,10 @@ mod subnet;
 
 pub use node::NaiveNode;
 pub use subnet::NaiveSubnet;
+
+/// Makes the next `n` durable checkpoint writes fail just before their rename (the worst
+/// moment), process-wide, so tests can check that a failed write leaves the previous file and
+/// rolls write-through changes back.
+pub fn fail_next_checkpoint_writes(n: u64) {
+    crate::persist::durable::FAIL_WRITES.store(n, std::sync::atomic::Ordering::SeqCst);
+}

@@ -94,6 +94,7 @@ fn the_documented_example_parses_and_restores() {
 
 #[test]
 fn round_trip_keeps_everything_and_cooldowns_resume() {
+    let _serial = FAILPOINT.lock().unwrap();
     let c = clock();
     let node = sample(&c);
     let cp = node.checkpoint(None);
@@ -182,14 +183,40 @@ fn duplicates_are_errors_naming_both_keys_and_strays_are_quarantined() {
 }
 
 #[test]
+fn a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file() {
+    let _serial = FAILPOINT.lock().unwrap();
+    let c = clock();
+    let node = sample(&c);
+    let path = tmp("failed-write");
+    let first = node.checkpoint(None);
+    first.write(&path).unwrap();
+    node.assign(PodRequest::new(key("later"))).unwrap();
+    pdipam::testing::fail_next_checkpoint_writes(1);
+    let e = node.checkpoint(None).write(&path).unwrap_err();
+    assert!(matches!(e, PersistError::Io { .. }), "{e}");
+    assert_eq!(NodeCheckpoint::read(&path).unwrap(), first);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "only node.json: the temporary file is gone"
+    );
+    node.checkpoint(None).write(&path).unwrap();
+    assert_ne!(NodeCheckpoint::read(&path).unwrap(), first);
+}
+
+/// The failure hook is process-wide: tests that use it take turns.
+static FAILPOINT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
 fn write_through_rolls_back_when_the_write_fails() {
+    let _serial = FAILPOINT.lock().unwrap();
     let c = clock();
     let path = tmp("write-through");
     let w = WriteThroughNode::new(sample(&c), &path, None).unwrap();
     let a = w.assign(PodRequest::new(key("new"))).unwrap();
     let on_disk = NodeCheckpoint::read(&path).unwrap();
     assert!(on_disk.pods.iter().any(|p| p.address == a.address));
-    // Make the directory unwritable for the temporary file: a directory where it must go.
     let dir = path.parent().unwrap().to_path_buf();
     let blocked = Node::with_clock(
         InstanceLimits::lookup("m5.large").unwrap().clone(),
@@ -198,18 +225,18 @@ fn write_through_rolls_back_when_the_write_fails() {
     );
     let bad = WriteThroughNode::new(blocked, dir.join("missing-dir/node.json"), None);
     assert!(matches!(bad, Err(PersistError::Io { .. })));
-    // Now fail writes of `w` by replacing its file's directory entry with a directory.
-    std::fs::remove_file(&path).unwrap();
-    std::fs::create_dir(&path).unwrap();
     let before = w.node().pods();
+    let on_disk_before = NodeCheckpoint::read(&path).unwrap();
+    pdipam::testing::fail_next_checkpoint_writes(1);
     let e = w.assign(PodRequest::new(key("lost"))).unwrap_err();
     assert!(matches!(e, WriteThroughError::Persist(_)), "{e}");
     assert_eq!(w.node().pods(), before, "assignment rolled back");
+    pdipam::testing::fail_next_checkpoint_writes(1);
     let e = w.release(&key("new")).unwrap_err();
     assert!(matches!(e, WriteThroughError::Persist(_)));
     assert_eq!(w.node().pods(), before, "release rolled back");
+    assert_eq!(NodeCheckpoint::read(&path).unwrap(), on_disk_before);
     w.node().verify().unwrap();
-    std::fs::remove_dir(&path).unwrap();
     w.release(&key("new")).unwrap();
     assert!(!NodeCheckpoint::read(&path)
         .unwrap()
