@@ -40,9 +40,15 @@ pub struct GcReport {
 }
 
 /// Per-node memory of missing allocations.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct GcState {
     missing: Mutex<HashMap<PodKey, (Timestamp, u32)>>,
+}
+
+impl Default for GcState {
+    fn default() -> Self {
+        GcState { missing: Mutex::new(HashMap::new()) }
+    }
 }
 
 impl Node {
