@@ -47,7 +47,9 @@ pub(crate) struct GcState {
 
 impl Default for GcState {
     fn default() -> Self {
-        GcState { missing: Mutex::new(HashMap::new()) }
+        GcState {
+            missing: Mutex::new(HashMap::new()),
+        }
     }
 }
 
