@@ -244,10 +244,7 @@ impl Node {
             assigned_at: now,
         };
         let out = assignment(&shard.layout, &rec, false);
-        let hasher = &self.hasher;
-        shard
-            .pods
-            .insert_unique(hash, rec, |r| hasher.hash_one(&r.key));
+        self.insert(shard, hash, rec);
         Ok(out)
     }
 
@@ -329,10 +326,7 @@ impl Node {
             assigned_at,
         };
         let out = assignment(&shard.layout, &rec, false);
-        let hasher = &self.hasher;
-        shard
-            .pods
-            .insert_unique(hash, rec, |r| hasher.hash_one(&r.key));
+        self.insert(shard, hash, rec);
         Ok(out)
     }
 
@@ -401,10 +395,7 @@ impl Node {
             metadata: released.metadata.clone(),
             assigned_at: released.assigned_at,
         };
-        let hasher = &self.hasher;
-        shard
-            .pods
-            .insert_unique(hash, rec, |r| hasher.hash_one(&r.key));
+        self.insert(shard, hash, rec);
         Ok(())
     }
 
@@ -440,6 +431,14 @@ impl Node {
     #[doc(hidden)]
     pub fn loom_shard_of(&self, key: &PodKey) -> usize {
         (self.hasher.hash_one(key) >> 32) as usize % SHARDS
+    }
+
+    /// Adds a record whose key the shard does not hold (the caller looked it up under the lock).
+    fn insert(&self, shard: &mut Shard, hash: u64, rec: PodRecord) {
+        let hasher = &self.hasher;
+        shard
+            .pods
+            .insert_unique(hash, rec, |r| hasher.hash_one(&r.key));
     }
 
     fn shard(&self, hash: u64) -> &Mutex<Shard> {
@@ -509,10 +508,7 @@ impl Node {
                 metadata: q.metadata.clone(),
                 assigned_at: q.assigned_at,
             };
-            let hasher = &self.hasher;
-            shard
-                .pods
-                .insert_unique(hash, rec, |r| hasher.hash_one(&r.key));
+            self.insert(shard, hash, rec);
             false
         });
     }

@@ -98,3 +98,21 @@ pub(crate) fn open<T: for<'de> Deserialize<'de>>(
     }
     serde_json::from_str(raw).map_err(|e| parse(e.to_string()))
 }
+
+/// Seals `body` and replaces the file at `path` durably.
+pub(crate) fn write<T: Serialize>(
+    kind: &str,
+    body: &T,
+    path: &std::path::Path,
+) -> Result<(), PersistError> {
+    super::durable::write_durably(path, &seal(kind, body))
+}
+
+/// Reads the file at `path` and opens it as a checkpoint of `kind`.
+pub(crate) fn read<T: for<'de> Deserialize<'de>>(
+    path: &std::path::Path,
+    kind: &'static str,
+) -> Result<T, PersistError> {
+    let bytes = super::durable::read_file(path)?;
+    open(&bytes, &path.display().to_string(), kind)
+}

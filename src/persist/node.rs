@@ -249,7 +249,7 @@ impl NodeCheckpoint {
     /// # Errors
     /// [`PersistError::Io`].
     pub fn write(&self, path: &Path) -> Result<(), PersistError> {
-        super::durable::write_durably(path, &self.to_bytes())
+        envelope::write(KIND, self, path)
     }
 
     /// Reads and checks the checkpoint at `path`.
@@ -257,8 +257,7 @@ impl NodeCheckpoint {
     /// # Errors
     /// As [`NodeCheckpoint::from_bytes`], and [`PersistError::Io`].
     pub fn read(path: &Path) -> Result<Self, PersistError> {
-        let bytes = super::durable::read_file(path)?;
-        Self::from_bytes(&bytes, &path.display().to_string())
+        envelope::read(path, KIND)
     }
 
     /// Rebuilds the node on `clock`. No entry is dropped: an allocation whose address lies in

@@ -73,7 +73,7 @@ impl SubnetCheckpoint {
     /// # Errors
     /// [`PersistError::Io`]; the previous file is intact.
     pub fn write(&self, path: &Path) -> Result<(), PersistError> {
-        super::durable::write_durably(path, &self.to_bytes())
+        envelope::write(KIND, self, path)
     }
 
     /// Reads and checks the checkpoint at `path`.
@@ -81,8 +81,7 @@ impl SubnetCheckpoint {
     /// # Errors
     /// As [`SubnetCheckpoint::from_bytes`], and [`PersistError::Io`].
     pub fn read(path: &Path) -> Result<Self, PersistError> {
-        let bytes = super::durable::read_file(path)?;
-        Self::from_bytes(&bytes, &path.display().to_string())
+        envelope::read(path, KIND)
     }
 
     /// Rebuilds the subnet.
