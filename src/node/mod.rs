@@ -552,7 +552,8 @@ impl Node {
     }
 
     /// Pods restored with an address no attached block holds, oldest first. Their addresses are
-    /// given to no one else; attaching the block that holds one reinstates the pod.
+    /// given to no one else; attaching the block that holds one reinstates the pod. As they sit
+    /// on no interface, their `interface_id` is empty and their `block` is the address itself.
     pub fn quarantined(&self) -> Vec<PodInfo> {
         self.admin.lock().quarantine.clone()
     }
