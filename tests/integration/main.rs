@@ -1,4 +1,5 @@
 //! The integration tests: one binary (STYLE.md), one module per concern.
+mod cli;
 mod concurrency;
 mod crash;
 mod limits;

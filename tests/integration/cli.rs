@@ -1,0 +1,119 @@
+//! The `pdipam` binary (issue 7, `max-pods` so far), run as a user runs it.
+#![cfg(feature = "cli")]
+
+use std::process::Command;
+
+fn pdipam(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn max_pods_prints_the_number_alone() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--instance-type", "m5.large"], "29"),
+        (
+            &["--instance-type", "m5.large", "--custom-networking"],
+            "20",
+        ),
+        (
+            &["--instance-type", "m5.large", "--prefix-delegation"],
+            "110",
+        ),
+        (
+            &[
+                "--instance-type",
+                "m5.large",
+                "--prefix-delegation",
+                "--show-max-allowed",
+            ],
+            "434",
+        ),
+        (&["--instance-type", "t3.nano", "--prefix-delegation"], "34"),
+        (&["--instance-type", "m5.8xlarge"], "234"),
+        (
+            &["--instance-type", "m5.8xlarge", "--prefix-delegation"],
+            "250",
+        ),
+        (
+            &["--instance-type", "m4.xlarge", "--prefix-delegation"],
+            "58",
+        ),
+        (
+            &[
+                "--instance-type",
+                "m5.large",
+                "--prefix-delegation",
+                "--cni-version",
+                "1.8.0",
+            ],
+            "29",
+        ),
+        (&["--instance-type", "m5.8xlarge", "--max-eni", "2"], "60"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["max-pods"];
+        all.extend_from_slice(args);
+        let (ok, out, _) = pdipam(&all);
+        assert!(ok, "{all:?}");
+        assert_eq!(out, format!("{want}\n"), "{all:?}");
+    }
+    let (_, _, err) = pdipam(&[
+        "max-pods",
+        "--instance-type",
+        "m4.xlarge",
+        "--prefix-delegation",
+    ]);
+    assert!(err.contains("nitro"), "the fallback is reported: {err}");
+}
+
+#[test]
+fn max_pods_all_lists_every_type_sorted_and_reports_unknown_vcpus() {
+    let (ok, out, err) = pdipam(&["max-pods", "--all", "--prefix-delegation"]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1392);
+    let names: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]));
+    assert!(lines.contains(&"m5.large 110"));
+    assert!(lines.contains(&"c5a.metal -"));
+    assert!(err.contains("19 types have unknown vCPUs"));
+    let (_, out, _) = pdipam(&["max-pods", "--all", "--show-max-allowed"]);
+    assert!(out.lines().any(|l| l == "c5a.metal 737"));
+}
+
+#[test]
+fn max_pods_json_and_errors() {
+    let (ok, out, _) = pdipam(&["max-pods", "--instance-type", "m5.large", "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["max_pods"], 29);
+    let (ok, out, _) = pdipam(&["max-pods", "--all", "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1392);
+    let (ok, _, err) = pdipam(&["max-pods", "--instance-type", "m5.lareg"]);
+    assert!(!ok);
+    assert!(err.contains("did you mean m5.large"), "{err}");
+    let (ok, _, err) = pdipam(&["max-pods", "--instance-type", "c5a.metal"]);
+    assert!(!ok);
+    assert!(err.contains("vCPUs of c5a.metal are unknown"), "{err}");
+    let (ok, _, err) = pdipam(&[
+        "max-pods",
+        "--instance-type",
+        "m5.large",
+        "--cni-version",
+        "x",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("invalid CNI version"), "{err}");
+    let (ok, _, _) = pdipam(&["max-pods"]);
+    assert!(!ok, "one of --instance-type and --all is required");
+}
