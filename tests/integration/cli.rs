@@ -117,3 +117,80 @@ fn max_pods_json_and_errors() {
     let (ok, _, _) = pdipam(&["max-pods"]);
     assert!(!ok, "one of --instance-type and --all is required");
 }
+
+#[test]
+fn explain_reports_the_warm_pool_and_its_cost() {
+    // The t3.small example of SPEC.md 2.4: 0, 5, 17 pods -> 1, 2, 3 prefixes.
+    for (pods, prefixes, idle) in [("0", 1, 16), ("5", 2, 27), ("17", 3, 31)] {
+        let (ok, out, err) = pdipam(&[
+            "explain",
+            "--instance-type",
+            "t3.small",
+            "--pods",
+            pods,
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["blocks"], prefixes, "{pods} pods");
+        assert_eq!(v["idle"], idle, "{pods} pods");
+        assert_eq!(v["rule"], "WARM_PREFIX_TARGET");
+    }
+    let (ok, out, _) = pdipam(&["explain", "--instance-type", "t3.small", "--pods", "5"]);
+    assert!(ok);
+    assert!(
+        out.contains("attached: 32 addresses in 2 prefixes on 1 interfaces"),
+        "{out}"
+    );
+    assert!(out.contains("idle: 27 addresses"), "{out}");
+    let (ok, out, _) = pdipam(&[
+        "explain",
+        "--instance-type",
+        "m5.large",
+        "--warm-ip-target",
+        "5",
+        "--minimum-ip-target",
+        "40",
+        "--pods",
+        "10",
+        "--json",
+    ]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["rule"].as_str(), v["attached"].as_u64()),
+        (Some("WARM_IP_TARGET / MINIMUM_IP_TARGET"), Some(48))
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_value_and_exit_code_2() {
+    for args in [
+        &["explain", "--instance-type", "m9.huge"][..],
+        &["max-pods", "--instance-type", "m9.huge"][..],
+        &[
+            "max-pods",
+            "--instance-type",
+            "m5.large",
+            "--cni-version",
+            "one",
+        ][..],
+        &["explain", "--instance-type", "m5.large", "--pods", "-3"][..],
+        &["max-pods", "--bogus"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            err.contains("m9.huge")
+                || err.contains("one")
+                || err.contains("-3")
+                || err.contains("--bogus"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release -- max-pods --instance-type m5.large --prefix-delegation`
 
+mod explain;
 mod max_pods;
 
 use clap::{Parser, Subcommand};
@@ -22,12 +23,15 @@ struct Cli {
 enum Command {
     /// How many pods fit on an instance type (the EKS max-pods calculation).
     MaxPods(max_pods::Args),
+    /// The warm pool the settings keep at N pods: targets in addresses and prefixes, idle cost.
+    Explain(explain::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::MaxPods(args) => max_pods::run(&args),
+        Command::Explain(args) => explain::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,9 +42,10 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        // Bad input: one line naming the value, exit code 2 (as clap's own usage errors).
         Err(e) => {
             eprintln!("pdipam: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
