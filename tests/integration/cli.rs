@@ -194,3 +194,77 @@ fn bad_input_is_one_line_naming_the_value_and_exit_code_2() {
         );
     }
 }
+
+#[test]
+fn inspect_summarises_checkpoints_and_ipamd_files() {
+    let dir = std::env::temp_dir().join(format!("pdipam-cli-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The documented node checkpoint.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checkpoint.md"))
+        .unwrap();
+    let start = doc.find("```json\n").unwrap() + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    let node = dir.join("node.json");
+    std::fs::write(&node, &doc[start..end]).unwrap();
+    let (ok, out, err) = pdipam(&["inspect", node.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("node checkpoint: m5.large, prefix mode"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10.0.1.0/28") && out.contains("2 pods, 1 cooling"),
+        "{out}"
+    );
+    let (_, out, _) = pdipam(&["inspect", node.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["pods"].as_u64(), v["cooling"].as_u64()),
+        (Some(2), Some(1))
+    );
+    // A subnet checkpoint.
+    let s = pdipam::Subnet::new("10.1.0.0/24".parse().unwrap()).unwrap();
+    s.allocate_prefix(28).unwrap();
+    let sub = dir.join("subnet.json");
+    std::fs::write(&sub, s.checkpoint().to_bytes()).unwrap();
+    let (ok, out, _) = pdipam(&["inspect", sub.to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        out.contains("1 prefixes") && out.contains("free /28s 13"),
+        "{out}"
+    );
+    // ipamd's file.
+    let ipam = dir.join("ipam.json");
+    std::fs::write(
+        &ipam,
+        r#"{"version":"vpc-cni-ipam/1","allocations":[
+          {"networkName":"aws-cni","containerID":"a","ifName":"eth0","ipv4":"10.0.1.7","allocationTimestamp":1},
+          {"networkName":"aws-cni","containerID":"b","ifName":"eth0","ipv4":"10.0.1.9","allocationTimestamp":2}]}"#,
+    )
+    .unwrap();
+    let (ok, out, _) = pdipam(&["inspect", ipam.to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        out.contains("2 pods") && out.contains("10.0.1.0/28"),
+        "{out}"
+    );
+    // Unreadable or corrupt: one line naming the file, exit code 2.
+    for bad in ["missing.json", "node.json"] {
+        let path = dir.join(bad);
+        if bad == "node.json" {
+            std::fs::write(
+                &path,
+                doc[start..end].replace("10.0.1.16/28", "10.0.1.32/28"),
+            )
+            .unwrap();
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+            .args(["inspect", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(bad) && err.lines().count() == 1, "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,6 +3,7 @@
 //! `cargo run --release -- max-pods --instance-type m5.large --prefix-delegation`
 
 mod explain;
+mod inspect;
 mod max_pods;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     MaxPods(max_pods::Args),
     /// The warm pool the settings keep at N pods: targets in addresses and prefixes, idle cost.
     Explain(explain::Args),
+    /// What a checkpoint holds: pdipam's node or subnet format, or ipamd's vpc-cni-ipam/1.
+    Inspect(inspect::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::MaxPods(args) => max_pods::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

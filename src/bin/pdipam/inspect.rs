@@ -1,0 +1,198 @@
+//! `pdipam inspect FILE`: what a pdipam checkpoint (node or subnet) or an ipamd
+//! `vpc-cni-ipam/1` file holds.
+
+use clap::Parser;
+use ipnet::IpNet;
+use pdipam::{NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+pub struct Args {
+    /// The file: a pdipam node or subnet checkpoint, or ipamd's ipam.json.
+    file: PathBuf,
+    /// JSON output for machines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let name = args.file.display().to_string();
+    let bytes = std::fs::read(&args.file).map_err(|e| format!("{name}: {e}"))?;
+    let head: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{name}: not JSON: {e}"))?;
+    let report = if head["version"] == VPC_CNI_VERSION {
+        vpc_cni(&head)
+    } else if head["kind"] == "subnet" {
+        subnet(&SubnetCheckpoint::from_bytes(&bytes, &name)?, &name)?
+    } else {
+        node(&NodeCheckpoint::from_bytes(&bytes, &name)?)
+    };
+    if args.json {
+        println!("{report}");
+    } else {
+        print_text(&report);
+    }
+    Ok(())
+}
+
+/// The /28 (IPv4) or /80 (IPv6) an address falls in: the unit the summaries count by.
+fn block_of(a: IpAddr) -> IpNet {
+    let len = if a.is_ipv4() { 28 } else { 80 };
+    IpNet::new(a, len)
+        .map(|n| n.trunc())
+        .unwrap_or_else(|_| IpNet::from(a))
+}
+
+fn node(cp: &NodeCheckpoint) -> Value {
+    let mut blocks: BTreeMap<IpNet, (u32, u32)> = BTreeMap::new();
+    let interfaces: Vec<Value> = cp
+        .interfaces
+        .iter()
+        .map(|i| {
+            for p in &i.prefixes {
+                blocks.insert(*p, (0, 0));
+            }
+            for a in &i.secondary_addresses {
+                blocks.insert(IpNet::from(*a), (0, 0));
+            }
+            json!({
+                "id": i.id, "device_number": i.device_number, "primary_address": i.primary_address,
+                "prefixes": i.prefixes.len(), "secondary_addresses": i.secondary_addresses.len(),
+            })
+        })
+        .collect();
+    let mut per_block: BTreeMap<IpNet, (u32, u32)> = blocks;
+    for p in &cp.pods {
+        if let Some((_, v)) = per_block.iter_mut().find(|(b, _)| b.contains(&p.address)) {
+            v.0 += 1;
+        }
+    }
+    for c in &cp.cooling {
+        if let Some((_, v)) = per_block.iter_mut().find(|(b, _)| b.contains(&c.address)) {
+            v.1 += 1;
+        }
+    }
+    json!({
+        "kind": "node",
+        "instance_type": cp.limits.instance_type,
+        "mode": cp.config.mode,
+        "written_at": cp.written_at,
+        "interfaces": interfaces,
+        "blocks": per_block.iter().map(|(b, (pods, cooling))| json!({
+            "cidr": b, "pods": pods, "cooling": cooling,
+        })).collect::<Vec<_>>(),
+        "pods": cp.pods.len(),
+        "cooling": cp.cooling.len(),
+        "quarantined": cp.quarantined.iter().map(|q| json!({
+            "key": format!("{}/{}/{}", q.network_name, q.container_id, q.if_name),
+            "address": q.address,
+        })).collect::<Vec<_>>(),
+        "settings": cp.settings,
+    })
+}
+
+fn subnet(cp: &SubnetCheckpoint, name: &str) -> Result<Value, PersistError> {
+    let s = cp.restore(name)?;
+    let st = s.stats();
+    Ok(json!({
+        "kind": "subnet",
+        "cidr": cp.cidr,
+        "profile": cp.profile,
+        "placement": cp.placement,
+        "reservations": cp.reservations,
+        "prefixes": cp.prefixes.len(),
+        "addresses": cp.addresses.len(),
+        "free_addresses": st.available,
+        "free_28s": st.free_blocks_of(28),
+        "largest_free_block": st.largest_free_block,
+        "fragmentation": st.fragmentation,
+    }))
+}
+
+fn vpc_cni(head: &Value) -> Value {
+    let mut per_block: BTreeMap<IpNet, u32> = BTreeMap::new();
+    let allocations = head["allocations"].as_array().cloned().unwrap_or_default();
+    for a in &allocations {
+        let addr = a["ipv4"]
+            .as_str()
+            .or(a["ipv6"].as_str())
+            .and_then(|s| s.parse().ok());
+        if let Some(addr) = addr {
+            *per_block.entry(block_of(addr)).or_default() += 1;
+        }
+    }
+    json!({
+        "kind": VPC_CNI_VERSION,
+        "pods": allocations.len(),
+        "blocks": per_block.iter().map(|(b, n)| json!({ "cidr": b, "pods": n })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_text(r: &Value) {
+    match r["kind"].as_str() {
+        Some("node") => {
+            println!(
+                "node checkpoint: {}, {} mode",
+                r["instance_type"].as_str().unwrap_or("?"),
+                r["mode"].as_str().unwrap_or("?")
+            );
+            for i in r["interfaces"].as_array().into_iter().flatten() {
+                println!(
+                    "  interface {} (device {}, primary {}): {} prefixes, {} secondary addresses",
+                    i["id"].as_str().unwrap_or("?"),
+                    i["device_number"],
+                    i["primary_address"].as_str().unwrap_or("?"),
+                    i["prefixes"],
+                    i["secondary_addresses"]
+                );
+            }
+            for b in r["blocks"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:<20} {} pods, {} cooling",
+                    b["cidr"].as_str().unwrap_or("?"),
+                    b["pods"],
+                    b["cooling"]
+                );
+            }
+            println!("pods: {}, cooling: {}", r["pods"], r["cooling"]);
+            let q = r["quarantined"].as_array().cloned().unwrap_or_default();
+            println!("quarantined: {}", q.len());
+            for e in q {
+                println!(
+                    "  {} at {}",
+                    e["key"].as_str().unwrap_or("?"),
+                    e["address"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Some("subnet") => {
+            println!("subnet checkpoint: {}", r["cidr"].as_str().unwrap_or("?"));
+            println!(
+                "  {} prefixes, {} single addresses, {} reservations",
+                r["prefixes"],
+                r["addresses"],
+                r["reservations"].as_array().map_or(0, Vec::len)
+            );
+            println!(
+                "  free addresses {}, free /28s {}, largest free block {}, fragmentation {:.2}",
+                r["free_addresses"],
+                r["free_28s"],
+                r["largest_free_block"].as_str().unwrap_or("none"),
+                r["fragmentation"].as_f64().unwrap_or(0.0)
+            );
+        }
+        _ => {
+            println!("{} file: {} pods", VPC_CNI_VERSION, r["pods"]);
+            for b in r["blocks"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:<20} {} pods",
+                    b["cidr"].as_str().unwrap_or("?"),
+                    b["pods"]
+                );
+            }
+        }
+    }
+}
