@@ -138,8 +138,9 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("rule: {rule}");
     match e.target_prefixes {
         Some(p) => println!(
-            "keeps available: {} addresses; wants {p} prefixes for these pods",
-            e.target_available
+            "keeps available: {} addresses; wants {p} {} for these pods",
+            e.target_available,
+            if p == 1 { "prefix" } else { "prefixes" }
         ),
         None => println!("keeps available: {} addresses", e.target_available),
     }
