@@ -233,49 +233,36 @@ mod node_benches {
         fn release(&self, k: &PodKey);
     }
 
-    impl PodAlloc for Node {
-        fn make(config: NodeConfig, clock: Arc<ManualClock>) -> Self {
-            Node::with_clock(
-                InstanceLimits::lookup("m5.large").unwrap().clone(),
-                config,
-                clock,
-            )
-        }
-        fn iface(&self, spec: InterfaceSpec) {
-            self.attach_interface(spec).unwrap()
-        }
-        fn prefix(&self, id: &str, p: IpNet) {
-            self.attach_prefix(id, p).unwrap()
-        }
-        fn assign(&self, r: PodRequest) {
-            black_box(Node::assign(self, r).unwrap());
-        }
-        fn release(&self, k: &PodKey) {
-            black_box(Node::release(self, k).unwrap());
-        }
+    /// `Node` and its model share method names; one impl body serves both.
+    macro_rules! impl_pod_alloc {
+        ($t:ident, $make:expr) => {
+            impl PodAlloc for $t {
+                fn make(config: NodeConfig, clock: Arc<ManualClock>) -> Self {
+                    let limits = InstanceLimits::lookup("m5.large").unwrap().clone();
+                    $make(limits, config, clock)
+                }
+                fn iface(&self, spec: InterfaceSpec) {
+                    self.attach_interface(spec).unwrap()
+                }
+                fn prefix(&self, id: &str, p: IpNet) {
+                    self.attach_prefix(id, p).unwrap()
+                }
+                fn assign(&self, r: PodRequest) {
+                    black_box($t::assign(self, r).unwrap());
+                }
+                fn release(&self, k: &PodKey) {
+                    black_box($t::release(self, k).unwrap());
+                }
+            }
+        };
     }
 
-    impl PodAlloc for NaiveNode {
-        fn make(config: NodeConfig, clock: Arc<ManualClock>) -> Self {
-            NaiveNode::new(
-                InstanceLimits::lookup("m5.large").unwrap().clone(),
-                config,
-                clock,
-            )
-        }
-        fn iface(&self, spec: InterfaceSpec) {
-            self.attach_interface(spec).unwrap()
-        }
-        fn prefix(&self, id: &str, p: IpNet) {
-            self.attach_prefix(id, p).unwrap()
-        }
-        fn assign(&self, r: PodRequest) {
-            black_box(NaiveNode::assign(self, r).unwrap());
-        }
-        fn release(&self, k: &PodKey) {
-            black_box(NaiveNode::release(self, k).unwrap());
-        }
-    }
+    impl_pod_alloc!(Node, |l, c, clock: Arc<ManualClock>| Node::with_clock(
+        l, c, clock
+    ));
+    impl_pod_alloc!(NaiveNode, |l, c, clock: Arc<ManualClock>| NaiveNode::new(
+        l, c, clock
+    ));
 
     /// An m5.large with 15 /28s (9 on device 0, 6 on device 1) and 120 of their 240 addresses
     /// held by pods.

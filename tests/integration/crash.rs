@@ -6,10 +6,7 @@
 //! The child is this test binary itself, re-run with `PDIPAM_CRASH_CHILD_DIR` set: then
 //! `crash_child_entry` runs the child loop instead of returning.
 
-use pdipam::{
-    Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeCheckpoint, NodeConfig, PodKey,
-    PodRequest, SystemClock, WriteThroughNode,
-};
+use pdipam::{Clock, Node, NodeCheckpoint, PodKey, PodRequest, SystemClock, WriteThroughNode};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;
@@ -26,30 +23,7 @@ fn key(n: u64) -> PodKey {
 }
 
 fn fresh_node() -> Node {
-    let cfg = NodeConfig {
-        cooldown: Duration::ZERO,
-        ..Default::default()
-    };
-    let node = Node::with_clock(
-        InstanceLimits::lookup("m5.large").unwrap().clone(),
-        cfg,
-        Arc::new(SystemClock),
-    );
-    node.attach_interface(InterfaceSpec {
-        id: "eni-0".into(),
-        device_number: 0,
-        primary_address: "10.0.0.10".parse().unwrap(),
-        flags: InterfaceFlags {
-            primary: true,
-            ..Default::default()
-        },
-    })
-    .unwrap();
-    for i in 0..9 {
-        node.attach_prefix("eni-0", format!("10.0.{}.0/28", i + 1).parse().unwrap())
-            .unwrap();
-    }
-    node
+    crate::node_concurrency::nine_prefix_node(Arc::new(SystemClock), Duration::ZERO)
 }
 
 /// The child: restore (or start), then assign and release at random forever, saying on stdout

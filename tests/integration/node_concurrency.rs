@@ -18,17 +18,16 @@ fn next(state: &mut u64) -> u64 {
     *state
 }
 
-/// A node with 9 /28s (144 addresses) on one interface and a 1 ms cooldown, so that threads also
-/// race for addresses whose cooldown just ended.
-fn node(clock: &Arc<ManualClock>) -> Node {
+/// An m5.large with one interface holding 9 /28s (10.0.1.0/28 to 10.0.9.0/28, 144 addresses).
+pub(crate) fn nine_prefix_node(clock: Arc<dyn pdipam::Clock>, cooldown: Duration) -> Node {
     let cfg = NodeConfig {
-        cooldown: Duration::from_millis(1),
+        cooldown,
         ..Default::default()
     };
     let node = Node::with_clock(
         InstanceLimits::lookup("m5.large").unwrap().clone(),
         cfg,
-        clock.clone(),
+        clock,
     );
     node.attach_interface(InterfaceSpec {
         id: "eni-0".into(),
@@ -45,6 +44,12 @@ fn node(clock: &Arc<ManualClock>) -> Node {
             .unwrap();
     }
     node
+}
+
+/// The same with a 1 ms cooldown, so that threads also race for addresses whose cooldown just
+/// ended.
+fn node(clock: &Arc<ManualClock>) -> Node {
+    nine_prefix_node(clock.clone(), Duration::from_millis(1))
 }
 
 /// Slot of an address in the ownership table: (third octet - 1) * 16 + last octet.
