@@ -6,7 +6,7 @@
 //! the live set was observed (a pod created after the observation is simply not in it yet), and
 //! missing on several consecutive passes or for longer than a grace period.
 
-use super::{Node, NodeError, PodKey, Timestamp};
+use super::{Node, PodKey, Timestamp};
 use crate::sync::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -88,12 +88,9 @@ impl Node {
         if dry_run {
             return report;
         }
-        report.released.retain(|(key, _)| match self.release(key) {
-            Ok(_) => true,
-            // Released meanwhile by its own DEL: nothing leaked.
-            Err(NodeError::UnknownPod { .. }) => false,
-            Err(_) => false,
-        });
+        // A key whose own DEL released it meanwhile (`UnknownPod`, the only refusal) leaked
+        // nothing: it is left out of the report.
+        report.released.retain(|(key, _)| self.release(key).is_ok());
         *missing = next;
         report
     }

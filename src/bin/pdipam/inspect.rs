@@ -64,17 +64,19 @@ fn node(cp: &NodeCheckpoint) -> Value {
             })
         })
         .collect();
-    let mut per_block: BTreeMap<IpNet, (u32, u32)> = blocks;
-    for p in &cp.pods {
-        if let Some((_, v)) = per_block.iter_mut().find(|(b, _)| b.contains(&p.address)) {
-            v.0 += 1;
+    // (pods, cooling) per attached block.
+    let mut per_block = blocks;
+    let mut count = |a: IpAddr, cooling: bool| {
+        if let Some((_, v)) = per_block.iter_mut().find(|(b, _)| b.contains(&a)) {
+            if cooling {
+                v.1 += 1
+            } else {
+                v.0 += 1
+            }
         }
-    }
-    for c in &cp.cooling {
-        if let Some((_, v)) = per_block.iter_mut().find(|(b, _)| b.contains(&c.address)) {
-            v.1 += 1;
-        }
-    }
+    };
+    cp.pods.iter().for_each(|p| count(p.address, false));
+    cp.cooling.iter().for_each(|c| count(c.address, true));
     json!({
         "kind": "node",
         "instance_type": cp.limits.instance_type,
