@@ -12,6 +12,7 @@ pub use settings::{SettingWarning, WarmSettings};
 use crate::node::{AddressMode, BlockKind, IpFamily, NodeSnapshot, Timestamp};
 use crate::{InstanceLimits, MaxPodsOptions};
 use ipnet::IpNet;
+use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -81,6 +82,71 @@ impl Action {
                 | Action::AttachAddresses { .. }
                 | Action::AttachInterface { .. }
         )
+    }
+}
+
+/// `count` followed by the singular or plural noun.
+fn amount(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+fn list<T: fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line for logs and reports.
+///
+/// ```
+/// use pdipam::Action;
+/// let grow = Action::AttachPrefixes { interface: "eni-1".into(), count: 2 };
+/// assert_eq!(grow.to_string(), "attach 2 prefixes to eni-1");
+/// let shrink = Action::ReleaseAddresses {
+///     interface: "eni-1".into(),
+///     addresses: vec!["10.0.0.7".parse().unwrap()],
+/// };
+/// assert_eq!(shrink.to_string(), "release 10.0.0.7 from eni-1");
+/// ```
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::AttachPrefixes { interface, count } => {
+                let what = amount(*count as usize, "prefix", "prefixes");
+                write!(f, "attach {what} to {interface}")
+            }
+            Action::AttachAddresses { interface, count } => {
+                let what = amount(*count as usize, "secondary address", "secondary addresses");
+                write!(f, "attach {what} to {interface}")
+            }
+            Action::AttachInterface {
+                device_number,
+                kind,
+                count,
+            } => {
+                let what = match kind {
+                    BlockKind::Prefix => amount(*count as usize, "prefix", "prefixes"),
+                    BlockKind::Secondary => {
+                        amount(*count as usize, "secondary address", "secondary addresses")
+                    }
+                };
+                write!(
+                    f,
+                    "attach a new interface at device {device_number} with {what}"
+                )
+            }
+            Action::ReleasePrefixes {
+                interface,
+                prefixes,
+            } => write!(f, "release {} from {interface}", list(prefixes)),
+            Action::ReleaseAddresses {
+                interface,
+                addresses,
+            } => write!(f, "release {} from {interface}", list(addresses)),
+            Action::FreeInterface { interface } => write!(f, "free interface {interface}"),
+        }
     }
 }
 

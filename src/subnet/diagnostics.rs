@@ -102,8 +102,13 @@ impl fmt::Display for PrefixFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "/{} in {}: {} candidate aligned blocks, {} free; {} free units where automatic assignment looks",
-            self.len, self.subnet, self.candidate_blocks, self.free_blocks, self.free_units
+            "/{} in {}: {} candidate aligned blocks, {} free; {} free {} where automatic assignment looks",
+            self.len,
+            self.subnet,
+            self.candidate_blocks,
+            self.free_blocks,
+            self.free_units,
+            if self.subnet.addr().is_ipv4() { "addresses" } else { "/80s" }
         )?;
         if self.blocks_allocated_whole > 0 {
             writeln!(

@@ -1,4 +1,5 @@
-//! The `pdipam` binary (issue 7, `max-pods` so far), run as a user runs it.
+//! The `pdipam` binary: max-pods, explain and inspect, run as a user runs them (simulate and frag:
+//! `cli_subnet`).
 #![cfg(feature = "cli")]
 
 use std::process::Command;
@@ -185,6 +186,7 @@ fn bad_input_is_one_line_naming_the_value_and_exit_code_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
         assert!(
             err.contains("m9.huge")
                 || err.contains("one")

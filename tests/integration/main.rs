@@ -1,5 +1,6 @@
 //! The integration tests: one binary (STYLE.md), one module per concern.
 mod cli;
+mod cli_subnet;
 mod concurrency;
 mod crash;
 mod limits;

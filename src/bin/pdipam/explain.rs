@@ -1,40 +1,22 @@
 //! `pdipam explain`: grows a node of the given type to N pods with the planner, on an in-process
 //! subnet, and prints the warm pool the settings keep and what it costs.
 
-use clap::{Parser, ValueEnum};
+use crate::warm::WarmArgs;
+use clap::Parser;
 use pdipam::{
     execute, explain, plan, AddressMode, Clock, InstanceLimits, LocalProvider, ManualClock, Node,
-    NodeConfig, PodKey, PodRequest, Rule, Subnet, SubnetOptions, Timestamp, WarmSettings,
+    NodeConfig, PodKey, PodRequest, Rule, Subnet, SubnetOptions, Timestamp,
 };
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Mode {
-    Prefix,
-    Secondary,
-}
 
 #[derive(Parser)]
 pub struct Args {
     /// The instance type, e.g. m5.large.
     #[arg(long)]
     instance_type: String,
-    /// Prefix delegation or secondary IPs.
-    #[arg(long, value_enum, default_value = "prefix")]
-    mode: Mode,
-    /// WARM_PREFIX_TARGET (default: 1, as every shipped manifest sets it).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    warm_prefix_target: u32,
-    /// WARM_IP_TARGET (0: unset).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    warm_ip_target: u32,
-    /// MINIMUM_IP_TARGET (0: unset).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    minimum_ip_target: u32,
-    /// WARM_ENI_TARGET.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    warm_eni_target: u32,
+    #[command(flatten)]
+    warm: WarmArgs,
     /// Pods running on the node.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pods: u32,
@@ -45,17 +27,8 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let limits = InstanceLimits::lookup(&args.instance_type)?;
-    let settings = WarmSettings {
-        warm_eni_target: args.warm_eni_target,
-        warm_ip_target: args.warm_ip_target,
-        minimum_ip_target: args.minimum_ip_target,
-        warm_prefix_target: args.warm_prefix_target,
-        max_pods: None,
-    };
-    let mode = match args.mode {
-        Mode::Prefix => AddressMode::Prefix,
-        Mode::Secondary => AddressMode::Secondary,
-    };
+    let settings = args.warm.settings();
+    let mode = args.warm.mode();
     let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
     // A subnet large enough never to be the limit: the question is about the node.
     let subnet = Arc::new(Subnet::with_options(

@@ -1,0 +1,574 @@
+//! `pdipam simulate` and `pdipam frag`, run as a user runs them; their maps parsed as XML.
+#![cfg(feature = "cli")]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pdipam-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The map's cells (rects of the `cells` group) with their fill, and the legend's text.
+fn read_map(path: &Path) -> (Vec<String>, String, usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the map is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let group = |id: &str| {
+        doc.descendants()
+            .find(|n| n.attribute("id") == Some(id))
+            .unwrap_or_else(|| panic!("no {id} group"))
+    };
+    let fills = group("cells")
+        .children()
+        .filter(|n| n.has_tag_name("rect"))
+        .map(|n| n.attribute("fill").unwrap().to_string())
+        .collect();
+    let legend: String = group("legend")
+        .descendants()
+        .filter(|n| n.is_text())
+        .map(|n| format!("{}\n", n.text().unwrap()))
+        .collect();
+    let reservations = group("reservations")
+        .children()
+        .filter(|n| n.has_tag_name("rect"))
+        .count();
+    (fills, legend, reservations)
+}
+
+const RANDOM_22: &[&str] = &[
+    "simulate",
+    "--subnet",
+    "10.0.0.0/22",
+    "--instance-type",
+    "m5.xlarge",
+    "--nodes",
+    "8",
+    "--pods",
+    "600",
+    "--policy",
+    "random",
+    "--churn",
+    "5",
+    "--json",
+];
+
+#[test]
+fn simulate_places_every_pod_and_accounts_for_every_address() {
+    let mut args = RANDOM_22.to_vec();
+    args[10] = "pack";
+    let v = json_of(&args);
+    assert_eq!(v["pods"]["running"], 600);
+    assert_eq!(v["pods"]["pending"], 0);
+    assert_eq!(v["failures"].as_array().unwrap().len(), 0, "{v:#}");
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 8);
+    let pods: u64 = nodes.iter().map(|n| n["pods"].as_u64().unwrap()).sum();
+    let prefixes: u64 = nodes.iter().map(|n| n["prefixes"].as_u64().unwrap()).sum();
+    let idle: u64 = nodes.iter().map(|n| n["idle"].as_u64().unwrap()).sum();
+    assert_eq!(pods, 600);
+    // Every prefix of every node is one of the subnet's, and the addresses add up.
+    let s = &v["subnet"];
+    assert_eq!(s["prefixes"].as_u64(), Some(prefixes));
+    assert_eq!(prefixes * 16, pods + idle);
+    assert_eq!(s["single_addresses"], 8, "one primary address per node");
+    assert_eq!(
+        s["free"].as_u64().unwrap(),
+        1024 - 5 - 8 - prefixes * 16,
+        "{s:#}"
+    );
+    // Pack keeps the free space in whole /28s.
+    assert!(s["fragmentation"].as_f64().unwrap() < 0.5, "{s:#}");
+}
+
+#[test]
+fn simulate_explains_every_refusal_and_is_deterministic_per_seed() {
+    let v = json_of(RANDOM_22);
+    let failures = v["failures"].as_array().unwrap();
+    assert!(
+        !failures.is_empty(),
+        "random placement fragments this subnet"
+    );
+    for f in failures {
+        assert!(
+            f["error"]
+                .as_str()
+                .unwrap()
+                .contains("InsufficientCidrBlocks"),
+            "{f:#}"
+        );
+        let why = &f["explanation"];
+        assert_eq!(why["free_blocks"], 0, "{f:#}");
+        assert!(why["free_addresses"].as_u64().unwrap() >= 16, "{f:#}");
+        assert!(!why["spoilers"].as_array().unwrap().is_empty(), "{f:#}");
+    }
+    assert_eq!(v["subnet"]["free_28s"], 0);
+    assert_eq!(json_of(RANDOM_22), v, "the same seed gives the same run");
+    let mut other = RANDOM_22.to_vec();
+    other.extend(["--seed", "7"]);
+    assert_ne!(json_of(&other)["subnet"], v["subnet"]);
+
+    // The text report groups the refusals and says why.
+    let text = run(&RANDOM_22[..RANDOM_22.len() - 1]);
+    let stdout = String::from_utf8(text.stdout).unwrap();
+    assert!(stdout.contains("InsufficientCidrBlocks"), "{stdout}");
+    assert!(stdout.contains("why: /28 in 10.0.0.0/22"), "{stdout}");
+    assert!(stdout.contains("alone spoils"), "{stdout}");
+    // Piped output: no progress bar on stderr.
+    assert!(
+        text.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8(text.stderr)
+    );
+}
+
+#[test]
+fn simulate_in_secondary_mode_stops_at_max_pods() {
+    let v = json_of(&[
+        "simulate",
+        "--subnet",
+        "10.0.0.0/24",
+        "--instance-type",
+        "m5.large",
+        "--nodes",
+        "3",
+        "--pods",
+        "100",
+        "--mode",
+        "secondary",
+        "--json",
+    ]);
+    // max pods 29, of which two are host-network pods that take no address.
+    assert_eq!(v["max_pods"], 29);
+    assert_eq!(v["pods"]["running"], 81);
+    assert_eq!(v["pods"]["unschedulable"], 19);
+    for n in v["nodes"].as_array().unwrap() {
+        assert_eq!(
+            (n["interfaces"].as_u64(), n["pods"].as_u64()),
+            (Some(3), Some(27))
+        );
+        assert_eq!(n["prefixes"], 0);
+    }
+}
+
+#[test]
+fn simulate_map_has_one_cell_per_28_coloured_by_node() {
+    let dir = scratch("simulate-map");
+    let map = dir.join("subnet.svg");
+    let out = run(&[
+        "simulate",
+        "--subnet",
+        "10.0.0.0/22",
+        "--instance-type",
+        "m5.xlarge",
+        "--nodes",
+        "3",
+        "--pods",
+        "200",
+        "--reserve",
+        "10.0.2.0/23:prefix",
+        "--reserve",
+        "10.0.1.240/28:explicit",
+        "--map",
+        map.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let (fills, legend, reservations) = read_map(&map);
+    assert_eq!(fills.len(), 64, "a /22 has 64 /28s");
+    assert_eq!(reservations, 2);
+    for k in 1..=3 {
+        assert!(
+            legend.contains(&format!("prefixes on node-{k}")),
+            "{legend}"
+        );
+    }
+    // 32 cells in the prefix reservation, 18 of them prefixes, one holding .255; and the explicit one.
+    assert!(legend.contains("free, in a reservation (14)"), "{legend}");
+    // The reservation fills first: every prefix lies in 10.0.2.0/23, the last 32 cells.
+    let distinct = |cells: &[String]| {
+        let mut c = cells.to_vec();
+        c.sort();
+        c.dedup();
+        c.len()
+    };
+    assert!(distinct(&fills[32..]) >= 3, "{fills:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Interfaces of a 10.0.0.0/24 in `describe-network-interfaces` shape, with fields frag ignores,
+/// missing and null lists, and an interface of another subnet.
+fn sample_interfaces() -> Value {
+    json!({"NetworkInterfaces": [
+        {"NetworkInterfaceId": "eni-a", "SubnetId": "subnet-1", "Status": "in-use",
+         "Attachment": {"DeviceIndex": 0, "InstanceId": "i-1"},
+         "PrivateIpAddress": "10.0.0.4",
+         "PrivateIpAddresses": [
+            {"Primary": true, "PrivateIpAddress": "10.0.0.4", "PrivateDnsName": "ip-10-0-0-4"},
+            {"Primary": false, "PrivateIpAddress": "10.0.0.20"}],
+         "Ipv4Prefixes": [{"Ipv4Prefix": "10.0.0.160/28"}, {"Ipv4Prefix": "10.0.0.176/28"}],
+         "Ipv6Addresses": [], "TagSet": []},
+        {"NetworkInterfaceId": "eni-b", "SubnetId": "subnet-1",
+         "PrivateIpAddress": "10.0.0.36",
+         "PrivateIpAddresses": [
+            {"Primary": true, "PrivateIpAddress": "10.0.0.36"},
+            {"Primary": false, "PrivateIpAddress": "10.0.0.37"},
+            {"Primary": false, "PrivateIpAddress": "10.0.0.100"}],
+         "Ipv4Prefixes": []},
+        {"NetworkInterfaceId": "eni-c", "PrivateIpAddress": "10.0.0.200",
+         "PrivateIpAddresses": null},
+        {"NetworkInterfaceId": "eni-elsewhere", "PrivateIpAddress": "10.1.0.5"}
+    ]})
+}
+
+fn sample_reservations() -> Value {
+    json!({
+        "SubnetIpv4CidrReservations": [
+            {"SubnetCidrReservationId": "scr-1", "SubnetId": "subnet-1", "Cidr": "10.0.0.64/28",
+             "ReservationType": "explicit", "OwnerId": "123", "Tags": []}],
+        "SubnetIpv6CidrReservations": [
+            {"SubnetCidrReservationId": "scr-6", "Cidr": "2600:1f14::/80",
+             "ReservationType": "prefix"}]
+    })
+}
+
+fn write(dir: &Path, name: &str, v: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn frag_diagnoses_a_subnet_from_aws_cli_output() {
+    let dir = scratch("frag");
+    let enis = write(&dir, "enis.json", &sample_interfaces());
+    let res = write(&dir, "reservations.json", &sample_reservations());
+    let map = dir.join("frag.svg");
+    let base = [
+        "frag",
+        "--subnet",
+        "10.0.0.0/24",
+        "--network-interfaces",
+        &enis,
+        "--reservations",
+        &res,
+    ];
+    let mut args = base.to_vec();
+    args.push("--json");
+    let v = json_of(&args);
+    assert_eq!(
+        (v["interfaces"].as_u64(), v["interfaces_elsewhere"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        (v["single_addresses"].as_u64(), v["prefixes"].as_u64()),
+        (Some(6), Some(2))
+    );
+    // 256 - 5 reserved - 6 single addresses - 32 in prefixes.
+    assert_eq!(
+        (v["free"].as_u64(), v["available"].as_u64()),
+        (Some(213), Some(213))
+    );
+    // .48 .64 .80 .112 .128 .144 .208 .224; .64 is an explicit reservation.
+    assert_eq!(v["free_28s"], 8);
+    assert_eq!(v["free_28s_for_automatic_prefixes"], 7);
+    assert_eq!(v["automatic_28"]["Ok"], "10.0.0.48/28");
+    // .20, .100 and .200 each alone spoil a /28; .36 and .37 share one; .4 sits with reserved ones.
+    let spoilers: Vec<(&str, &str)> = v["spoilers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap(),
+                s["interface"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        spoilers,
+        [
+            ("10.0.0.20", "eni-a"),
+            ("10.0.0.100", "eni-b"),
+            ("10.0.0.200", "eni-c")
+        ]
+    );
+    let interfaces: Vec<(&str, u64, u64, u64)> = v["interfaces_spoiling"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["interface"].as_str().unwrap(),
+                i["addresses"].as_u64().unwrap(),
+                i["spoils"].as_u64().unwrap(),
+                i["alone"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        interfaces,
+        [("eni-b", 3, 2, 2), ("eni-a", 1, 1, 1), ("eni-c", 1, 1, 1)]
+    );
+    // 10.0.0.0/26 gives back .16/28 and .32/28 and keeps .48/28 free; the /25 above holds more
+    // free /28s but gives back only .192/28; nothing may overlap the explicit reservation.
+    let best = &v["reservation_suggestions"][0];
+    assert_eq!(best["cidr"], "10.0.0.0/26");
+    assert_eq!(
+        (best["gives_back"].as_u64(), best["free_now"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(best["single_addresses_inside"], 4);
+    assert_eq!(best["free_outside"], 141);
+    let others: Vec<&str> = v["reservation_suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["cidr"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        others,
+        [
+            "10.0.0.0/26",
+            "10.0.0.128/25",
+            "10.0.0.96/27",
+            "10.0.0.16/28"
+        ]
+    );
+
+    // The text report and the map.
+    let mut args = base.to_vec();
+    args.extend(["--map", map.to_str().unwrap()]);
+    let out = run(&args);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "in use: 3 interfaces with 6 addresses and 2 prefixes (1 interface of other subnets skipped)",
+        "free aligned /28s: 8 (7 where automatic prefixes look)",
+        "10.0.0.100 on eni-b: frees 10.0.0.96/28",
+        "eni-b: 3 addresses in 2 /28s, 2 of them alone",
+        "--cidr 10.0.0.0/26 --reservation-type prefix",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in\n{text}");
+    }
+    let (fills, legend, reservations) = read_map(&map);
+    assert_eq!(fills.len(), 16);
+    assert_eq!(reservations, 1);
+    assert!(legend.contains("prefixes on eni-a (2 /28s)"), "{legend}");
+    assert!(legend.contains("free (7 /28s)"), "{legend}");
+    assert!(
+        legend.contains("broken by single or reserved addresses (6)"),
+        "{legend}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn frag_refuses_a_full_subnet_with_the_cloud_error_and_explains() {
+    let dir = scratch("frag-full");
+    // One address in each /28 of a /26: 212 free addresses in a /24... no: a /26 only.
+    let addrs: Vec<Value> = (0..4)
+        .map(|k| json!({"PrivateIpAddress": format!("10.0.0.{}", k * 16 + 5)}))
+        .collect();
+    let enis = write(
+        &dir,
+        "enis.json",
+        &json!({"NetworkInterfaces": [{"NetworkInterfaceId": "eni-x",
+            "PrivateIpAddress": "10.0.0.5", "PrivateIpAddresses": addrs}]}),
+    );
+    let out = run(&[
+        "frag",
+        "--subnet",
+        "10.0.0.0/26",
+        "--network-interfaces",
+        &enis,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("an automatic /28 now: InsufficientCidrBlocks"),
+        "{text}"
+    );
+    assert!(
+        text.contains("why: /28 in 10.0.0.0/26: 4 candidate aligned blocks, 0 free"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_input_names_the_value_and_exits_2() {
+    let dir = scratch("frag-bad");
+    let good = write(&dir, "good.json", &sample_interfaces());
+    let mut bad_address = sample_interfaces();
+    bad_address["NetworkInterfaces"][1]["PrivateIpAddresses"][1]["PrivateIpAddress"] =
+        json!("10.0.0.999");
+    let bad_address = write(&dir, "bad-address.json", &bad_address);
+    let mut twice = sample_interfaces();
+    twice["NetworkInterfaces"][2]["PrivateIpAddress"] = json!("10.0.0.37");
+    let twice = write(&dir, "twice.json", &twice);
+    let mut reserved = sample_interfaces();
+    reserved["NetworkInterfaces"][2]["PrivateIpAddress"] = json!("10.0.0.2");
+    let reserved = write(&dir, "reserved.json", &reserved);
+    let mut kind = sample_reservations();
+    kind["SubnetIpv4CidrReservations"][0]["ReservationType"] = json!("sometimes");
+    let kind = write(&dir, "kind.json", &kind);
+    let mut outside = sample_reservations();
+    outside["SubnetIpv4CidrReservations"][0]["Cidr"] = json!("10.9.0.0/28");
+    let outside = write(&dir, "outside.json", &outside);
+    let not_json = dir.join("not.json");
+    std::fs::write(&not_json, "NetworkInterfaces:\n- eni-a\n").unwrap();
+    let not_json = not_json.to_str().unwrap().to_string();
+    let missing = dir.join("missing.json").to_str().unwrap().to_string();
+
+    let frag = |subnet: &'static str, enis: &str, res: Option<&str>| {
+        let mut a = vec![
+            "frag".to_string(),
+            "--subnet".into(),
+            subnet.into(),
+            "--network-interfaces".into(),
+            enis.into(),
+        ];
+        if let Some(r) = res {
+            a.extend(["--reservations".into(), r.into()]);
+        }
+        a
+    };
+    let sim = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "simulate",
+            "--subnet",
+            "10.0.0.0/22",
+            "--instance-type",
+            "m5.large",
+            "--nodes",
+            "2",
+            "--pods",
+            "10",
+        ]
+        .map(String::from)
+        .to_vec();
+        for e in extra.chunks(2) {
+            match a.iter().position(|x| x == e[0]) {
+                Some(p) => a[p + 1] = e[1].into(),
+                None => a.extend([e[0].into(), e[1].into()]),
+            }
+        }
+        a
+    };
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            frag("10.0.0.0/24", &bad_address, None),
+            vec!["10.0.0.999", "eni-b"],
+        ),
+        (
+            frag("10.0.0.0/24", &twice, None),
+            vec!["10.0.0.37", "eni-b", "eni-c"],
+        ),
+        (
+            frag("10.0.0.0/24", &reserved, None),
+            vec!["10.0.0.2", "eni-c"],
+        ),
+        (
+            frag("10.0.0.0/24", &good, Some(&kind)),
+            vec!["sometimes", "scr-1"],
+        ),
+        (
+            frag("10.0.0.0/24", &good, Some(&outside)),
+            vec!["10.9.0.0/28"],
+        ),
+        (
+            frag("10.0.0.0/24", &not_json, None),
+            vec!["not.json", "describe-network-interfaces"],
+        ),
+        (frag("10.0.0.0/24", &missing, None), vec!["missing.json"]),
+        (frag("10.0.0.0/33", &good, None), vec!["10.0.0.0/33"]),
+        (frag("2600:1f14::/64", &good, None), vec!["2600:1f14::/64"]),
+        (sim(&["--subnet", "10.0.0.0/40"]), vec!["10.0.0.0/40"]),
+        (sim(&["--subnet", "2600:1f14::/64"]), vec!["2600:1f14::/64"]),
+        (sim(&["--instance-type", "m9.huge"]), vec!["m9.huge"]),
+        (
+            sim(&["--instance-type", "t2.medium"]),
+            vec!["t2.medium", "--mode secondary"],
+        ),
+        (sim(&["--nodes", "0"]), vec!["'0'", "--nodes"]),
+        (sim(&["--reserve", "10.0.1.0/24"]), vec!["10.0.1.0/24"]),
+        (sim(&["--reserve", "10.0.1.0/24:often"]), vec!["often"]),
+        (
+            sim(&["--reserve", "10.9.0.0/24:prefix"]),
+            vec!["10.9.0.0/24"],
+        ),
+        (sim(&["--policy", "best"]), vec!["best"]),
+        (
+            sim(&["--map", "/nonexistent-dir/map.svg"]),
+            vec!["/nonexistent-dir/map.svg"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {n:?} not in {err}");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn simulate_draws_a_progress_bar_on_a_terminal_only() {
+    // `script` (util-linux) runs the command on a pseudo-terminal and records what it drew.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to provide a terminal");
+        return;
+    }
+    let dir = scratch("progress");
+    let record = dir.join("typescript");
+    let cmd = format!(
+        "{} simulate --subnet 10.0.0.0/22 --instance-type m5.xlarge --nodes 4 --pods 300 --churn 2",
+        env!("CARGO_BIN_EXE_pdipam")
+    );
+    let status = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(&record)
+        .env("PDIPAM_PROGRESS_AFTER_MS", "0")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let drawn = String::from_utf8_lossy(&std::fs::read(&record).unwrap()).into_owned();
+    assert!(drawn.contains("churn round 2"), "{drawn}");
+    assert!(drawn.contains("pods: 300 wanted"), "{drawn}");
+    // Piped, the same run draws nothing (checked on every run above, here with the knob set).
+    let piped = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args(cmd.split(' ').skip(1))
+        .env("PDIPAM_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(piped.stderr.is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
