@@ -384,7 +384,7 @@ fn frag_diagnoses_a_subnet_from_aws_cli_output() {
 #[test]
 fn frag_refuses_a_full_subnet_with_the_cloud_error_and_explains() {
     let dir = scratch("frag-full");
-    // One address in each /28 of a /26: 212 free addresses in a /24... no: a /26 only.
+    // One address in each /28 of a /26: 55 addresses free and not one /28.
     let addrs: Vec<Value> = (0..4)
         .map(|k| json!({"PrivateIpAddress": format!("10.0.0.{}", k * 16 + 5)}))
         .collect();
@@ -411,6 +411,11 @@ fn frag_refuses_a_full_subnet_with_the_cloud_error_and_explains() {
         text.contains("why: /28 in 10.0.0.0/26: 4 candidate aligned blocks, 0 free"),
         "{text}"
     );
+    assert!(
+        text.contains("10.0.0.21 on eni-x: frees 10.0.0.16/28"),
+        "{text}"
+    );
+    assert!(text.contains("free: 55 addresses"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -152,7 +152,7 @@ impl Cluster {
             .filter(|(_, n)| n.ready)
             .map(|(i, n)| Reverse((n.running.len() + n.pending.len(), i)))
             .collect();
-        for _ in 0..count {
+        for placed in 0..count {
             match heap.pop() {
                 Some(Reverse((load, i))) if load < room => {
                     self.next_pod += 1;
@@ -160,9 +160,10 @@ impl Cluster {
                     self.nodes[i].pending.push_back(key);
                     heap.push(Reverse((load + 1, i)));
                 }
+                // The least loaded node is full, so every node is: the rest cannot be placed.
                 _ => {
-                    self.unschedulable += 1;
-                    heap.clear();
+                    self.unschedulable += count - placed;
+                    return;
                 }
             }
         }
