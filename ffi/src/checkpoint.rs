@@ -1,0 +1,59 @@
+//! Node checkpoints from C: saved durably (temporary file, fsync, rename), loaded with every
+//! check of the format (checksum, duplicates, quarantine).
+
+use crate::boundary::{run, run_on};
+use crate::node::pdipam_node;
+use crate::raw::{self, Out};
+use crate::status::{pdipam_status, Failure};
+use pdipam::{write_durably, NodeCheckpoint, PersistError, SystemClock, WarmSettings};
+use std::ffi::c_char;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Writes the node (with its warm settings) to `path` durably: a failed write leaves the old
+/// file as it was.
+///
+/// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (path not UTF-8); `IO`.
+/// Thread-safe (take it with assignments stopped for one consistent state).
+#[no_mangle]
+pub extern "C" fn pdipam_node_save(node: *const pdipam_node, path: *const c_char) -> pdipam_status {
+    run_on(node, "node", |n| {
+        let path = raw::text(path, "path")?;
+        let bytes = n.node.checkpoint(Some(&n.settings())).to_bytes();
+        Ok(write_durably(Path::new(path), &bytes)?)
+    })
+}
+
+/// Restores a node from the checkpoint at `path` into `*node_out`; `*quarantined_out` (may be
+/// NULL) gets the number of allocations whose address lies in no attached block (kept aside,
+/// never given to another pod).
+///
+/// Status: `OK`; `NULL_ARG`; `INVALID_ARG`; `IO`; `CHECKPOINT_CORRUPT` (not JSON, bad checksum,
+/// unknown format or version, wrong kind); `CHECKPOINT_CONFLICT` (an address or key twice, an
+/// entry the node refuses). `pdipam_last_error` names the file and the entry. Thread-safe.
+#[no_mangle]
+pub extern "C" fn pdipam_node_load(
+    path: *const c_char,
+    quarantined_out: *mut usize,
+    node_out: *mut *mut pdipam_node,
+) -> pdipam_status {
+    run(|| {
+        let path = raw::text(path, "path")?;
+        let out = Out::new(node_out, "node_out")?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            Failure::Persist(PersistError::Io {
+                source_name: path.into(),
+                operation: "read",
+                message: e.to_string(),
+            })
+        })?;
+        let checkpoint = NodeCheckpoint::from_bytes(&bytes, path)?;
+        let restored = checkpoint.restore(path, Arc::new(SystemClock))?;
+        raw::write_optional(quarantined_out, restored.quarantined.len());
+        let settings = restored
+            .settings
+            .unwrap_or_else(WarmSettings::shipped_manifest);
+        out.write(pdipam_node::boxed(restored.node, settings));
+        Ok(())
+    })
+}

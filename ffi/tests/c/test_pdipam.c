@@ -1,0 +1,516 @@
+/* The C ABI from C: one test function per behaviour, every error path included.
+ * Built with -std=c11 -Wall -Wextra -Werror -pedantic, run plain, under ASan + UBSan and under
+ * valgrind memcheck by ffi/tests/c.rs. */
+#include "pdipam.h"
+#include "pdipam.h" /* a second include must be harmless */
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, \
+                    #cond);                                                            \
+            return false;                                                              \
+        }                                                                              \
+    } while (0)
+
+#define EXPECT(call, status) CHECK((call) == (status))
+
+static pdipam_prefix P(const char *text) {
+    pdipam_prefix p;
+    memset(&p, 0, sizeof p);
+    if (pdipam_prefix_parse(text, &p) != PDIPAM_STATUS_OK) {
+        fprintf(stderr, "cannot parse %s\n", text);
+        abort();
+    }
+    return p;
+}
+
+static bool same(pdipam_prefix a, const char *text) {
+    pdipam_prefix b = P(text);
+    return a.family == b.family && a.len == b.len && memcmp(a.addr, b.addr, 16) == 0;
+}
+
+/* The message of the last failure contains `needle`. */
+static bool last_error_has(const char *needle) {
+    char buf[1024];
+    size_t len = 0;
+    if (pdipam_last_error(buf, sizeof buf, &len) != PDIPAM_STATUS_OK) return false;
+    return strlen(buf) == len && strstr(buf, needle) != NULL;
+}
+
+static bool test_abi_version_matches_header(void) {
+    CHECK(pdipam_abi_version() ==
+          ((uint32_t)PDIPAM_ABI_VERSION_MAJOR << 16 | PDIPAM_ABI_VERSION_MINOR));
+    CHECK(strlen(pdipam_version()) > 0);
+    return true;
+}
+
+static bool test_status_str_takes_any_integer(void) {
+    CHECK(strcmp(pdipam_status_str(PDIPAM_STATUS_OK), "PDIPAM_STATUS_OK") == 0);
+    CHECK(strcmp(pdipam_status_str(PDIPAM_STATUS_INSUFFICIENT_CIDR_BLOCKS),
+                 "PDIPAM_STATUS_INSUFFICIENT_CIDR_BLOCKS") == 0);
+    CHECK(strcmp(pdipam_status_str(-7), "PDIPAM_STATUS_UNKNOWN") == 0);
+    CHECK(strcmp(pdipam_status_str(INT32_MAX), "PDIPAM_STATUS_UNKNOWN") == 0);
+    CHECK(strcmp(pdipam_status_str(INT32_MIN), "PDIPAM_STATUS_UNKNOWN") == 0);
+    return true;
+}
+
+static bool test_prefix_parse_and_format(void) {
+    pdipam_prefix p;
+    EXPECT(pdipam_prefix_parse("10.1.2.16/28", &p), PDIPAM_STATUS_OK);
+    CHECK(p.family == 4 && p.len == 28 && p.addr[0] == 10 && p.addr[3] == 16);
+    EXPECT(pdipam_prefix_parse("2600:1f14::/80", &p), PDIPAM_STATUS_OK);
+    CHECK(p.family == 6 && p.len == 80 && p.addr[0] == 0x26 && p.addr[1] == 0x00);
+    EXPECT(pdipam_prefix_parse("10.0.0.5", &p), PDIPAM_STATUS_OK);
+    CHECK(p.family == 4 && p.len == 32);
+
+    char buf[PDIPAM_PREFIX_TEXT_MAX];
+    size_t len = 0;
+    pdipam_prefix q = P("10.1.2.16/28");
+    EXPECT(pdipam_prefix_format(&q, buf, sizeof buf, &len), PDIPAM_STATUS_OK);
+    CHECK(strcmp(buf, "10.1.2.16/28") == 0 && len == 12);
+    pdipam_prefix big = P("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128");
+    EXPECT(pdipam_prefix_format(&big, buf, sizeof buf, &len), PDIPAM_STATUS_OK);
+    CHECK(len + 1 == PDIPAM_PREFIX_TEXT_MAX);
+    return true;
+}
+
+static bool test_prefix_errors(void) {
+    pdipam_prefix p;
+    memset(&p, 0xAB, sizeof p);
+    pdipam_prefix before = p;
+    EXPECT(pdipam_prefix_parse(NULL, &p), PDIPAM_STATUS_NULL_ARG);
+    CHECK(last_error_has("text is NULL"));
+    EXPECT(pdipam_prefix_parse("10.0.0.0/28", NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_prefix_parse("garbage", &p), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("garbage"));
+    EXPECT(pdipam_prefix_parse("10.0.0.0/33", &p), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_prefix_parse("", &p), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_prefix_parse("10.0.0.0/28\xff", &p), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("UTF-8"));
+    char *overlong = malloc(10000);
+    memset(overlong, '1', 9999);
+    overlong[9999] = 0;
+    EXPECT(pdipam_prefix_parse(overlong, &p), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("longer than 4096"));
+    free(overlong);
+    CHECK(memcmp(&p, &before, sizeof p) == 0); /* outputs only on success */
+
+    /* Bad family and lengths in a caller-built prefix. */
+    pdipam_prefix bad = P("10.0.0.0/28");
+    bad.family = 5;
+    char buf[64];
+    size_t len = 0;
+    EXPECT(pdipam_prefix_format(&bad, buf, sizeof buf, &len), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("family 5"));
+    bad.family = 4;
+    bad.len = 200;
+    EXPECT(pdipam_prefix_format(&bad, buf, sizeof buf, &len), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_prefix_format(NULL, buf, sizeof buf, &len), PDIPAM_STATUS_NULL_ARG);
+
+    /* Short buffers: the needed length is reported, the buffer untouched. */
+    pdipam_prefix q = P("10.1.2.16/28");
+    memset(buf, 'x', sizeof buf);
+    len = 0;
+    EXPECT(pdipam_prefix_format(&q, buf, 12, &len), PDIPAM_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len == 12 && buf[0] == 'x');
+    EXPECT(pdipam_prefix_format(&q, NULL, 0, &len), PDIPAM_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len == 12);
+    EXPECT(pdipam_prefix_format(&q, NULL, 13, &len), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_prefix_format(&q, buf, sizeof buf, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_prefix_format(&q, buf, 13, &len), PDIPAM_STATUS_OK);
+    CHECK(strcmp(buf, "10.1.2.16/28") == 0);
+    return true;
+}
+
+static bool test_last_error_buffer(void) {
+    pdipam_prefix p;
+    EXPECT(pdipam_prefix_parse("nonsense", &p), PDIPAM_STATUS_INVALID_ARG);
+    size_t len = 0;
+    EXPECT(pdipam_last_error(NULL, 0, &len), PDIPAM_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len > 8);
+    char *buf = malloc(len + 1);
+    EXPECT(pdipam_last_error(buf, len + 1, &len), PDIPAM_STATUS_OK);
+    CHECK(strstr(buf, "nonsense") != NULL);
+    free(buf);
+    EXPECT(pdipam_last_error(NULL, 0, NULL), PDIPAM_STATUS_NULL_ARG);
+    return true;
+}
+
+static bool test_subnet_allocates_and_refuses(void) {
+    pdipam_prefix cidr = P("10.0.0.0/24");
+    pdipam_subnet *s = NULL;
+    EXPECT(pdipam_subnet_new(&cidr, &s), PDIPAM_STATUS_OK);
+    CHECK(s != NULL);
+
+    pdipam_prefix got;
+    EXPECT(pdipam_subnet_alloc_prefix(s, 28, &got), PDIPAM_STATUS_OK);
+    CHECK(same(got, "10.0.0.16/28")); /* .0/28 holds the reserved .0-.3 */
+    EXPECT(pdipam_subnet_alloc_ip(s, &got), PDIPAM_STATUS_OK);
+    CHECK(same(got, "10.0.0.4/32"));
+
+    pdipam_prefix at = P("10.0.0.208/28");
+    EXPECT(pdipam_subnet_alloc_prefix_at(s, &at), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_subnet_alloc_prefix_at(s, &at), PDIPAM_STATUS_ALREADY_ALLOCATED);
+    CHECK(last_error_has("10.0.0.208/28"));
+    pdipam_prefix mis = P("10.0.0.200/28");
+    EXPECT(pdipam_subnet_alloc_prefix_at(s, &mis), PDIPAM_STATUS_MISALIGNED);
+    CHECK(last_error_has("10.0.0.200"));
+    pdipam_prefix outside = P("10.9.0.0/28");
+    EXPECT(pdipam_subnet_alloc_prefix_at(s, &outside), PDIPAM_STATUS_OUTSIDE_SUBNET);
+    CHECK(last_error_has("10.9.0.0/28"));
+    pdipam_prefix v6 = P("2600:1f14::/80");
+    EXPECT(pdipam_subnet_alloc_prefix_at(s, &v6), PDIPAM_STATUS_WRONG_FAMILY);
+    pdipam_prefix reserved = P("10.0.0.255/32");
+    EXPECT(pdipam_subnet_alloc_ip_at(s, &reserved), PDIPAM_STATUS_RESERVED_ADDRESS);
+    EXPECT(pdipam_subnet_alloc_ip_at(s, &cidr), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_subnet_alloc_prefix(s, 40, &got), PDIPAM_STATUS_PREFIX_LENGTH);
+
+    uint8_t is_free = 9;
+    EXPECT(pdipam_subnet_is_free(s, &at, &is_free), PDIPAM_STATUS_OK);
+    CHECK(is_free == 0);
+    EXPECT(pdipam_subnet_release(s, &at), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_subnet_release(s, &at), PDIPAM_STATUS_NOT_ALLOCATED);
+    EXPECT(pdipam_subnet_is_free(s, &at, &is_free), PDIPAM_STATUS_OK);
+    CHECK(is_free == 1);
+
+    /* NULL everywhere. */
+    EXPECT(pdipam_subnet_alloc_prefix(NULL, 28, &got), PDIPAM_STATUS_NULL_ARG);
+    CHECK(last_error_has("subnet is NULL"));
+    EXPECT(pdipam_subnet_alloc_prefix(s, 28, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_alloc_prefix_at(s, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_alloc_ip(s, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_release(s, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_release(NULL, &at), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_is_free(s, &at, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_new(NULL, &s), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_new(&cidr, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_subnet_verify(s), PDIPAM_STATUS_OK);
+    pdipam_subnet_free(s);
+    pdipam_subnet_free(NULL);
+    return true;
+}
+
+static bool test_subnet_fragmentation_is_explained(void) {
+    pdipam_prefix cidr = P("10.0.0.0/26");
+    pdipam_subnet *s = NULL;
+    EXPECT(pdipam_subnet_new(&cidr, &s), PDIPAM_STATUS_OK);
+    const char *spoilers[] = {"10.0.0.20/32", "10.0.0.40/32", "10.0.0.50/32"};
+    for (int i = 0; i < 3; i++) {
+        pdipam_prefix a = P(spoilers[i]);
+        EXPECT(pdipam_subnet_alloc_ip_at(s, &a), PDIPAM_STATUS_OK);
+    }
+    pdipam_prefix got;
+    memset(&got, 0x5A, sizeof got);
+    EXPECT(pdipam_subnet_alloc_prefix(s, 28, &got), PDIPAM_STATUS_INSUFFICIENT_CIDR_BLOCKS);
+    CHECK(got.family == 0x5A); /* untouched */
+    CHECK(last_error_has("InsufficientCidrBlocks"));
+
+    pdipam_subnet_stats st;
+    EXPECT(pdipam_subnet_get_stats(s, &st), PDIPAM_STATUS_OK);
+    CHECK(st.total == 64 && st.reserved == 5 && st.allocated == 3 && st.free == 56);
+    CHECK(st.free_blocks_16 == 0 && st.fragmentation == 1.0 && st.has_largest_free_block == 1);
+    uint64_t n = 99;
+    EXPECT(pdipam_subnet_free_blocks(s, 29, &n), PDIPAM_STATUS_OK);
+    CHECK(n == 3); /* .8, .24, .32: the others hold .0-.3, .20, .40, .50 or .63 */
+
+    size_t len = 0;
+    EXPECT(pdipam_subnet_explain(s, 28, NULL, 0, &len), PDIPAM_STATUS_BUFFER_TOO_SMALL);
+    char *why = malloc(len + 1);
+    EXPECT(pdipam_subnet_explain(s, 28, why, len + 1, &len), PDIPAM_STATUS_OK);
+    CHECK(strstr(why, "4 candidate aligned blocks, 0 free") != NULL);
+    CHECK(strstr(why, "10.0.0.20") != NULL);
+    free(why);
+    EXPECT(pdipam_subnet_explain(s, 99, NULL, 0, &len), PDIPAM_STATUS_PREFIX_LENGTH);
+
+    /* Single addresses in a full subnet. */
+    pdipam_prefix small = P("10.1.0.0/30");
+    pdipam_subnet *tiny = NULL;
+    EXPECT(pdipam_subnet_new(&small, &tiny), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_subnet_alloc_ip(tiny, &got), PDIPAM_STATUS_INSUFFICIENT_FREE_ADDRESSES);
+    pdipam_subnet_free(tiny);
+    pdipam_subnet_free(s);
+    return true;
+}
+
+static bool test_subnet_options_and_reservations(void) {
+    pdipam_prefix cidr = P("10.0.0.0/24");
+    pdipam_subnet_options o = {PDIPAM_PROFILE_CLASSIC, PDIPAM_PLACEMENT_FIRST_FIT, 1, 0};
+    pdipam_subnet *s = NULL;
+    EXPECT(pdipam_subnet_new_with(&cidr, &o, &s), PDIPAM_STATUS_OK);
+    pdipam_prefix got;
+    EXPECT(pdipam_subnet_alloc_ip(s, &got), PDIPAM_STATUS_OK);
+    CHECK(same(got, "10.0.0.1/32")); /* Classic reserves only .0 and .255 */
+
+    pdipam_prefix res = P("10.0.0.128/26");
+    EXPECT(pdipam_subnet_add_reservation(s, &res, PDIPAM_RESERVATION_PREFIX), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_subnet_add_reservation(s, &res, PDIPAM_RESERVATION_PREFIX),
+           PDIPAM_STATUS_RESERVATION_OVERLAP);
+    EXPECT(pdipam_subnet_add_reservation(s, &res, 7), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("reservation kind 7"));
+    EXPECT(pdipam_subnet_alloc_prefix(s, 28, &got), PDIPAM_STATUS_OK);
+    CHECK(same(got, "10.0.0.128/28"));
+    EXPECT(pdipam_subnet_remove_reservation(s, &res), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_subnet_remove_reservation(s, &res), PDIPAM_STATUS_RESERVATION_NOT_FOUND);
+    pdipam_subnet_free(s);
+
+    pdipam_subnet *bad = NULL;
+    o.placement = 9;
+    EXPECT(pdipam_subnet_new_with(&cidr, &o, &bad), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(bad == NULL);
+    o.placement = PDIPAM_PLACEMENT_RANDOM;
+    o.profile = 3;
+    EXPECT(pdipam_subnet_new_with(&cidr, &o, &bad), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_subnet_new_with(&cidr, NULL, &bad), PDIPAM_STATUS_NULL_ARG);
+    pdipam_prefix huge = P("10.0.0.0/4");
+    EXPECT(pdipam_subnet_new(&huge, &bad), PDIPAM_STATUS_SUBNET_LENGTH);
+    CHECK(bad == NULL);
+    return true;
+}
+
+static bool test_ipv6_subnet(void) {
+    pdipam_prefix cidr = P("2600:1f14:aaaa:bbbb::/64");
+    pdipam_subnet *s = NULL;
+    EXPECT(pdipam_subnet_new(&cidr, &s), PDIPAM_STATUS_OK);
+    pdipam_prefix got;
+    EXPECT(pdipam_subnet_alloc_prefix(s, 80, &got), PDIPAM_STATUS_OK);
+    CHECK(got.family == 6 && got.len == 80);
+    EXPECT(pdipam_subnet_alloc_ip(s, &got), PDIPAM_STATUS_WRONG_FAMILY);
+    pdipam_prefix v4 = P("10.0.0.0/28");
+    EXPECT(pdipam_subnet_release(s, &v4), PDIPAM_STATUS_WRONG_FAMILY);
+    pdipam_subnet_free(s);
+    return true;
+}
+
+static pdipam_node *node_with_one_prefix(void) {
+    pdipam_node *n = NULL;
+    if (pdipam_node_new("m5.large", &n) != PDIPAM_STATUS_OK) return NULL;
+    pdipam_prefix primary = P("10.0.0.10");
+    pdipam_prefix prefix = P("10.0.1.16/28");
+    if (pdipam_node_attach_interface(n, "eni-1", 0, &primary) != PDIPAM_STATUS_OK ||
+        pdipam_node_attach_prefix(n, "eni-1", &prefix) != PDIPAM_STATUS_OK) {
+        pdipam_node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+static bool test_node_assigns_idempotently_and_releases(void) {
+    pdipam_node *n = node_with_one_prefix();
+    CHECK(n != NULL);
+    pdipam_prefix a, b;
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_OK);
+    CHECK(same(a, "10.0.1.16/32"));
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &b), PDIPAM_STATUS_OK);
+    CHECK(memcmp(&a, &b, sizeof a) == 0);
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c2", "eth0", &b), PDIPAM_STATUS_OK);
+    CHECK(same(b, "10.0.1.17/32"));
+
+    pdipam_node_stats st;
+    EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
+    CHECK(st.interfaces == 1 && st.total == 16 && st.assigned == 2 && st.pods == 2);
+
+    pdipam_prefix r;
+    EXPECT(pdipam_node_release(n, "aws-cni", "c1", "eth0", &r), PDIPAM_STATUS_OK);
+    CHECK(same(r, "10.0.1.16/32"));
+    EXPECT(pdipam_node_release(n, "aws-cni", "c1", "eth0", &r), PDIPAM_STATUS_UNKNOWN_POD);
+    CHECK(last_error_has("unknown pod"));
+    EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
+    CHECK(st.cooling == 1 && st.available == 14);
+
+    /* Fill the prefix: 16 addresses, one cooling, one held. */
+    char id[32];
+    int placed = 0;
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "fill-%d", i);
+        pdipam_status s = pdipam_node_assign(n, "aws-cni", id, "eth0", &a);
+        if (s == PDIPAM_STATUS_OK) {
+            placed++;
+        } else {
+            EXPECT(s, PDIPAM_STATUS_NO_AVAILABLE_ADDRESSES);
+            CHECK(last_error_has("no available IP/Prefix addresses"));
+        }
+    }
+    CHECK(placed == 14);
+    EXPECT(pdipam_node_verify(n), PDIPAM_STATUS_OK);
+    pdipam_node_free(n);
+    pdipam_node_free(NULL);
+    return true;
+}
+
+static bool test_node_errors(void) {
+    pdipam_node *n = NULL;
+    EXPECT(pdipam_node_new("m9.huge", &n), PDIPAM_STATUS_UNKNOWN_INSTANCE_TYPE);
+    CHECK(last_error_has("m9.huge") && n == NULL);
+    EXPECT(pdipam_node_new(NULL, &n), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_new("m5.large", NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_new("m5.\xc3\x28", &n), PDIPAM_STATUS_INVALID_ARG);
+
+    n = node_with_one_prefix();
+    CHECK(n != NULL);
+    pdipam_prefix a;
+    pdipam_prefix primary = P("10.0.0.11");
+    EXPECT(pdipam_node_attach_interface(n, "eni-1", 1, &primary), PDIPAM_STATUS_DUPLICATE_INTERFACE);
+    EXPECT(pdipam_node_attach_interface(n, "eni-2", 0, &primary), PDIPAM_STATUS_DUPLICATE_INTERFACE);
+    EXPECT(pdipam_node_attach_interface(n, "", 1, &primary), PDIPAM_STATUS_INVALID_ARG);
+    char long_id[100];
+    memset(long_id, 'e', 99);
+    long_id[99] = 0;
+    EXPECT(pdipam_node_attach_interface(n, long_id, 1, &primary), PDIPAM_STATUS_INVALID_ARG);
+    pdipam_prefix not_addr = P("10.0.0.0/28");
+    EXPECT(pdipam_node_attach_interface(n, "eni-2", 1, &not_addr), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("single address"));
+    EXPECT(pdipam_node_attach_interface_with_flags(n, "eni-2", 1, &primary, 64),
+           PDIPAM_STATUS_INVALID_ARG);
+
+    pdipam_prefix prefix = P("10.0.1.16/28");
+    EXPECT(pdipam_node_attach_prefix(n, "eni-1", &prefix), PDIPAM_STATUS_ALREADY_ATTACHED);
+    pdipam_prefix misaligned = P("10.0.1.8/28");
+    EXPECT(pdipam_node_attach_prefix(n, "eni-1", &misaligned), PDIPAM_STATUS_MISALIGNED);
+    pdipam_prefix wrong_len = P("10.0.2.0/27");
+    EXPECT(pdipam_node_attach_prefix(n, "eni-1", &wrong_len), PDIPAM_STATUS_PREFIX_LENGTH);
+    pdipam_prefix other = P("10.0.3.0/28");
+    EXPECT(pdipam_node_attach_prefix(n, "eni-9", &other), PDIPAM_STATUS_UNKNOWN_INTERFACE);
+    CHECK(last_error_has("eni-9"));
+
+    EXPECT(pdipam_node_assign(n, "aws-cni", "", "eth0", &a), PDIPAM_STATUS_INVALID_KEY);
+    EXPECT(pdipam_node_assign(n, "aws-cni", NULL, "eth0", &a), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_assign(NULL, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c\xff", "eth0", &a), PDIPAM_STATUS_INVALID_ARG);
+
+    /* A prefix holding a pod is not removed unless forced; forced, the pod is dropped. */
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_OK);
+    size_t dropped = 99;
+    EXPECT(pdipam_node_remove_block(n, &prefix, 0, &dropped), PDIPAM_STATUS_IN_USE);
+    CHECK(dropped == 99);
+    EXPECT(pdipam_node_remove_interface(n, "eni-1", 0, &dropped), PDIPAM_STATUS_PRIMARY_INTERFACE);
+    EXPECT(pdipam_node_remove_block(n, &prefix, 1, &dropped), PDIPAM_STATUS_OK);
+    CHECK(dropped == 1);
+    EXPECT(pdipam_node_remove_block(n, &prefix, 1, NULL), PDIPAM_STATUS_NOT_ATTACHED);
+    EXPECT(pdipam_node_remove_interface(n, "eni-7", 1, NULL), PDIPAM_STATUS_UNKNOWN_INTERFACE);
+    EXPECT(pdipam_node_verify(n), PDIPAM_STATUS_OK);
+    pdipam_node_free(n);
+    return true;
+}
+
+static bool test_node_config_and_plan(void) {
+    pdipam_node_config c = {PDIPAM_MODE_PREFIX, 4, 0, 0, 0};
+    pdipam_node *n = NULL;
+    EXPECT(pdipam_node_new_with("t3.small", &c, &n), PDIPAM_STATUS_OK);
+    pdipam_prefix primary = P("10.0.0.10");
+    EXPECT(pdipam_node_attach_interface(n, "eni-0", 0, &primary), PDIPAM_STATUS_OK);
+
+    size_t len = 0;
+    EXPECT(pdipam_node_plan(n, NULL, 0, &len), PDIPAM_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len == 1);
+    pdipam_action actions[4];
+    EXPECT(pdipam_node_plan(n, actions, 4, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 1 && actions[0].kind == PDIPAM_ACTION_ATTACH_PREFIXES && actions[0].count == 1);
+    CHECK(strcmp(actions[0].interface_id, "eni-0") == 0);
+
+    /* With WARM_IP_TARGET=5 and MINIMUM_IP_TARGET=20, two prefixes. */
+    pdipam_warm_settings w = {1, 5, 20, 0, 0};
+    EXPECT(pdipam_node_set_warm_settings(n, &w), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_plan(n, actions, 4, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 1 && actions[0].count == 2);
+    EXPECT(pdipam_node_plan(n, actions, 4, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_set_warm_settings(n, NULL), PDIPAM_STATUS_NULL_ARG);
+    pdipam_node_free(n);
+
+    c.mode = 7;
+    EXPECT(pdipam_node_new_with("t3.small", &c, &n), PDIPAM_STATUS_INVALID_ARG);
+    c.mode = PDIPAM_MODE_SECONDARY;
+    c.family = 5;
+    EXPECT(pdipam_node_new_with("t3.small", &c, &n), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("family 5"));
+    return true;
+}
+
+static bool test_max_pods(void) {
+    uint32_t m = 0;
+    EXPECT(pdipam_max_pods("m5.large", NULL, &m), PDIPAM_STATUS_OK);
+    CHECK(m == 29);
+    pdipam_max_pods_options o = {1, 0, 0, 0};
+    EXPECT(pdipam_max_pods("m5.large", &o, &m), PDIPAM_STATUS_OK);
+    CHECK(m == 110);
+    o.show_max_allowed = 1;
+    EXPECT(pdipam_max_pods("m5.large", &o, &m), PDIPAM_STATUS_OK);
+    CHECK(m == 434);
+    EXPECT(pdipam_max_pods("m5.lage", NULL, &m), PDIPAM_STATUS_UNKNOWN_INSTANCE_TYPE);
+    CHECK(last_error_has("m5.large")); /* the suggestion */
+    EXPECT(pdipam_max_pods("m5.large", NULL, NULL), PDIPAM_STATUS_NULL_ARG);
+    return true;
+}
+
+static bool test_checkpoint_round_trip(void) {
+    pdipam_node *n = node_with_one_prefix();
+    CHECK(n != NULL);
+    pdipam_prefix a;
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_OK);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/pdipam-c-test-%d.json", (int)getpid());
+    EXPECT(pdipam_node_save(n, path), PDIPAM_STATUS_OK);
+    pdipam_node_free(n);
+
+    pdipam_node *back = NULL;
+    size_t quarantined = 9;
+    EXPECT(pdipam_node_load(path, &quarantined, &back), PDIPAM_STATUS_OK);
+    CHECK(quarantined == 0);
+    pdipam_prefix again;
+    EXPECT(pdipam_node_assign(back, "aws-cni", "c1", "eth0", &again), PDIPAM_STATUS_OK);
+    CHECK(memcmp(&a, &again, sizeof a) == 0);
+    pdipam_node_free(back);
+
+    /* A corrupt file: one byte changed. */
+    FILE *f = fopen(path, "r+");
+    CHECK(f != NULL);
+    fseek(f, -20, SEEK_END);
+    fputc('#', f);
+    fclose(f);
+    back = NULL;
+    EXPECT(pdipam_node_load(path, NULL, &back), PDIPAM_STATUS_CHECKPOINT_CORRUPT);
+    CHECK(back == NULL && last_error_has(path));
+    remove(path);
+    EXPECT(pdipam_node_load(path, NULL, &back), PDIPAM_STATUS_IO);
+    EXPECT(pdipam_node_load(NULL, NULL, &back), PDIPAM_STATUS_NULL_ARG);
+    return true;
+}
+
+int main(void) {
+    struct {
+        const char *name;
+        bool (*run)(void);
+    } tests[] = {
+        {"abi_version_matches_header", test_abi_version_matches_header},
+        {"status_str_takes_any_integer", test_status_str_takes_any_integer},
+        {"prefix_parse_and_format", test_prefix_parse_and_format},
+        {"prefix_errors", test_prefix_errors},
+        {"last_error_buffer", test_last_error_buffer},
+        {"subnet_allocates_and_refuses", test_subnet_allocates_and_refuses},
+        {"subnet_fragmentation_is_explained", test_subnet_fragmentation_is_explained},
+        {"subnet_options_and_reservations", test_subnet_options_and_reservations},
+        {"ipv6_subnet", test_ipv6_subnet},
+        {"node_assigns_idempotently_and_releases", test_node_assigns_idempotently_and_releases},
+        {"node_errors", test_node_errors},
+        {"node_config_and_plan", test_node_config_and_plan},
+        {"max_pods", test_max_pods},
+        {"checkpoint_round_trip", test_checkpoint_round_trip},
+    };
+    size_t count = sizeof tests / sizeof tests[0];
+    for (size_t i = 0; i < count; i++) {
+        bool ok = tests[i].run();
+        printf("%s %s\n", ok ? "ok  " : "FAIL", tests[i].name);
+        failures += !ok;
+    }
+    printf("%zu tests, %d failed\n", count, failures);
+    return failures == 0 ? 0 : 1;
+}
