@@ -1,0 +1,3 @@
+module example.invalid/pdipam
+
+go 1.19
