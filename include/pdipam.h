@@ -161,7 +161,7 @@ typedef struct pdipam_subnet pdipam_subnet;
 typedef int32_t pdipam_status;
 
 /**
- * The questions `pdipam_max_pods` asks (all zero: the calculator's defaults).
+ * The questions `pdipam_max_pods` asks (all zero: the calculator's defaults). A plain value.
  */
 typedef struct pdipam_max_pods_options {
   /**
@@ -183,7 +183,7 @@ typedef struct pdipam_max_pods_options {
 } pdipam_max_pods_options;
 
 /**
- * How a node serves pods (`pdipam_node_new_with`).
+ * How a node serves pods (`pdipam_node_new_with`). A plain value: no call keeps a pointer to it.
  */
 typedef struct pdipam_node_config {
   /**
@@ -229,7 +229,7 @@ typedef struct pdipam_prefix {
 } pdipam_prefix;
 
 /**
- * A node's counts (`pdipam_node_stats`).
+ * A node's counts. A plain value, written by `pdipam_node_get_stats`.
  */
 typedef struct pdipam_node_stats {
   /**
@@ -259,7 +259,8 @@ typedef struct pdipam_node_stats {
 } pdipam_node_stats;
 
 /**
- * The warm-pool settings (the CNI's variables; 0 means unset where the CNI says so).
+ * The warm-pool settings (the CNI's variables; 0 means unset where the CNI says so). A plain
+ * value: `pdipam_node_set_warm_settings` copies it.
  */
 typedef struct pdipam_warm_settings {
   /**
@@ -285,7 +286,8 @@ typedef struct pdipam_warm_settings {
 } pdipam_warm_settings;
 
 /**
- * One thing to ask of the cloud. Fields an action does not use are zero.
+ * One thing to ask of the cloud. Fields an action does not use are zero. A plain value, written
+ * by `pdipam_node_plan` into the caller's array.
  */
 typedef struct pdipam_action {
   /**
@@ -315,7 +317,7 @@ typedef struct pdipam_action {
 } pdipam_action;
 
 /**
- * How a subnet is built (`pdipam_subnet_new_with`).
+ * How a subnet is built (`pdipam_subnet_new_with`). A plain value: no call keeps a pointer to it.
  */
 typedef struct pdipam_subnet_options {
   /**
@@ -338,7 +340,8 @@ typedef struct pdipam_subnet_options {
 } pdipam_subnet_options;
 
 /**
- * Occupancy figures (IPv4 counts are addresses, IPv6 counts are /80s).
+ * Occupancy figures (IPv4 counts are addresses, IPv6 counts are /80s). A plain value, written
+ * by `pdipam_subnet_get_stats`.
  */
 typedef struct pdipam_subnet_stats {
   /**

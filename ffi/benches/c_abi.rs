@@ -45,8 +45,8 @@ fn subnet_pair(crit: &mut Criterion) {
                 addr: [0; 16],
             };
             let s = c::pdipam_subnet_alloc_prefix(handle, black_box(28), &mut p);
-            debug_assert_eq!(s, c::PDIPAM_STATUS_OK);
-            c::pdipam_subnet_release(handle, &p)
+            assert_eq!(s, c::PDIPAM_STATUS_OK);
+            assert_eq!(c::pdipam_subnet_release(handle, &p), c::PDIPAM_STATUS_OK);
         })
     });
     c::pdipam_subnet_free(handle);
@@ -139,7 +139,7 @@ fn node_pair(crit: &mut Criterion) {
             };
             let s =
                 c::pdipam_node_assign(node, net.as_ptr(), ids[j].as_ptr(), eth0.as_ptr(), &mut a);
-            debug_assert_eq!(s, c::PDIPAM_STATUS_OK);
+            assert_eq!(s, c::PDIPAM_STATUS_OK);
             c::pdipam_node_release(node, net.as_ptr(), ids[j].as_ptr(), eth0.as_ptr(), &mut a)
         })
     });

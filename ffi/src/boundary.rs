@@ -24,25 +24,44 @@ pub(crate) trait Guarded {
     fn poison_flag(&self) -> &AtomicBool;
 }
 
-/// Runs `f` behind the panic boundary, turning its result into a status.
+/// Runs `f` behind the panic boundary, turning its result into a status. The result is settled
+/// inside the boundary, so only a status crosses it (the error type is large; on the success
+/// path nothing is copied or dropped).
+#[inline]
 pub(crate) fn run(f: impl FnOnce() -> Result<(), Failure>) -> pdipam_status {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => PDIPAM_STATUS_OK,
-        Ok(Err(e)) => {
-            let status = e.status();
-            remember(e.to_string());
-            status
-        }
-        Err(payload) => {
-            remember(panic_message(payload.as_ref()));
-            PDIPAM_STATUS_PANIC
-        }
+    match catch_unwind(AssertUnwindSafe(|| settle(f()))) {
+        Ok(status) => status,
+        Err(payload) => panicked(payload),
     }
+}
+
+#[inline]
+fn settle(result: Result<(), Failure>) -> pdipam_status {
+    match result {
+        Ok(()) => PDIPAM_STATUS_OK,
+        Err(e) => failed(e),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn failed(e: Failure) -> pdipam_status {
+    let status = e.status();
+    remember(e.to_string());
+    status
+}
+
+#[cold]
+#[inline(never)]
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> pdipam_status {
+    remember(panic_message(payload.as_ref()));
+    PDIPAM_STATUS_PANIC
 }
 
 /// Runs `f` on the handle behind `h`: NULL is refused, a poisoned handle is refused, and a panic
 /// in `f` poisons it (its state may be half-changed: refusing every later call is what keeps an
 /// address from being handed out twice).
+#[inline]
 pub(crate) fn run_on<H: Guarded>(
     h: *const H,
     what: &'static str,
@@ -50,19 +69,25 @@ pub(crate) fn run_on<H: Guarded>(
 ) -> pdipam_status {
     let handle = match raw::input(h, what) {
         Ok(handle) => handle,
-        Err(e) => return run(|| Err(e)),
+        Err(e) => return failed(e),
     };
     if handle.poison_flag().load(Ordering::Acquire) {
-        remember(format!(
-            "{what} is poisoned: an earlier call on it panicked"
-        ));
-        return PDIPAM_STATUS_POISONED;
+        return poisoned(what);
     }
     let status = run(|| f(handle));
     if status == PDIPAM_STATUS_PANIC {
         handle.poison_flag().store(true, Ordering::Release);
     }
     status
+}
+
+#[cold]
+#[inline(never)]
+fn poisoned(what: &str) -> pdipam_status {
+    remember(format!(
+        "{what} is poisoned: an earlier call on it panicked"
+    ));
+    PDIPAM_STATUS_POISONED
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -41,7 +41,7 @@ pub extern "C" fn pdipam_node_load(
         let path = raw::text(path, "path")?;
         let out = Out::new(node_out, "node_out")?;
         let bytes = std::fs::read(path).map_err(|e| {
-            Failure::Persist(PersistError::Io {
+            Failure::from(PersistError::Io {
                 source_name: path.into(),
                 operation: "read",
                 message: e.to_string(),

@@ -6,7 +6,7 @@ use crate::status::pdipam_status;
 use pdipam_core::{CniVersion, InstanceLimits, MaxPodsOptions};
 use std::ffi::c_char;
 
-/// The questions `pdipam_max_pods` asks (all zero: the calculator's defaults).
+/// The questions `pdipam_max_pods` asks (all zero: the calculator's defaults). A plain value.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct pdipam_max_pods_options {

@@ -61,7 +61,7 @@ pub const PDIPAM_INTERFACE_EFA: u32 = 4;
 /// Bytes of the longest interface id a node takes, with its NUL (`pdipam_action` holds one).
 pub const PDIPAM_INTERFACE_ID_MAX: usize = 64;
 
-/// How a node serves pods (`pdipam_node_new_with`).
+/// How a node serves pods (`pdipam_node_new_with`). A plain value: no call keeps a pointer to it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct pdipam_node_config {
@@ -77,7 +77,8 @@ pub struct pdipam_node_config {
     pub max_eni: u32,
 }
 
-/// The warm-pool settings (the CNI's variables; 0 means unset where the CNI says so).
+/// The warm-pool settings (the CNI's variables; 0 means unset where the CNI says so). A plain
+/// value: `pdipam_node_set_warm_settings` copies it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct pdipam_warm_settings {
@@ -93,7 +94,7 @@ pub struct pdipam_warm_settings {
     pub max_pods: u32,
 }
 
-/// A node's counts (`pdipam_node_stats`).
+/// A node's counts. A plain value, written by `pdipam_node_get_stats`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct pdipam_node_stats {
@@ -115,12 +116,12 @@ fn config(c: &pdipam_node_config) -> Result<NodeConfig, Failure> {
     let mode = match c.mode {
         PDIPAM_MODE_PREFIX => AddressMode::Prefix,
         PDIPAM_MODE_SECONDARY => AddressMode::Secondary,
-        m => return Err(Failure::Invalid(format!("mode {m}: expected 0 or 1"))),
+        m => return Err(Failure::invalid(format!("mode {m}: expected 0 or 1"))),
     };
     let family = match c.family {
         4 => IpFamily::V4,
         6 => IpFamily::V6,
-        f => return Err(Failure::Invalid(format!("family {f}: expected 4 or 6"))),
+        f => return Err(Failure::invalid(format!("family {f}: expected 4 or 6"))),
     };
     Ok(NodeConfig {
         mode,
@@ -157,7 +158,7 @@ fn key(
 fn interface_id_arg<'a>(p: *const c_char) -> Result<&'a str, Failure> {
     let id = raw::text(p, "interface_id")?;
     if id.is_empty() || id.len() >= PDIPAM_INTERFACE_ID_MAX {
-        return Err(Failure::Invalid(format!(
+        return Err(Failure::invalid(format!(
             "interface id {id:?}: expected 1 to {} bytes",
             PDIPAM_INTERFACE_ID_MAX - 1
         )));
@@ -248,7 +249,7 @@ pub extern "C" fn pdipam_node_attach_interface_with_flags(
         let primary = addr_arg(primary_addr, "primary_addr")?;
         let known = PDIPAM_INTERFACE_PRIMARY | PDIPAM_INTERFACE_TRUNK | PDIPAM_INTERFACE_EFA;
         if flags & !known != 0 {
-            return Err(Failure::Invalid(format!(
+            return Err(Failure::invalid(format!(
                 "interface flags {flags:#x}: unknown bits"
             )));
         }
@@ -359,7 +360,7 @@ pub extern "C" fn pdipam_node_assign(
         let k = key(network, container_id, ifname)?;
         let out = Out::new(addr_out, "addr_out")?;
         let a = n.node.assign(PodRequest::new(k))?;
-        out.write(pdipam_prefix::from_addr(a.address));
+        out.write_prefix(pdipam_prefix::from_addr(a.address));
         Ok(())
     })
 }
@@ -377,10 +378,14 @@ pub extern "C" fn pdipam_node_release(
     addr_out: *mut pdipam_prefix,
 ) -> pdipam_status {
     run_on(node, "node", |n| {
-        let k = key(network, container_id, ifname)?;
+        let (net, container, ifname) = (
+            raw::text(network, "network")?,
+            raw::text(container_id, "container_id")?,
+            raw::text(ifname, "ifname")?,
+        );
         let out = Out::new(addr_out, "addr_out")?;
-        let r = n.node.release(&k)?;
-        out.write(pdipam_prefix::from_addr(r.address));
+        let r = n.node.release_parts(net, container, ifname)?;
+        out.write_prefix(pdipam_prefix::from_addr(r.address));
         Ok(())
     })
 }
@@ -435,6 +440,6 @@ pub extern "C" fn pdipam_node_verify(node: *const pdipam_node) -> pdipam_status 
     run_on(node, "node", |n| {
         n.node
             .verify()
-            .map_err(|e| Failure::Invariant(e.to_string()))
+            .map_err(|e| Failure::invariant(e.to_string()))
     })
 }

@@ -22,7 +22,8 @@ pub const PDIPAM_ACTION_RELEASE_BLOCK: u8 = 4;
 /// Detach and delete `interface_id` with everything on it.
 pub const PDIPAM_ACTION_FREE_INTERFACE: u8 = 5;
 
-/// One thing to ask of the cloud. Fields an action does not use are zero.
+/// One thing to ask of the cloud. Fields an action does not use are zero. A plain value, written
+/// by `pdipam_node_plan` into the caller's array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct pdipam_action {
@@ -131,7 +132,7 @@ pub extern "C" fn pdipam_node_plan(
         let flat = flatten(&p.actions);
         if flat.len() > cap {
             len.write(flat.len());
-            return Err(Failure::BufferTooSmall);
+            return Err(Failure::buffer_too_small());
         }
         let slots = raw::array(actions, cap, "actions")?;
         slots[..flat.len()].copy_from_slice(&flat);

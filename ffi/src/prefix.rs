@@ -23,6 +23,7 @@ pub struct pdipam_prefix {
 }
 
 impl pdipam_prefix {
+    #[inline(always)]
     pub(crate) fn from_net(net: IpNet) -> Self {
         let mut addr = [0u8; 16];
         let family = match net.addr() {
@@ -46,40 +47,37 @@ impl pdipam_prefix {
         Self::from_net(IpNet::from(addr))
     }
 
-    /// The prefix, refusing an unknown family or a length too long for it.
-    pub(crate) fn to_net(self) -> Result<IpNet, Failure> {
+    /// The prefix, refusing an unknown family or a length too long for it. Reads the caller's
+    /// fields one by one, by reference: a caller that just wrote them one by one gets its stores
+    /// forwarded (a whole-struct copy would read across them and stall).
+    #[inline(always)]
+    pub(crate) fn read_net(&self) -> Result<IpNet, Failure> {
         match self.family {
             4 => {
                 let a = Ipv4Addr::new(self.addr[0], self.addr[1], self.addr[2], self.addr[3]);
-                Ipv4Net::new(a, self.len).map(IpNet::V4).map_err(|_| {
-                    Failure::Invalid(format!(
-                        "prefix length {} is too long for IPv4 {a}",
-                        self.len
-                    ))
-                })
+                Ipv4Net::new(a, self.len)
+                    .map(IpNet::V4)
+                    .map_err(|_| too_long(self.len, IpAddr::V4(a)))
             }
             6 => {
                 let a = Ipv6Addr::from(self.addr);
-                Ipv6Net::new(a, self.len).map(IpNet::V6).map_err(|_| {
-                    Failure::Invalid(format!(
-                        "prefix length {} is too long for IPv6 {a}",
-                        self.len
-                    ))
-                })
+                Ipv6Net::new(a, self.len)
+                    .map(IpNet::V6)
+                    .map_err(|_| too_long(self.len, IpAddr::V6(a)))
             }
-            f => Err(Failure::Invalid(format!(
+            f => Err(Failure::invalid(format!(
                 "address family {f}: expected 4 or 6"
             ))),
         }
     }
 
     /// The address of a full-length prefix.
-    pub(crate) fn to_addr(self) -> Result<IpAddr, Failure> {
-        let net = self.to_net()?;
+    pub(crate) fn read_addr(&self) -> Result<IpAddr, Failure> {
+        let net = self.read_net()?;
         if net.prefix_len() == net.max_prefix_len() {
             Ok(net.addr())
         } else {
-            Err(Failure::Invalid(format!(
+            Err(Failure::invalid(format!(
                 "{net}: expected a single address (/{})",
                 net.max_prefix_len()
             )))
@@ -87,14 +85,23 @@ impl pdipam_prefix {
     }
 }
 
+#[cold]
+fn too_long(len: u8, addr: IpAddr) -> Failure {
+    let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+    Failure::invalid(format!(
+        "prefix length {len} is too long for {family} {addr}"
+    ))
+}
+
 /// Reads an input prefix.
+#[inline(always)]
 pub(crate) fn net_arg(p: *const pdipam_prefix, what: &'static str) -> Result<IpNet, Failure> {
-    raw::input(p, what)?.to_net()
+    raw::input(p, what)?.read_net()
 }
 
 /// Reads an input address (a full-length prefix).
 pub(crate) fn addr_arg(p: *const pdipam_prefix, what: &'static str) -> Result<IpAddr, Failure> {
-    raw::input(p, what)?.to_addr()
+    raw::input(p, what)?.read_addr()
 }
 
 /// Parses `"10.0.0.0/28"`, `"2600:1f14::/80"` or a bare address (`"10.0.0.5"`, as /32) into
@@ -114,7 +121,7 @@ pub extern "C" fn pdipam_prefix_parse(
         let net = text
             .parse::<IpNet>()
             .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| Failure::Invalid(format!("{text:?} is not a CIDR or an IP address")))?;
+            .map_err(|_| Failure::invalid(format!("{text:?} is not a CIDR or an IP address")))?;
         out.write(pdipam_prefix::from_net(net));
         Ok(())
     })
@@ -161,7 +168,7 @@ mod tests {
     fn round_trips() {
         for text in ["10.0.0.16/28", "2600:1f14::/80", "10.0.0.5/32", "::/0"] {
             let net: IpNet = text.parse().unwrap();
-            assert_eq!(pdipam_prefix::from_net(net).to_net().unwrap(), net);
+            assert_eq!(pdipam_prefix::from_net(net).read_net().unwrap(), net);
         }
     }
 }

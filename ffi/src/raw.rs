@@ -6,17 +6,16 @@
 //! freed, a `pdipam_prefix`, an output slot, or a buffer of `buf_len` bytes).
 
 use crate::status::Failure;
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 
-/// Strings longer than this are refused: no name, id or path pdipam takes is that long, and a
-/// bound keeps a missing terminator from sending the read far past the caller's buffer.
+/// Strings longer than this are refused: no name, id or path pdipam takes is that long.
 pub(crate) const MAX_STRING: usize = 4096;
 
 /// A shared reference to the value behind a non-NULL `*const T`.
 pub(crate) fn input<'a, T>(p: *const T, what: &'static str) -> Result<&'a T, Failure> {
     // SAFETY: the C contract makes a non-NULL pointer point to a live, aligned `T` for the
     // duration of the call; NULL is refused here.
-    unsafe { p.as_ref() }.ok_or(Failure::Null(what))
+    unsafe { p.as_ref() }.ok_or_else(|| Failure::null(what))
 }
 
 /// An output slot: checked for NULL before any work is done, written only on success.
@@ -27,7 +26,7 @@ pub(crate) struct Out<T> {
 impl<T> Out<T> {
     pub(crate) fn new(p: *mut T, what: &'static str) -> Result<Self, Failure> {
         if p.is_null() {
-            Err(Failure::Null(what))
+            Err(Failure::null(what))
         } else {
             Ok(Out { slot: p })
         }
@@ -40,6 +39,22 @@ impl<T> Out<T> {
     }
 }
 
+impl Out<crate::prefix::pdipam_prefix> {
+    /// Writes a prefix field by field: the address as one 16-byte store at its own offset, so a
+    /// caller (or the next call) reading the fields gets each load forwarded from one store.
+    #[inline(always)]
+    pub(crate) fn write_prefix(self, value: crate::prefix::pdipam_prefix) {
+        let slot = self.slot;
+        // SAFETY: non-NULL (checked in `new`) and, by the C contract, valid for writes of a
+        // `pdipam_prefix`; each field pointer stays inside it.
+        unsafe {
+            std::ptr::addr_of_mut!((*slot).family).write(value.family);
+            std::ptr::addr_of_mut!((*slot).len).write(value.len);
+            std::ptr::addr_of_mut!((*slot).addr).write(value.addr);
+        }
+    }
+}
+
 /// An optional output slot: NULL means the caller does not want it.
 pub(crate) fn write_optional<T>(p: *mut T, value: T) {
     if !p.is_null() {
@@ -48,25 +63,25 @@ pub(crate) fn write_optional<T>(p: *mut T, value: T) {
     }
 }
 
-/// The UTF-8 text of a NUL-terminated string, read at most [`MAX_STRING`] bytes far.
+/// The UTF-8 text of a NUL-terminated string of at most [`MAX_STRING`] bytes.
 pub(crate) fn text<'a>(p: *const c_char, what: &'static str) -> Result<&'a str, Failure> {
     if p.is_null() {
-        return Err(Failure::Null(what));
+        return Err(Failure::null(what));
     }
-    let mut len = 0;
-    // SAFETY: the C contract makes `p` a NUL-terminated string; the loop stops at the NUL or
-    // after MAX_STRING bytes, whichever comes first, so it reads no byte past either.
-    while unsafe { *p.add(len) } != 0 {
-        len += 1;
-        if len > MAX_STRING {
-            return Err(Failure::Invalid(format!(
-                "{what} is longer than {MAX_STRING} bytes"
-            )));
-        }
+    // SAFETY: the C contract makes a non-NULL `p` a NUL-terminated string that stays alive and
+    // unchanged for the call (the optimised strlen reads up to its NUL, as any C library would).
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    if bytes.len() > MAX_STRING {
+        return Err(Failure::invalid(format!(
+            "{what} is longer than {MAX_STRING} bytes"
+        )));
     }
-    // SAFETY: the `len` bytes before the NUL were just read one by one.
-    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).map_err(|e| Failure::Invalid(format!("{what} is not UTF-8: {e}")))
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8. (The check is the fast path for ids and names; the full
+        // validation below costs more per byte on short strings.)
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).map_err(|e| Failure::invalid(format!("{what} is not UTF-8: {e}")))
 }
 
 /// Writes `text` and a NUL into `buf` (`buf_len` bytes) and its length (without the NUL) to
@@ -81,10 +96,10 @@ pub(crate) fn write_text(
     let len = Out::new(len_out, "len_out")?;
     if buf_len <= text.len() {
         len.write(text.len());
-        return Err(Failure::BufferTooSmall);
+        return Err(Failure::buffer_too_small());
     }
     if buf.is_null() {
-        return Err(Failure::Null("buf"));
+        return Err(Failure::null("buf"));
     }
     // SAFETY: `buf` is non-NULL and, by the C contract, valid for `buf_len` bytes, which is more
     // than `text.len()`: the text and its NUL fit. The source is a Rust string, so they do not
@@ -108,7 +123,7 @@ pub(crate) fn array<'a, T>(
         return Ok(&mut []);
     }
     if p.is_null() {
-        return Err(Failure::Null(what));
+        return Err(Failure::null(what));
     }
     // SAFETY: non-NULL and, by the C contract, valid for writes of `cap` elements of `T`. The
     // slice is only written to (element by element, with plain-data `T`).

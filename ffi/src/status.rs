@@ -200,8 +200,13 @@ pub extern "C" fn pdipam_status_str(status: pdipam_status) -> *const c_char {
 }
 
 /// Why a call failed, inside the crate: a status and the message `pdipam_last_error` gives.
+/// Boxed, so that every `Result` on the success path stays as small as its value (the reasons
+/// are large, and they cross the panic boundary only when a call fails).
 #[derive(Debug)]
-pub(crate) enum Failure {
+pub(crate) struct Failure(Box<Why>);
+
+#[derive(Debug)]
+enum Why {
     Null(&'static str),
     Invalid(String),
     BufferTooSmall,
@@ -213,20 +218,40 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
+    /// A required pointer was NULL.
+    pub(crate) fn null(what: &'static str) -> Self {
+        Failure(Box::new(Why::Null(what)))
+    }
+
+    /// A malformed argument, with the message naming it.
+    pub(crate) fn invalid(why: String) -> Self {
+        Failure(Box::new(Why::Invalid(why)))
+    }
+
+    /// The caller's buffer is too small (the needed length was reported).
+    pub(crate) fn buffer_too_small() -> Self {
+        Failure(Box::new(Why::BufferTooSmall))
+    }
+
+    /// An invariant check failed.
+    pub(crate) fn invariant(why: String) -> Self {
+        Failure(Box::new(Why::Invariant(why)))
+    }
+
     pub(crate) fn status(&self) -> pdipam_status {
-        match self {
-            Failure::Null(_) => PDIPAM_STATUS_NULL_ARG,
-            Failure::Invalid(_) => PDIPAM_STATUS_INVALID_ARG,
-            Failure::BufferTooSmall => PDIPAM_STATUS_BUFFER_TOO_SMALL,
-            Failure::Invariant(_) => PDIPAM_STATUS_INVARIANT,
-            Failure::Subnet(e) => subnet_status(e),
-            Failure::Node(e) => node_status(e),
-            Failure::Limits(LimitsError::UnknownVcpus { .. }) => PDIPAM_STATUS_UNKNOWN_VCPUS,
-            Failure::Limits(LimitsError::UnknownInstanceType { .. }) => {
+        match &*self.0 {
+            Why::Null(_) => PDIPAM_STATUS_NULL_ARG,
+            Why::Invalid(_) => PDIPAM_STATUS_INVALID_ARG,
+            Why::BufferTooSmall => PDIPAM_STATUS_BUFFER_TOO_SMALL,
+            Why::Invariant(_) => PDIPAM_STATUS_INVARIANT,
+            Why::Subnet(e) => subnet_status(e),
+            Why::Node(e) => node_status(e),
+            Why::Limits(LimitsError::UnknownVcpus { .. }) => PDIPAM_STATUS_UNKNOWN_VCPUS,
+            Why::Limits(LimitsError::UnknownInstanceType { .. }) => {
                 PDIPAM_STATUS_UNKNOWN_INSTANCE_TYPE
             }
-            Failure::Limits(_) => PDIPAM_STATUS_INVALID_ARG,
-            Failure::Persist(e) => match e {
+            Why::Limits(_) => PDIPAM_STATUS_INVALID_ARG,
+            Why::Persist(e) => match e {
                 PersistError::Io { .. } => PDIPAM_STATUS_IO,
                 PersistError::DuplicateAddress { .. }
                 | PersistError::DuplicateKey { .. }
@@ -286,39 +311,39 @@ fn node_status(e: &NodeError) -> pdipam_status {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Null(what) => write!(f, "{what} is NULL"),
-            Failure::Invalid(why) | Failure::Invariant(why) => f.write_str(why),
-            Failure::BufferTooSmall => f.write_str("the buffer is too small"),
-            Failure::Subnet(e) => e.fmt(f),
-            Failure::Node(e) => e.fmt(f),
-            Failure::Limits(e) => e.fmt(f),
-            Failure::Persist(e) => e.fmt(f),
+        match &*self.0 {
+            Why::Null(what) => write!(f, "{what} is NULL"),
+            Why::Invalid(why) | Why::Invariant(why) => f.write_str(why),
+            Why::BufferTooSmall => f.write_str("the buffer is too small"),
+            Why::Subnet(e) => e.fmt(f),
+            Why::Node(e) => e.fmt(f),
+            Why::Limits(e) => e.fmt(f),
+            Why::Persist(e) => e.fmt(f),
         }
     }
 }
 
 impl From<SubnetError> for Failure {
     fn from(e: SubnetError) -> Self {
-        Failure::Subnet(e)
+        Failure(Box::new(Why::Subnet(e)))
     }
 }
 
 impl From<NodeError> for Failure {
     fn from(e: NodeError) -> Self {
-        Failure::Node(e)
+        Failure(Box::new(Why::Node(e)))
     }
 }
 
 impl From<LimitsError> for Failure {
     fn from(e: LimitsError) -> Self {
-        Failure::Limits(e)
+        Failure(Box::new(Why::Limits(e)))
     }
 }
 
 impl From<PersistError> for Failure {
     fn from(e: PersistError) -> Self {
-        Failure::Persist(e)
+        Failure(Box::new(Why::Persist(e)))
     }
 }
 

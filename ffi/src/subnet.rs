@@ -41,7 +41,7 @@ pub const PDIPAM_RESERVATION_PREFIX: u8 = 0;
 /// Reservation kind: only manual assignment.
 pub const PDIPAM_RESERVATION_EXPLICIT: u8 = 1;
 
-/// How a subnet is built (`pdipam_subnet_new_with`).
+/// How a subnet is built (`pdipam_subnet_new_with`). A plain value: no call keeps a pointer to it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct pdipam_subnet_options {
@@ -56,7 +56,8 @@ pub struct pdipam_subnet_options {
     pub seed: u64,
 }
 
-/// Occupancy figures (IPv4 counts are addresses, IPv6 counts are /80s).
+/// Occupancy figures (IPv4 counts are addresses, IPv6 counts are /80s). A plain value, written
+/// by `pdipam_subnet_get_stats`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct pdipam_subnet_stats {
@@ -85,14 +86,14 @@ fn options(o: &pdipam_subnet_options) -> Result<SubnetOptions, Failure> {
         PDIPAM_PROFILE_AWS => ReservedProfile::Aws,
         PDIPAM_PROFILE_CLASSIC => ReservedProfile::Classic,
         PDIPAM_PROFILE_NONE => ReservedProfile::None,
-        p => return Err(Failure::Invalid(format!("profile {p}: expected 0, 1 or 2"))),
+        p => return Err(Failure::invalid(format!("profile {p}: expected 0, 1 or 2"))),
     };
     let placement = match o.placement {
         PDIPAM_PLACEMENT_PACK => Placement::Pack,
         PDIPAM_PLACEMENT_FIRST_FIT => Placement::FirstFit,
         PDIPAM_PLACEMENT_RANDOM => Placement::Random { seed: o.seed },
         p => {
-            return Err(Failure::Invalid(format!(
+            return Err(Failure::invalid(format!(
                 "placement {p}: expected 0, 1 or 2"
             )))
         }
@@ -107,7 +108,7 @@ fn kind(k: u8) -> Result<ReservationKind, Failure> {
     match k {
         PDIPAM_RESERVATION_PREFIX => Ok(ReservationKind::Prefix),
         PDIPAM_RESERVATION_EXPLICIT => Ok(ReservationKind::Explicit),
-        k => Err(Failure::Invalid(format!(
+        k => Err(Failure::invalid(format!(
             "reservation kind {k}: expected 0 (prefix) or 1 (explicit)"
         ))),
     }
@@ -175,7 +176,7 @@ pub extern "C" fn pdipam_subnet_alloc_prefix(
     run_on(subnet, "subnet", |s| {
         let out = Out::new(prefix_out, "prefix_out")?;
         let a = s.subnet.allocate_prefix(len)?;
-        out.write(pdipam_prefix::from_net(a.cidr));
+        out.write_prefix(pdipam_prefix::from_net(a.cidr));
         Ok(())
     })
 }
@@ -209,7 +210,7 @@ pub extern "C" fn pdipam_subnet_alloc_ip(
     run_on(subnet, "subnet", |s| {
         let out = Out::new(addr_out, "addr_out")?;
         let a = s.subnet.allocate_ip()?;
-        out.write(pdipam_prefix::from_addr(a));
+        out.write_prefix(pdipam_prefix::from_addr(a));
         Ok(())
     })
 }
@@ -371,6 +372,6 @@ pub extern "C" fn pdipam_subnet_verify(subnet: *const pdipam_subnet) -> pdipam_s
     run_on(subnet, "subnet", |s| {
         s.subnet
             .verify()
-            .map_err(|e| Failure::Invariant(e.to_string()))
+            .map_err(|e| Failure::invariant(e.to_string()))
     })
 }

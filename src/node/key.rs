@@ -5,8 +5,9 @@ use std::fmt;
 /// The key of a pod allocation, as the CNI sees it: one per (network, container, interface).
 ///
 /// Stored as one allocation (the three parts back to back), so that a pod record costs one
-/// allocation and one free for its key, and hashing reads one contiguous buffer.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// allocation and one free for its key. It hashes as its three parts, so that a lookup by
+/// borrowed parts ([`Node::release_parts`](crate::Node::release_parts)) needs no allocation.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PodKey {
     text: Box<str>,
     /// End of the network name in `text`.
@@ -60,7 +61,22 @@ impl PodKey {
     fn parts(&self) -> (&str, &str, &str) {
         (self.network_name(), self.container_id(), self.if_name())
     }
+
+    /// Whether this is the key made of `parts`.
+    pub(crate) fn is(&self, parts: &KeyParts<'_>) -> bool {
+        self.parts() == (parts.0, parts.1, parts.2)
+    }
 }
+
+impl std::hash::Hash for PodKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        KeyParts(self.network_name(), self.container_id(), self.if_name()).hash(state)
+    }
+}
+
+/// A pod key's three parts, borrowed: hashes exactly as the [`PodKey`] made of them.
+#[derive(Hash)]
+pub(crate) struct KeyParts<'a>(pub &'a str, pub &'a str, pub &'a str);
 
 impl PartialOrd for PodKey {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {

@@ -25,6 +25,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AddressMode, IpFamily, NodeConfig};
 pub use error::{NodeError, NodeInvariantViolation};
 pub use gc::{GcPolicy, GcReport};
+use key::KeyParts;
 pub use key::{PodKey, PodMetadata, PodRequest};
 pub use layout::{InterfaceFlags, InterfaceSpec};
 pub use snapshot::{BlockSnapshot, InterfaceSnapshot, NodeSnapshot, PodInfo};
@@ -253,11 +254,46 @@ impl Node {
     /// # Errors
     /// [`NodeError::UnknownPod`] when the key holds nothing (a CNI DEL may treat that as done).
     pub fn release(&self, key: &PodKey) -> Result<Released, NodeError> {
-        let hash = self.hasher.hash_one(key);
+        let parts = KeyParts(key.network_name(), key.container_id(), key.if_name());
+        self.release_parts_of(&parts)
+    }
+
+    /// [`Node::release`] by the key's parts, without building a [`PodKey`]: for callers that
+    /// hold the parts as separate strings (a CNI DEL, the C ABI).
+    ///
+    /// # Errors
+    /// As [`Node::release`].
+    ///
+    /// # Example
+    /// ```
+    /// # use pdipam::*;
+    /// let node = Node::new(InstanceLimits::lookup("m5.large")?.clone(), NodeConfig::default());
+    /// node.attach_interface(InterfaceSpec {
+    ///     id: "eni-0".into(), device_number: 0, primary_address: "10.0.0.5".parse()?,
+    ///     flags: InterfaceFlags { primary: true, ..Default::default() },
+    /// })?;
+    /// node.attach_prefix("eni-0", "10.0.1.16/28".parse()?)?;
+    /// let a = node.assign(PodRequest::new(PodKey::new("net", "c1", "eth0")))?;
+    /// assert_eq!(node.release_parts("net", "c1", "eth0")?.address, a.address);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_parts(
+        &self,
+        network_name: &str,
+        container_id: &str,
+        if_name: &str,
+    ) -> Result<Released, NodeError> {
+        self.release_parts_of(&KeyParts(network_name, container_id, if_name))
+    }
+
+    fn release_parts_of(&self, parts: &KeyParts<'_>) -> Result<Released, NodeError> {
+        let hash = self.hasher.hash_one(parts);
         let mut guard = self.shard(hash).lock();
         let shard = &mut *guard;
-        let Ok(entry) = shard.pods.find_entry(hash, |r| &r.key == key) else {
-            return Err(NodeError::UnknownPod { key: key.clone() });
+        let Ok(entry) = shard.pods.find_entry(hash, |r| r.key.is(parts)) else {
+            return Err(NodeError::UnknownPod {
+                key: PodKey::new(parts.0, parts.1, parts.2),
+            });
         };
         let (rec, _) = entry.remove();
         let now = if self.cooldown == 0 {
