@@ -116,6 +116,25 @@ impl fmt::Display for PodKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn a_key_hashes_as_its_borrowed_parts() {
+        let hasher = foldhash::fast::FixedState::with_seed(7);
+        for (n, c, i) in [("net", "abc", "eth0"), ("", "x", ""), ("ne", "tabc", "eth0")] {
+            let key = PodKey::new(n, c, i);
+            let parts = KeyParts(n, c, i);
+            assert_eq!(hasher.hash_one(&key), hasher.hash_one(&parts));
+            assert!(key.is(&parts));
+        }
+        // The boundaries between the parts count: "ne"+"tabc" is not "net"+"abc".
+        let a = PodKey::new("net", "abc", "eth0");
+        assert!(!a.is(&KeyParts("ne", "tabc", "eth0")));
+        assert_ne!(
+            hasher.hash_one(&a),
+            hasher.hash_one(&KeyParts("ne", "tabc", "eth0"))
+        );
+    }
 
     #[test]
     fn parts_round_trip_and_order_by_parts() {
