@@ -121,7 +121,11 @@ mod tests {
     #[test]
     fn a_key_hashes_as_its_borrowed_parts() {
         let hasher = foldhash::fast::FixedState::with_seed(7);
-        for (n, c, i) in [("net", "abc", "eth0"), ("", "x", ""), ("ne", "tabc", "eth0")] {
+        for (n, c, i) in [
+            ("net", "abc", "eth0"),
+            ("", "x", ""),
+            ("ne", "tabc", "eth0"),
+        ] {
             let key = PodKey::new(n, c, i);
             let parts = KeyParts(n, c, i);
             assert_eq!(hasher.hash_one(&key), hasher.hash_one(&parts));
