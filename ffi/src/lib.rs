@@ -27,6 +27,9 @@ mod prefix;
 mod raw;
 mod status;
 mod subnet;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing_ops;
 
 pub use boundary::pdipam_last_error;
 pub use checkpoint::{pdipam_node_load, pdipam_node_save};

@@ -136,7 +136,7 @@ mod tests {
         assert!(!a.is(&KeyParts("ne", "tabc", "eth0")));
         assert_ne!(
             hasher.hash_one(&a),
-            hasher.hash_one(&KeyParts("ne", "tabc", "eth0"))
+            hasher.hash_one(KeyParts("ne", "tabc", "eth0"))
         );
     }
 

@@ -6,6 +6,7 @@
 //! baseline.
 
 mod node;
+pub mod node_ops;
 mod subnet;
 
 pub use node::NaiveNode;
