@@ -454,10 +454,14 @@ fn checkpoint_benches(c: &mut Criterion) {
     g.finish();
 }
 
+#[path = "suite/scaling.rs"]
+mod scaling;
+
 criterion_group!(
     benches,
     subnet_workloads,
     node_benches::benches,
-    checkpoint_benches
+    checkpoint_benches,
+    scaling::benches
 );
 criterion_main!(benches);

@@ -87,6 +87,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     let mut acked: BTreeMap<u64, IpAddr> = BTreeMap::new();
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut total_ops = 0usize;
+    let mut acknowledged_lines = 0usize;
     for round in 0..200 {
         let mut child = Command::new(&exe)
             .args([
@@ -123,10 +124,24 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                 break;
             }
         }
+        // Then it gets through a random number of acknowledged operations (so every round does
+        // work, however slow the machine), and dies at a random moment of the next ones.
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(2 + rng % 40));
+        let wanted = 1 + (rng % 24) as usize;
+        let mut seen = 0;
+        while seen < wanted {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                panic!("round {round}: the child acknowledged nothing for 60 s");
+            };
+            seen += usize::from(line.starts_with("A ") || line.starts_with("R "));
+            lines.push(line);
+        }
+        acknowledged_lines += wanted;
+        std::thread::sleep(Duration::from_micros(rng / 24 % 2000));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         reader.join().unwrap();
@@ -190,9 +205,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         acked = on_disk;
     }
     eprintln!("{total_ops} acknowledged assignments and releases over 200 kills");
-    assert!(
-        total_ops >= 2000,
-        "only {total_ops} acknowledged assignments and releases: the child is too slow"
-    );
+    // Not vacuous: every round waited for its operations before the kill (no timing involved).
+    assert!(acknowledged_lines >= 200 && total_ops > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
