@@ -456,12 +456,15 @@ fn checkpoint_benches(c: &mut Criterion) {
 
 #[path = "suite/scaling.rs"]
 mod scaling;
+#[path = "suite/subnet_suite.rs"]
+mod subnet_suite;
 
 criterion_group!(
     benches,
     subnet_workloads,
     node_benches::benches,
     checkpoint_benches,
+    subnet_suite::benches,
     scaling::benches
 );
 criterion_main!(benches);
