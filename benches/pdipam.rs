@@ -454,6 +454,8 @@ fn checkpoint_benches(c: &mut Criterion) {
     g.finish();
 }
 
+#[path = "suite/c_abi.rs"]
+mod c_abi;
 #[path = "suite/scaling.rs"]
 mod scaling;
 #[path = "suite/subnet_suite.rs"]
@@ -465,6 +467,7 @@ criterion_group!(
     node_benches::benches,
     checkpoint_benches,
     subnet_suite::benches,
+    c_abi::benches,
     scaling::benches
 );
 criterion_main!(benches);
