@@ -178,7 +178,7 @@ fn draw() -> Result<(), Box<dyn std::error::Error>> {
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
+                .position(SeriesLabelPosition::UpperLeft)
                 .label_font(("sans-serif", 11))
                 .draw()?;
         }
