@@ -526,6 +526,10 @@ fn bad_input_names_the_value_and_exits_2() {
             sim(&["--map", "/nonexistent-dir/map.svg"]),
             vec!["/nonexistent-dir/map.svg"],
         ),
+        (
+            sim(&["--subnet", "10.0.0.0/8", "--map", "/tmp/big.svg"]),
+            vec!["10.0.0.0/8", "/12"],
+        ),
     ];
     for (args, needles) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))

@@ -87,6 +87,21 @@ fn tooltip(census: &Census, i: usize, cell: &Cell, shade: Shade, owners: &Owners
     text
 }
 
+/// Whether a map of `subnet` can be drawn (one cell per /28, at most 65536): checked before
+/// long work, so that a map that cannot be drawn fails fast.
+///
+/// # Errors
+/// An IPv6 subnet, one smaller than a /28, or one larger than a /12, named.
+pub fn check(path: &Path, subnet: IpNet) -> Result<(), String> {
+    match subnet {
+        IpNet::V4(n) if (12..=28).contains(&n.prefix_len()) => Ok(()),
+        other => Err(format!(
+            "--map {}: maps draw IPv4 subnets from a /12 (65536 /28s) to a /28, not {other}",
+            path.display()
+        )),
+    }
+}
+
 /// Writes the map of `census` to `path`.
 ///
 /// # Errors

@@ -103,8 +103,9 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         args.subnet,
         SubnetOptions::default().placement(placement),
     )?);
-    // Checked before the run, so a map that cannot be drawn fails fast.
-    Census::of(&subnet)?;
+    if let Some(path) = &args.map {
+        map::check(path, args.subnet)?;
+    }
     for r in &args.reserve {
         subnet
             .add_reservation(r.cidr, r.kind)
