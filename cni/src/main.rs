@@ -1,0 +1,35 @@
+//! The `pdipam-cni` binary: one CNI call per process.
+
+use pdipam_cni::config::peek_version;
+use pdipam_cni::env::Invocation;
+use pdipam_cni::version::LATEST;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut stdin = Vec::new();
+    let read = std::io::stdin().read_to_end(&mut stdin);
+    let outcome = match read {
+        Err(e) => Err(pdipam_cni::CniError::new(
+            pdipam_cni::error::code::IO_FAILURE,
+            format!("cannot read stdin: {e}"),
+        )),
+        Ok(_) => Invocation::from_env(|k| std::env::var(k).ok())
+            .and_then(|inv| pdipam_cni::run(&inv, &stdin)),
+    };
+    let mut out = std::io::stdout().lock();
+    match outcome {
+        Ok(text) => {
+            if let Some(text) = text {
+                // A runtime that went away cannot be told anything more.
+                let _ = writeln!(out, "{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let version = peek_version(&stdin).unwrap_or_else(|| LATEST.to_owned());
+            let _ = writeln!(out, "{}", e.to_json(&version));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! A network's state across calls: one pdipam node checkpoint per address family in
+//! `<dataDir>/<network>/`, read and written under the network's lock.
+//!
+//! Each call restores the checkpoint, lays the configured blocks over it, acts, and writes the
+//! checkpoint back durably (temporary file, fsync, rename, fsync of the directory) before its
+//! result is printed. The configuration is authoritative for blocks: a block it no longer
+//! lists is detached, and any pod still holding an address there is kept in the node's
+//! quarantine (its address is given to no one else; DEL and GC release it) rather than dropped.
+
+use crate::config::{FamilyConfig, IpamConfig, NetworkConfig};
+use crate::error::{code, CniError};
+use crate::lock::StateLock;
+use pdipam::{
+    AddressMode, ConfigRecord, Hypervisor, InstanceLimits, InterfaceFlags, InterfaceRecord,
+    IpFamily, Node, NodeCheckpoint, PersistError, SystemClock, Timestamp,
+};
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The one interface the plugin's node has: the configuration's blocks hang off it.
+const INTERFACE_ID: &str = "pdipam-cni";
+
+/// One family's node and where it lives.
+#[derive(Debug)]
+pub struct FamilyState {
+    /// The family.
+    pub family: IpFamily,
+    /// Its configuration; `None` when a checkpoint exists but the configuration has no block
+    /// of this family any more (its pods are all in quarantine then).
+    pub config: Option<FamilyConfig>,
+    /// The node, restored.
+    pub node: Node,
+    path: PathBuf,
+    changed: bool,
+}
+
+impl FamilyState {
+    /// Marks the family to be written by [`NetworkState::commit`].
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+}
+
+/// A network's state, locked for this call.
+#[derive(Debug)]
+pub struct NetworkState {
+    /// The families with a configuration or a checkpoint, IPv4 first.
+    pub families: Vec<FamilyState>,
+    _lock: StateLock,
+}
+
+/// The directory holding a network's state.
+pub fn state_dir(net: &NetworkConfig) -> PathBuf {
+    net.ipam.data_dir.join(&net.name)
+}
+
+fn io_error(what: String, e: impl ToString) -> CniError {
+    CniError::new(code::IO_FAILURE, what).with_details(e.to_string())
+}
+
+/// "IPv4" or "IPv6", for messages.
+pub fn family_name(family: IpFamily) -> &'static str {
+    match family {
+        IpFamily::V4 => "IPv4",
+        IpFamily::V6 => "IPv6",
+    }
+}
+
+fn checkpoint_path(dir: &Path, family: IpFamily) -> PathBuf {
+    dir.join(match family {
+        IpFamily::V4 => "ipv4.checkpoint",
+        IpFamily::V6 => "ipv6.checkpoint",
+    })
+}
+
+impl NetworkState {
+    /// Whether the network has state at all (DEL and CHECK of a network never used need not
+    /// create it).
+    pub fn exists(net: &NetworkConfig) -> bool {
+        state_dir(net).is_dir()
+    }
+
+    /// Creates the state directory if needed, takes the lock, and restores every family.
+    ///
+    /// # Errors
+    /// Code 5 for I/O, 11 if the lock stays held past the timeout, 101 for a checkpoint that
+    /// cannot be read back (it is never replaced silently).
+    pub fn open(net: &NetworkConfig) -> Result<Self, CniError> {
+        let dir = state_dir(net);
+        fs::create_dir_all(&dir)
+            .map_err(|e| io_error(format!("cannot create {}", dir.display()), e))?;
+        let lock = StateLock::acquire(&dir.join("lock"), net.ipam.lock_timeout)?;
+        remove_abandoned_temporaries(&dir);
+        let mut families = Vec::new();
+        for family in [IpFamily::V4, IpFamily::V6] {
+            let path = checkpoint_path(&dir, family);
+            let config = net.ipam.families.iter().find(|f| f.family == family);
+            let stored = match NodeCheckpoint::read(&path) {
+                Ok(c) => Some(c),
+                Err(PersistError::Io { .. }) if !path.exists() => None,
+                Err(e) => return Err(bad_state(&path, e)),
+            };
+            if stored.is_none() && config.is_none() {
+                continue;
+            }
+            let checkpoint = overlay(stored, family, config, &net.ipam);
+            let restored = checkpoint
+                .restore(&path.display().to_string(), Arc::new(SystemClock))
+                .map_err(|e| bad_state(&path, e))?;
+            families.push(FamilyState {
+                family,
+                config: config.cloned(),
+                node: restored.node,
+                path,
+                changed: false,
+            });
+        }
+        Ok(NetworkState {
+            families,
+            _lock: lock,
+        })
+    }
+
+    /// Writes every changed family durably. Called before any result is printed.
+    ///
+    /// # Errors
+    /// Code 5 naming the file; the families written before it stay written (each file is
+    /// replaced whole or not at all).
+    pub fn commit(&mut self) -> Result<(), CniError> {
+        for f in self.families.iter_mut().filter(|f| f.changed) {
+            f.node
+                .checkpoint(None)
+                .write(&f.path)
+                .map_err(|e| io_error(format!("cannot write {}", f.path.display()), e))?;
+            f.changed = false;
+        }
+        Ok(())
+    }
+}
+
+fn bad_state(path: &Path, e: PersistError) -> CniError {
+    CniError::new(
+        code::BAD_STATE,
+        format!(
+            "the checkpoint {} cannot be restored; it was left as it is",
+            path.display()
+        ),
+    )
+    .with_details(e.to_string())
+}
+
+/// Temporary files left by a call killed half-way through a write. Every writer holds the
+/// lock, which this call holds now, so any such file is abandoned.
+fn remove_abandoned_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".checkpoint.tmp.") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The limits of the plugin's one interface: as many slots as the configuration has blocks
+/// (plus the primary address's), since the cloud already decided what is attached.
+fn limits_for(blocks: usize) -> InstanceLimits {
+    let slots = u32::try_from(blocks).unwrap_or(u32::MAX - 1) + 1;
+    InstanceLimits {
+        instance_type: "pdipam-cni".into(),
+        max_enis: 1,
+        ipv4_per_eni: slots,
+        ipv6_per_eni: Some(slots),
+        hypervisor: Hypervisor::Nitro,
+        bare_metal: false,
+        default_vcpus: None,
+        network_card_count: 1,
+        max_enis_all_cards: 1,
+        trunking_compatible: None,
+        branch_interfaces: None,
+    }
+}
+
+/// The stored checkpoint (or an empty one) with the configuration laid over it: its blocks,
+/// mode and cooldown. Pods, quarantine and cooldowns are kept; the restore quarantines pods
+/// whose block is gone and reinstates quarantined pods whose block is back.
+fn overlay(
+    stored: Option<NodeCheckpoint>,
+    family: IpFamily,
+    config: Option<&FamilyConfig>,
+    ipam: &IpamConfig,
+) -> NodeCheckpoint {
+    let now = pdipam::Clock::now(&SystemClock);
+    let mut c = stored.unwrap_or_else(|| NodeCheckpoint {
+        written_at: now,
+        limits: limits_for(0),
+        config: ConfigRecord {
+            mode: ipam.mode,
+            family,
+            cooldown_ms: 0,
+            custom_networking: false,
+            max_eni: None,
+            ipv6_prefix_capacity: pdipam::NodeConfig::default().ipv6_prefix_capacity,
+        },
+        settings: None,
+        interfaces: Vec::new(),
+        pods: Vec::new(),
+        quarantined: Vec::new(),
+        cooling: Vec::new(),
+        last_shrink: None,
+        last_insufficient_space: None,
+    });
+    let blocks = config.map_or(&[][..], |f| &f.blocks[..]);
+    let attached_at = c.interfaces.first().map_or(now, |i| i.attached_at);
+    c.limits = limits_for(blocks.len());
+    c.config.mode = ipam.mode;
+    c.config.family = family;
+    c.config.cooldown_ms = u64::try_from(ipam.cooldown.as_millis()).unwrap_or(u64::MAX);
+    let mut sorted = blocks.to_vec();
+    sorted.sort();
+    let (prefixes, secondary_addresses) = match ipam.mode {
+        AddressMode::Prefix => (sorted, Vec::new()),
+        AddressMode::Secondary => (Vec::new(), sorted.iter().map(|b| b.addr()).collect()),
+    };
+    c.interfaces = vec![InterfaceRecord {
+        id: INTERFACE_ID.into(),
+        device_number: 0,
+        primary_address: match family {
+            // Never a pod address: the configuration refuses blocks holding it.
+            IpFamily::V4 => IpAddr::from([0u8; 4]),
+            IpFamily::V6 => IpAddr::from([0u8; 16]),
+        },
+        flags: InterfaceFlags {
+            primary: true,
+            ..Default::default()
+        },
+        attached_at: if attached_at == Timestamp::EPOCH {
+            now
+        } else {
+            attached_at
+        },
+        prefixes,
+        secondary_addresses,
+    }];
+    c
+}

@@ -1,0 +1,411 @@
+//! pdipam-cni under real CNI plugins (Debian's `containernetworking-plugins`: `ptp`, `bridge`),
+//! in network namespaces this test creates and removes. Each plugin runs inside a "host"
+//! namespace of the test's own, so the veths, the bridge, addresses, routes and sysctls it sets
+//! all stay inside namespaces the test owns; the machine's own network is never touched.
+//!
+//! Needs root, `ip` (iproute2) and the plugins. Without them the tests say why and pass,
+//! unless `PDIPAM_CNI_NETNS_TESTS=require` (as `.ci/run` sets, after installing them), which
+//! turns a missing prerequisite into a failure.
+
+mod common;
+
+use common::*;
+use ipnet::IpNet;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const PREFIXES: [&str; 3] = ["10.0.1.16/28", "10.0.1.48/28", "2600:1f14:0:1::/80"];
+const PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The directory holding Debian's plugins, or why the tests cannot run.
+fn prerequisites() -> Result<PathBuf, String> {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| format!("id: {e}"))?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("not root".into());
+    }
+    let ip = Command::new("ip")
+        .args(["netns", "list"])
+        .env("PATH", PATH)
+        .output();
+    if !ip.is_ok_and(|o| o.status.success()) {
+        return Err("`ip netns` does not work (iproute2 missing?)".into());
+    }
+    let dirs = std::env::var("PDIPAM_CNI_PLUGINS_DIR")
+        .map(|d| vec![PathBuf::from(d)])
+        .unwrap_or_else(|_| vec!["/usr/lib/cni".into(), "/opt/cni/bin".into()]);
+    dirs.into_iter()
+        .find(|d| d.join("ptp").is_file() && d.join("bridge").is_file())
+        .ok_or_else(|| {
+            "no ptp and bridge plugins (apt-get install containernetworking-plugins)".into()
+        })
+}
+
+/// The plugin directory, or `None` after saying why the test is skipped.
+fn plugins() -> Option<PathBuf> {
+    match prerequisites() {
+        Ok(dir) => Some(dir),
+        Err(why) if std::env::var("PDIPAM_CNI_NETNS_TESTS").as_deref() == Ok("require") => {
+            panic!("PDIPAM_CNI_NETNS_TESTS=require, but: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .env("PATH", PATH)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Self {
+        let name = format!("pdipam-{}-{tag}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .env("PATH", PATH)
+            .output();
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Netns(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/var/run/netns/{}", self.0)
+    }
+
+    /// The addresses of `dev` in this namespace, as iproute2 reports them.
+    fn addresses(&self, dev: &str) -> Vec<IpNet> {
+        let text = ip(&["-n", &self.0, "-j", "addr", "show", "dev", dev]);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v[0]["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["scope"] == "global")
+            .map(|a| {
+                format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"])
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// Every global address of every device in this namespace.
+    fn all_addresses(&self) -> Vec<IpNet> {
+        let text = ip(&["-n", &self.0, "-j", "addr", "show"]);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["ifname"].as_str())
+            .flat_map(|d| self.addresses(d))
+            .collect()
+    }
+
+    fn has_link(&self, dev: &str) -> bool {
+        Command::new("ip")
+            .args(["-n", &self.0, "link", "show", "dev", dev])
+            .env("PATH", PATH)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .env("PATH", PATH)
+            .output();
+    }
+}
+
+/// Runs `plugin` (a path) inside `host` for `verb` on the pod namespace `pod`.
+fn run_plugin(
+    plugins: &Path,
+    plugin: &Path,
+    host: &Netns,
+    verb: &str,
+    container: &str,
+    pod: Option<&Netns>,
+    conf: &Value,
+) -> Reply {
+    let own_dir = Path::new(PLUGIN).parent().unwrap();
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &host.0])
+        .arg(plugin)
+        .env_clear()
+        .env("PATH", PATH)
+        .env("CNI_COMMAND", verb)
+        .env(
+            "CNI_PATH",
+            format!("{}:{}", own_dir.display(), plugins.display()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if !container.is_empty() {
+        cmd.env("CNI_CONTAINERID", container)
+            .env("CNI_IFNAME", "eth0");
+    }
+    if let Some(pod) = pod {
+        cmd.env("CNI_NETNS", pod.path());
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(conf.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Reply {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn conf(plugin_type: &str, version: &str, dir: &DataDir, dual_stack: bool) -> Value {
+    let prefixes: Vec<&str> = PREFIXES
+        .iter()
+        .copied()
+        .filter(|p| dual_stack || !p.contains(':'))
+        .collect();
+    let mut c = network(
+        version,
+        dir.path(),
+        json!({
+            "prefixes": prefixes,
+            "subnets": if dual_stack {
+                json!(["10.0.0.0/22", "2600:1f14::/56"])
+            } else {
+                json!(["10.0.0.0/22"])
+            },
+            "routes": if dual_stack {
+                json!([{"dst": "0.0.0.0/0"}, {"dst": "::/0"}])
+            } else {
+                json!([{"dst": "0.0.0.0/0"}])
+            },
+        }),
+    );
+    c["type"] = json!(plugin_type);
+    c
+}
+
+/// What the main plugin put on the pod's eth0 must be what pdipam-cni gave, inside a
+/// configured prefix.
+fn assert_pod_addresses(pod: &Netns, result: &Value) -> Vec<IpAddr> {
+    let given: Vec<IpNet> = result["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let on_link = pod.addresses("eth0");
+    assert_eq!(on_link.len(), given.len(), "{on_link:?} vs {given:?}");
+    for g in &given {
+        assert!(
+            on_link.contains(g),
+            "{g} not on the pod's eth0: {on_link:?}"
+        );
+        assert!(within(g.addr(), &PREFIXES), "{g} outside the prefixes");
+    }
+    given.iter().map(|g| g.addr()).collect()
+}
+
+fn supports_1_1(plugins: &Path, plugin: &str) -> bool {
+    let out = Command::new(plugins.join(plugin))
+        .env_clear()
+        .env("CNI_COMMAND", "VERSION")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("1.1.0")
+}
+
+fn ptp_round(plugins: &Path, version: &str, dual_stack: bool) {
+    let tag = format!(
+        "{}{}",
+        version.replace('.', ""),
+        if dual_stack { "d" } else { "" }
+    );
+    let dir = DataDir::new(&format!("ptp-{tag}"));
+    let conf = conf("ptp", version, &dir, dual_stack);
+    let ptp = plugins.join("ptp");
+    let host = Netns::new(&format!("h{tag}"));
+    let pods: Vec<Netns> = (0..3).map(|i| Netns::new(&format!("p{tag}{i}"))).collect();
+
+    let add = |i: usize| {
+        run_plugin(
+            plugins,
+            &ptp,
+            &host,
+            "ADD",
+            &format!("c{i}"),
+            Some(&pods[i]),
+            &conf,
+        )
+    };
+    let r0 = add(0);
+    assert!(r0.success, "ptp ADD: {r0:?}");
+    let a0 = assert_pod_addresses(&pods[0], &r0.json());
+    assert_eq!(a0.len(), if dual_stack { 2 } else { 1 });
+    // ptp put the gateway (the subnet's router) on the host side of the veth.
+    let on_host = host.all_addresses();
+    assert!(
+        on_host.contains(&"10.0.0.1/32".parse().unwrap()),
+        "{on_host:?}"
+    );
+    let r1 = add(1);
+    assert!(r1.success, "ptp ADD: {r1:?}");
+    let a1 = assert_pod_addresses(&pods[1], &r1.json());
+    assert!(
+        a0.iter().all(|a| !a1.contains(a)),
+        "{a0:?} and {a1:?} share an address"
+    );
+
+    // CHECK with the previous result, as the runtime sends it.
+    let mut check = conf.clone();
+    check["prevResult"] = r0.json();
+    let c = run_plugin(plugins, &ptp, &host, "CHECK", "c0", Some(&pods[0]), &check);
+    assert!(c.success, "ptp CHECK: {c:?}");
+
+    // DEL: the veth goes and so does the allocation; a second DEL succeeds.
+    let d = run_plugin(plugins, &ptp, &host, "DEL", "c0", Some(&pods[0]), &conf);
+    assert!(d.success, "ptp DEL: {d:?}");
+    assert!(!pods[0].has_link("eth0"));
+    let d = run_plugin(plugins, &ptp, &host, "DEL", "c0", Some(&pods[0]), &conf);
+    assert!(d.success, "second DEL: {d:?}");
+    let held = |c: &str| {
+        stored_pods(dir.path(), "ipv4")
+            .0
+            .iter()
+            .any(|p| p.key.container_id() == c)
+    };
+    assert!(!held("c0") && held("c1"));
+
+    // GC: c2's DEL never comes; the runtime's list of valid attachments holds only c1.
+    assert!(add(2).success);
+    let mut gc = conf.clone();
+    gc["cniVersion"] = json!("1.1.0");
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "c1", "ifname": "eth0"}]);
+    // Debian's plugins (1.1.1) speak CNI up to 1.0.0 and cannot relay GC; then the call goes
+    // to pdipam-cni as a 1.1 plugin would delegate it.
+    let gc_plugin = if supports_1_1(plugins, "ptp") {
+        ptp.clone()
+    } else {
+        PathBuf::from(PLUGIN)
+    };
+    let g = run_plugin(plugins, &gc_plugin, &host, "GC", "", None, &gc);
+    assert!(g.success, "GC: {g:?}");
+    assert!(held("c1") && !held("c2"));
+    if dual_stack {
+        let v6: Vec<_> = stored_pods(dir.path(), "ipv6").0;
+        assert_eq!(v6.len(), 1);
+        assert_eq!(v6[0].key.container_id(), "c1");
+    }
+    for (i, pod) in pods.iter().enumerate().skip(1) {
+        let d = run_plugin(
+            plugins,
+            &ptp,
+            &host,
+            "DEL",
+            &format!("c{i}"),
+            Some(pod),
+            &conf,
+        );
+        assert!(d.success, "DEL c{i}: {d:?}");
+    }
+    assert!(stored_pods(dir.path(), "ipv4").0.is_empty());
+}
+
+#[test]
+fn ptp_add_check_del_gc_in_network_namespaces() {
+    let Some(plugins) = plugins() else { return };
+    ptp_round(&plugins, "1.0.0", false);
+    ptp_round(&plugins, "0.4.0", false);
+    ptp_round(&plugins, "1.0.0", true);
+}
+
+#[test]
+fn bridge_add_check_del_in_network_namespaces() {
+    let Some(plugins) = plugins() else { return };
+    let dir = DataDir::new("bridge");
+    let mut conf = conf("bridge", "1.0.0", &dir, false);
+    conf["bridge"] = json!("pdipam-br0");
+    conf["isGateway"] = json!(true);
+    let bridge = plugins.join("bridge");
+    let host = Netns::new("hbr");
+    let pods: Vec<Netns> = (0..2).map(|i| Netns::new(&format!("pbr{i}"))).collect();
+    let mut given = Vec::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let r = run_plugin(
+            &plugins,
+            &bridge,
+            &host,
+            "ADD",
+            &format!("b{i}"),
+            Some(pod),
+            &conf,
+        );
+        assert!(r.success, "bridge ADD: {r:?}");
+        given.extend(assert_pod_addresses(pod, &r.json()));
+        let mut check = conf.clone();
+        check["prevResult"] = r.json();
+        let c = run_plugin(
+            &plugins,
+            &bridge,
+            &host,
+            "CHECK",
+            &format!("b{i}"),
+            Some(pod),
+            &check,
+        );
+        assert!(c.success, "bridge CHECK: {c:?}");
+    }
+    assert_ne!(given[0], given[1]);
+    // The bridge, in the test's host namespace, carries the gateway with the subnet's length.
+    let on_bridge = host.addresses("pdipam-br0");
+    assert!(
+        on_bridge.contains(&"10.0.0.1/22".parse().unwrap()),
+        "{on_bridge:?}"
+    );
+    for (i, pod) in pods.iter().enumerate() {
+        let d = run_plugin(
+            &plugins,
+            &bridge,
+            &host,
+            "DEL",
+            &format!("b{i}"),
+            Some(pod),
+            &conf,
+        );
+        assert!(d.success, "bridge DEL: {d:?}");
+        assert!(!pod.has_link("eth0"));
+    }
+    assert!(stored_pods(dir.path(), "ipv4").0.is_empty());
+}

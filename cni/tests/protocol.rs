@@ -1,0 +1,300 @@
+//! The CNI protocol, through the binary: every verb in every supported version, the error
+//! objects, idempotency, exhaustion, corrupt state, configuration changes and GC.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+const PREFIXES: [&str; 2] = ["10.0.1.16/28", "10.0.1.48/28"];
+
+fn v4_network(version: &str, dir: &DataDir) -> Value {
+    network(
+        version,
+        dir.path(),
+        json!({
+            "prefixes": PREFIXES,
+            "subnets": ["10.0.0.0/22"],
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dns": {"nameservers": ["10.0.0.2"]},
+        }),
+    )
+}
+
+#[test]
+fn version_lists_the_three_versions() {
+    let r = call_with(
+        &[("CNI_COMMAND", "VERSION".into())],
+        br#"{"cniVersion":"1.0.0"}"#,
+    );
+    assert!(r.success, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["cniVersion"], "1.0.0");
+    assert_eq!(v["supportedVersions"], json!(["0.4.0", "1.0.0", "1.1.0"]));
+    // No input at all: the newest version answers.
+    let r = call_with(&[("CNI_COMMAND", "VERSION".into())], b"");
+    assert_eq!(r.json()["cniVersion"], "1.1.0");
+}
+
+#[test]
+fn add_check_del_in_every_version() {
+    for version in ["0.4.0", "1.0.0", "1.1.0"] {
+        let dir = DataDir::new(&format!("verbs-{version}"));
+        let conf = v4_network(version, &dir);
+        let add = call("ADD", "c1", &conf);
+        let result = add.json();
+        assert_eq!(result["cniVersion"], version, "{}", add.stdout);
+        let ip = &result["ips"][0];
+        assert_eq!(ip["address"], "10.0.1.16/22");
+        assert_eq!(ip["gateway"], "10.0.0.1");
+        assert_eq!(ip.get("version").is_some(), version == "0.4.0");
+        assert_eq!(result["routes"], json!([{"dst": "0.0.0.0/0"}]));
+        assert_eq!(result["dns"]["nameservers"], json!(["10.0.0.2"]));
+
+        // A repeated ADD (same container and interface) gets the same address.
+        assert_eq!(call("ADD", "c1", &conf).addresses(), add.addresses());
+        // CHECK passes with and without the previous result, and fails when the previous
+        // result shows another address.
+        let mut with_prev = conf.clone();
+        with_prev["prevResult"] = result.clone();
+        assert!(call("CHECK", "c1", &with_prev).success);
+        assert!(call("CHECK", "c1", &conf).success);
+        with_prev["prevResult"]["ips"][0]["address"] = json!("10.0.1.20/22");
+        assert_eq!(call("CHECK", "c1", &with_prev).code(), 102);
+
+        let del = call("DEL", "c1", &conf);
+        assert!(del.success && del.stdout.is_empty(), "{del:?}");
+        // DEL of an unknown container succeeds; CHECK of it fails.
+        assert!(call("DEL", "c1", &conf).success);
+        assert!(call("DEL", "never-added", &conf).success);
+        assert_eq!(call("CHECK", "c1", &conf).code(), 102);
+        let (pods, _) = stored_pods(dir.path(), "ipv4");
+        assert!(pods.is_empty());
+    }
+}
+
+#[test]
+fn del_and_check_of_a_network_never_used() {
+    let dir = DataDir::new("unused");
+    let conf = v4_network("1.0.0", &dir);
+    assert!(call("DEL", "c1", &conf).success);
+    assert!(!dir.path().join("pods").exists(), "DEL created state");
+    assert_eq!(call("CHECK", "c1", &conf).code(), 102);
+}
+
+#[test]
+fn errors_are_specification_error_objects() {
+    let dir = DataDir::new("errors");
+    let conf = v4_network("1.0.0", &dir);
+    // 6: stdin is not JSON.
+    let r = call_with(&env_for("ADD", "c1"), b"{ not json");
+    assert_eq!(r.code(), 6);
+    // 1: unsupported version, named.
+    let mut old = conf.clone();
+    old["cniVersion"] = json!("0.3.1");
+    let r = call("ADD", "c1", &old);
+    assert_eq!(r.code(), 1);
+    assert!(r.json()["msg"].as_str().unwrap().contains("0.3.1"));
+    // 7: an invalid value, named.
+    let mut bad = conf.clone();
+    bad["ipam"]["prefixes"] = json!(["10.0.1.17/28"]);
+    let r = call("ADD", "c1", &bad);
+    assert_eq!(r.code(), 7);
+    assert!(r.stdout.contains("10.0.1.17/28"), "{}", r.stdout);
+    // 4: a missing variable, named.
+    let env: Vec<_> = env_for("ADD", "c1")
+        .into_iter()
+        .filter(|(k, _)| *k != "CNI_CONTAINERID")
+        .collect();
+    let r = call_with(&env, conf.to_string().as_bytes());
+    assert_eq!(r.code(), 4);
+    assert!(r.stdout.contains("CNI_CONTAINERID"));
+    // 1: GC and STATUS need 1.1.0.
+    assert_eq!(
+        call_with(
+            &[("CNI_COMMAND", "STATUS".into())],
+            conf.to_string().as_bytes()
+        )
+        .code(),
+        1
+    );
+    // The error object carries the configuration's version; nothing was written.
+    assert_eq!(r.json()["cniVersion"], "1.0.0");
+    assert!(!dir.path().join("pods").exists());
+}
+
+#[test]
+fn exhaustion_says_no_available_ip_prefix_addresses_and_status_agrees() {
+    let dir = DataDir::new("exhaustion");
+    let conf = network(
+        "1.1.0",
+        dir.path(),
+        json!({"prefixes": ["10.0.1.16/28"], "cooldownSeconds": 3600}),
+    );
+    let status = |c: &Value| {
+        call_with(
+            &[("CNI_COMMAND", "STATUS".into())],
+            c.to_string().as_bytes(),
+        )
+    };
+    assert!(status(&conf).success);
+    let mut seen = HashSet::new();
+    for i in 0..16 {
+        let a = call("ADD", &format!("c{i}"), &conf).addresses();
+        assert_eq!(a[0].prefix_len(), 28, "no subnet: the block's own length");
+        assert!(seen.insert(a[0].addr()));
+    }
+    let r = call("ADD", "c16", &conf);
+    assert_eq!(r.code(), 100);
+    assert!(
+        r.stdout.contains("no available IP/Prefix addresses"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(status(&conf).code(), 50);
+    // A released address cools down: still no address, and the message says why.
+    assert!(call("DEL", "c3", &conf).success);
+    let r = call("ADD", "c16", &conf);
+    assert_eq!(r.code(), 100);
+    assert!(
+        r.json()["details"]
+            .as_str()
+            .unwrap()
+            .contains("1 cooling down"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(status(&conf).code(), 50);
+}
+
+#[test]
+fn cooldown_survives_between_calls_and_ends() {
+    let dir = DataDir::new("cooldown");
+    let conf = network(
+        "1.0.0",
+        dir.path(),
+        json!({"secondaryAddresses": ["10.0.0.9"], "cooldownSeconds": 0.3}),
+    );
+    assert_eq!(
+        call("ADD", "a", &conf).addresses()[0].to_string(),
+        "10.0.0.9/32"
+    );
+    assert!(call("DEL", "a", &conf).success);
+    assert_eq!(call("ADD", "b", &conf).code(), 100);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(
+        call("ADD", "b", &conf).addresses()[0].to_string(),
+        "10.0.0.9/32"
+    );
+}
+
+#[test]
+fn dual_stack_gives_one_address_per_family() {
+    let dir = DataDir::new("dual");
+    let conf = network(
+        "1.0.0",
+        dir.path(),
+        json!({
+            "prefixes": ["10.0.1.16/28", "2600:1f14:0:1::/80"],
+            "subnets": ["2600:1f14::/56"],
+        }),
+    );
+    let a = call("ADD", "c1", &conf).addresses();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].to_string(), "10.0.1.16/28");
+    assert_eq!(a[1].to_string(), "2600:1f14:0:1::/56");
+    assert_eq!(stored_pods(dir.path(), "ipv6").0.len(), 1);
+    assert!(call("DEL", "c1", &conf).success);
+    assert!(stored_pods(dir.path(), "ipv4").0.is_empty());
+    assert!(stored_pods(dir.path(), "ipv6").0.is_empty());
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_reported_and_left_alone() {
+    let dir = DataDir::new("corrupt");
+    let conf = v4_network("1.0.0", &dir);
+    call("ADD", "c1", &conf).addresses();
+    let path = dir.path().join("pods/ipv4.checkpoint");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    for verb in ["ADD", "DEL", "CHECK"] {
+        let r = call(verb, "c2", &conf);
+        assert_eq!(r.code(), 101, "{verb}: {}", r.stdout);
+        assert!(r.stdout.contains("ipv4.checkpoint"), "{}", r.stdout);
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the file was replaced"
+    );
+}
+
+#[test]
+fn a_block_dropped_from_the_configuration_keeps_its_pods_in_quarantine() {
+    let dir = DataDir::new("reconfigure");
+    let conf = v4_network("1.0.0", &dir);
+    let first: IpAddr = call("ADD", "c1", &conf).addresses()[0].addr();
+    assert!(within(first, &["10.0.1.16/28"]));
+    // The operator removes the first prefix: c1 keeps its record, new pods never get it.
+    let mut smaller = conf.clone();
+    smaller["ipam"]["prefixes"] = json!(["10.0.1.48/28"]);
+    let second = call("ADD", "c2", &smaller).addresses()[0].addr();
+    assert!(within(second, &["10.0.1.48/28"]));
+    let (pods, quarantined) = stored_pods(dir.path(), "ipv4");
+    assert_eq!(pods.len(), 1);
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].address, first);
+    assert_eq!(call("CHECK", "c1", &smaller).code(), 102);
+    // With the prefix back, c1 holds its address again.
+    assert!(call("CHECK", "c1", &conf).success);
+    assert_eq!(call("ADD", "c1", &conf).addresses()[0].addr(), first);
+    // DEL releases a quarantined pod too.
+    assert!(call("DEL", "c1", &smaller).success);
+    assert!(call("ADD", "c1", &smaller).success);
+    let (_, quarantined) = stored_pods(dir.path(), "ipv4");
+    assert!(quarantined.is_empty());
+}
+
+#[test]
+fn gc_releases_exactly_the_attachments_missing_from_the_valid_list() {
+    let dir = DataDir::new("gc");
+    let conf = v4_network("1.1.0", &dir);
+    let mut addresses = Vec::new();
+    for i in 0..20 {
+        addresses.push(call("ADD", &format!("c{i}"), &conf).addresses()[0].addr());
+    }
+    // Keep every third attachment, plus one that was never added (harmless).
+    let keep: Vec<String> = (0..20)
+        .filter(|i| i % 3 == 0)
+        .map(|i| format!("c{i}"))
+        .collect();
+    let mut valid: Vec<Value> = keep
+        .iter()
+        .map(|c| json!({"containerID": c, "ifname": "eth0"}))
+        .collect();
+    valid.push(json!({"containerID": "ghost", "ifname": "eth0"}));
+    // c1 on another interface is not c1 on eth0: it does not protect it.
+    valid.push(json!({"containerID": "c1", "ifname": "net1"}));
+    let mut gc = conf.clone();
+    gc["cni.dev/valid-attachments"] = json!(valid);
+    let r = call_with(&[("CNI_COMMAND", "GC".into())], gc.to_string().as_bytes());
+    assert!(r.success, "{r:?}");
+    let (pods, _) = stored_pods(dir.path(), "ipv4");
+    let left: HashSet<String> = pods
+        .iter()
+        .map(|p| p.key.container_id().to_owned())
+        .collect();
+    assert_eq!(left, keep.iter().cloned().collect::<HashSet<_>>());
+    for p in &pods {
+        let i: usize = p.key.container_id()[1..].parse().unwrap();
+        assert_eq!(p.address, addresses[i], "a kept pod moved");
+    }
+    // GC without the list refuses rather than releasing everything.
+    let r = call_with(&[("CNI_COMMAND", "GC".into())], conf.to_string().as_bytes());
+    assert_eq!(r.code(), 7);
+    assert_eq!(stored_pods(dir.path(), "ipv4").0.len(), keep.len());
+}
