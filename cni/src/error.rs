@@ -26,6 +26,8 @@ pub mod code {
     pub const BAD_STATE: u32 = 101;
     /// Ours: CHECK found the container's allocation missing or different.
     pub const CHECK_FAILED: u32 = 102;
+    /// Ours: a bug (a panic), reported as an error object instead of a torn output.
+    pub const INTERNAL: u32 = 199;
 }
 
 /// A failure, as the CNI specification's error object.

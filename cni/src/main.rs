@@ -14,8 +14,24 @@ fn main() -> ExitCode {
             pdipam_cni::error::code::IO_FAILURE,
             format!("cannot read stdin: {e}"),
         )),
-        Ok(_) => Invocation::from_env(|k| std::env::var(k).ok())
-            .and_then(|inv| pdipam_cni::run(&inv, &stdin)),
+        // A panic is a bug; the runtime still gets an error object, not a torn output. No
+        // state was written by then unless the write itself had finished (each checkpoint is
+        // replaced whole or not at all).
+        Ok(_) => std::panic::catch_unwind(|| {
+            Invocation::from_env(|k| std::env::var(k).ok())
+                .and_then(|inv| pdipam_cni::run(&inv, &stdin))
+        })
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(pdipam_cni::CniError::new(
+                pdipam_cni::error::code::INTERNAL,
+                format!("pdipam-cni failed unexpectedly: {what}"),
+            ))
+        }),
     };
     let mut out = std::io::stdout().lock();
     match outcome {

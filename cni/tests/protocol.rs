@@ -298,3 +298,37 @@ fn gc_releases_exactly_the_attachments_missing_from_the_valid_list() {
     assert_eq!(r.code(), 7);
     assert_eq!(stored_pods(dir.path(), "ipv4").0.len(), keep.len());
 }
+
+/// docs/cni.md's example configuration gives docs/cni.md's example result.
+#[test]
+fn the_documented_example_gives_the_documented_result() {
+    let doc = include_str!("../../docs/cni.md");
+    let blocks: Vec<&str> = doc
+        .split("```json\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    let mut conf: Value = serde_json::from_str(blocks[0]).unwrap();
+    let expected: Value = serde_json::from_str(blocks[1]).unwrap();
+    let dir = DataDir::new("documented");
+    conf["ipam"]["dataDir"] = json!(dir.path());
+    let r = call("ADD", "c1", &conf);
+    assert!(r.success, "{r:?}");
+    assert_eq!(r.json(), expected);
+}
+
+#[test]
+fn a_lock_held_too_long_is_try_again_later_and_then_the_call_goes_through() {
+    let dir = DataDir::new("busy");
+    let mut conf = v4_network("1.0.0", &dir);
+    conf["ipam"]["lockTimeoutSeconds"] = json!(0.2);
+    assert!(call("ADD", "c1", &conf).success);
+    // Another holder of the network's lock (as a slow call would be).
+    let lock = std::fs::File::open(dir.path().join("pods/lock")).unwrap();
+    lock.lock().unwrap();
+    let r = call("ADD", "c2", &conf);
+    assert_eq!(r.code(), 11, "{}", r.stdout);
+    assert!(r.stdout.contains("lock"), "{}", r.stdout);
+    drop(lock);
+    assert!(call("ADD", "c2", &conf).success);
+}

@@ -6,7 +6,7 @@ use crate::config::NetworkConfig;
 use crate::env::Invocation;
 use crate::error::{code, CniError};
 use crate::result::{add_result, GivenAddress};
-use crate::state::{FamilyState, NetworkState};
+use crate::state::{family_name, FamilyState, NetworkState};
 use pdipam::{Clock, NodeError, PodMetadata, PodRequest, SystemClock};
 
 pub(super) fn add(net: &NetworkConfig, invocation: &Invocation) -> Result<String, CniError> {
@@ -40,7 +40,10 @@ pub(super) fn add(net: &NetworkConfig, invocation: &Invocation) -> Result<String
             // Nothing was written: the addresses of other families assigned above are
             // forgotten with this process.
             Err(e @ NodeError::NoAvailableAddresses { .. }) => return Err(exhausted(f, e)),
-            Err(e) => return Err(CniError::new(code::INVALID_CONFIG, e.to_string())),
+            Err(e @ NodeError::InvalidKey { .. }) => {
+                return Err(CniError::new(code::INVALID_ENVIRONMENT, e.to_string()))
+            }
+            Err(e) => return Err(CniError::new(code::BAD_STATE, e.to_string())),
         }
     }
     state.commit()?;
@@ -69,7 +72,8 @@ fn exhausted(f: &FamilyState, e: NodeError) -> CniError {
         format!("add cmd: failed to assign an IP address to container: {e}"),
     )
     .with_details(format!(
-        "{} addresses in {} blocks: {} assigned, {} cooling down{next_free}",
+        "{}: {} addresses in {} blocks: {} assigned, {} cooling down{next_free}",
+        family_name(f.family),
         snap.total(),
         snap.interfaces
             .iter()
