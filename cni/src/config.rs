@@ -165,14 +165,7 @@ impl NetworkConfig {
 /// The specification's rule for network names; it also keeps the name a single, safe path
 /// component for the state directory.
 fn check_network_name(name: &str) -> Result<(), CniError> {
-    let first = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if first && rest {
+    if crate::env::is_cni_identifier(name) {
         Ok(())
     } else {
         Err(invalid(format!(

@@ -106,13 +106,16 @@ impl Invocation {
     }
 }
 
-/// The specification's rule: non-empty, alphanumerics then also `_`, `.` and `-`.
+/// The specification's rule for container ids and network names: a letter or digit, then
+/// letters, digits, `_`, `.` and `-`.
+pub(crate) fn is_cni_identifier(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 fn check_container_id(id: &str) -> Result<(), CniError> {
-    let ok_first = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok_first && ok_rest {
+    if is_cni_identifier(id) {
         Ok(())
     } else {
         Err(invalid(format!(

@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
@@ -37,12 +36,7 @@ fn sixty_four_adds_at_once_get_sixty_four_distinct_addresses() {
         .map(|i| (i, spawn(&env_for("ADD", &format!("c{i}")))))
         .collect();
     for (_, child) in &mut children {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(conf.as_bytes())
-            .unwrap();
+        feed(child, conf.as_bytes());
     }
     let mut by_container = HashMap::new();
     for (i, child) in children {
@@ -110,12 +104,7 @@ fn adds_killed_at_random_moments_leave_no_duplicate_and_lose_no_completed_add() 
                 ("ADD", format!("k{next}"))
             };
             let mut child = spawn(&env_for(verb, &container));
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(conf.as_bytes())
-                .unwrap();
+            feed(&mut child, conf.as_bytes());
             batch.push((verb, container, child, rng.bool()));
         }
         // Kill the chosen ones at a random moment within about one and a half calls.

@@ -100,10 +100,15 @@ fn finish(o: Output) -> Reply {
     }
 }
 
+/// Writes `stdin` to a started call and closes it: the call goes ahead.
+pub fn feed(child: &mut Child, stdin: &[u8]) {
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+}
+
 /// Runs the plugin with exactly `env` (nothing inherited) and `stdin`.
 pub fn call_with(env: &[(&str, String)], stdin: &[u8]) -> Reply {
     let mut child = spawn(env);
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    feed(&mut child, stdin);
     finish(child.wait_with_output().unwrap())
 }
 
