@@ -100,6 +100,10 @@ impl NetworkState {
             let stored = match NodeCheckpoint::read(&path) {
                 Ok(c) => Some(c),
                 Err(PersistError::Io { .. }) if !path.exists() => None,
+                // There but unreadable (permissions, a failing disk): I/O, not a bad checkpoint.
+                Err(e @ PersistError::Io { .. }) => {
+                    return Err(io_error(format!("cannot read {}", path.display()), e))
+                }
                 Err(e) => return Err(bad_state(&path, e)),
             };
             if stored.is_none() && config.is_none() {

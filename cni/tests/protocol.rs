@@ -332,3 +332,14 @@ fn a_lock_held_too_long_is_try_again_later_and_then_the_call_goes_through() {
     drop(lock);
     assert!(call("ADD", "c2", &conf).success);
 }
+
+#[test]
+fn an_unreadable_checkpoint_is_an_io_error_naming_it() {
+    let dir = DataDir::new("unreadable");
+    let conf = v4_network("1.0.0", &dir);
+    // A directory where the checkpoint should be: it exists but cannot be read as a file.
+    std::fs::create_dir_all(dir.path().join("pods/ipv4.checkpoint")).unwrap();
+    let r = call("ADD", "c1", &conf);
+    assert_eq!(r.code(), 5, "{}", r.stdout);
+    assert!(r.stdout.contains("ipv4.checkpoint"), "{}", r.stdout);
+}
