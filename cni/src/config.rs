@@ -32,6 +32,8 @@ pub struct NetworkConfig {
     pub prev_result: Option<Value>,
     /// GC's `cni.dev/valid-attachments`, when given.
     pub valid_attachments: Option<Vec<Attachment>>,
+    /// Addresses the runtime asks for in `runtimeConfig.ips` (the `ips` capability), unparsed.
+    pub requested_ips: Vec<String>,
 }
 
 /// One attachment GC must keep.
@@ -93,6 +95,14 @@ struct RawNetwork {
     prev_result: Option<Value>,
     #[serde(rename = "cni.dev/valid-attachments")]
     valid_attachments: Option<Vec<Attachment>>,
+    #[serde(default)]
+    runtime_config: RuntimeConfig,
+}
+
+#[derive(Default, Deserialize)]
+struct RuntimeConfig {
+    #[serde(default)]
+    ips: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -158,6 +168,7 @@ impl NetworkConfig {
             ipam: ipam.check()?,
             prev_result: raw.prev_result,
             valid_attachments: raw.valid_attachments,
+            requested_ips: raw.runtime_config.ips,
         })
     }
 }

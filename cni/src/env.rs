@@ -43,6 +43,8 @@ pub struct PodArgs {
     pub namespace: String,
     /// `K8S_POD_NAME`.
     pub pod_name: String,
+    /// `IP`: addresses asked for (comma-separated, as host-local reads it), unparsed.
+    pub ips: Vec<String>,
 }
 
 /// What one invocation was asked, from its environment.
@@ -159,6 +161,12 @@ fn parse_args(raw: &str) -> Result<PodArgs, CniError> {
     Ok(PodArgs {
         namespace: get("K8S_POD_NAMESPACE"),
         pod_name: get("K8S_POD_NAME"),
+        ips: get("IP")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
@@ -196,6 +204,18 @@ mod tests {
         );
         assert_eq!(i.args.namespace, "default");
         assert_eq!(i.args.pod_name, "web-0");
+        assert!(i.args.ips.is_empty());
+        let vars: Vec<_> = ADD
+            .iter()
+            .map(|&(k, v)| {
+                if k == "CNI_ARGS" {
+                    (k, "IP=10.0.1.20, 2600::5")
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        assert_eq!(from(&vars).unwrap().args.ips, ["10.0.1.20", "2600::5"]);
     }
 
     #[test]

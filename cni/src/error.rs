@@ -26,6 +26,9 @@ pub mod code {
     pub const BAD_STATE: u32 = 101;
     /// Ours: CHECK found the container's allocation missing or different.
     pub const CHECK_FAILED: u32 = 102;
+    /// Ours: the address asked for (`IP=` in `CNI_ARGS`, `runtimeConfig.ips`) cannot be given:
+    /// outside every configured block, held by another pod, or cooling down.
+    pub const ADDRESS_UNAVAILABLE: u32 = 103;
     /// Ours: a bug (a panic), reported as an error object instead of a torn output.
     pub const INTERNAL: u32 = 199;
 }

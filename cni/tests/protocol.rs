@@ -343,3 +343,77 @@ fn an_unreadable_checkpoint_is_an_io_error_naming_it() {
     assert_eq!(r.code(), 5, "{}", r.stdout);
     assert!(r.stdout.contains("ipv4.checkpoint"), "{}", r.stdout);
 }
+
+#[test]
+fn an_address_asked_for_is_given_or_refused_with_the_reason() {
+    let dir = DataDir::new("requested");
+    let conf = v4_network("1.0.0", &dir);
+    let with_ip = |ip: &str| {
+        let mut env = env_for("ADD", "");
+        env.retain(|(k, _)| *k != "CNI_ARGS" && *k != "CNI_CONTAINERID");
+        env.push(("CNI_ARGS", format!("IgnoreUnknown=1;IP={ip}")));
+        env
+    };
+    let add_with = |container: &str, ip: &str| {
+        let mut env = with_ip(ip);
+        env.push(("CNI_CONTAINERID", container.to_owned()));
+        call_with(&env, conf.to_string().as_bytes())
+    };
+    // CNI_ARGS IP=: that address, not the lowest free one.
+    assert_eq!(
+        add_with("a", "10.0.1.52").addresses()[0].to_string(),
+        "10.0.1.52/22"
+    );
+    // The same again (a retried ADD) is the same allocation.
+    assert_eq!(
+        add_with("a", "10.0.1.52").addresses()[0].to_string(),
+        "10.0.1.52/22"
+    );
+    // runtimeConfig.ips (the `ips` capability), a CIDR as the conventions write it.
+    let mut rc = conf.clone();
+    rc["runtimeConfig"] = json!({"ips": ["10.0.1.20/22"]});
+    assert_eq!(
+        call("ADD", "b", &rc).addresses()[0].to_string(),
+        "10.0.1.20/22"
+    );
+    // Automatic assignment still packs from the lowest free address.
+    assert_eq!(
+        call("ADD", "c", &conf).addresses()[0].to_string(),
+        "10.0.1.16/22"
+    );
+    // Refusals name the address and the reason.
+    let taken = add_with("d", "10.0.1.52");
+    assert_eq!(taken.code(), 103);
+    assert!(
+        taken.stdout.contains("10.0.1.52") && taken.stdout.contains("IP is used"),
+        "{}",
+        taken.stdout
+    );
+    let outside = add_with("d", "10.0.2.1");
+    assert_eq!(outside.code(), 103);
+    assert!(
+        outside.stdout.contains("no configured block"),
+        "{}",
+        outside.stdout
+    );
+    let moved = add_with("a", "10.0.1.53");
+    assert_eq!(moved.code(), 103);
+    assert!(
+        moved.stdout.contains("already holds 10.0.1.52"),
+        "{}",
+        moved.stdout
+    );
+    let v6 = add_with("d", "2600::1");
+    assert_eq!(v6.code(), 103);
+    assert_eq!(add_with("d", "banana").code(), 4);
+    let mut two = conf.clone();
+    two["runtimeConfig"] = json!({"ips": ["10.0.1.21", "10.0.1.22"]});
+    assert_eq!(call("ADD", "d", &two).code(), 7);
+    // A released address cools down: asking for it is refused until it has rested.
+    assert!(call("DEL", "a", &conf).success);
+    let cooling = add_with("d", "10.0.1.52");
+    assert_eq!(cooling.code(), 103);
+    assert!(cooling.stdout.contains("cooling"), "{}", cooling.stdout);
+    let (pods, _) = stored_pods(dir.path(), "ipv4");
+    assert_eq!(pods.len(), 2, "{pods:?}");
+}

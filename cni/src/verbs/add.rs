@@ -7,10 +7,13 @@ use crate::env::Invocation;
 use crate::error::{code, CniError};
 use crate::result::{add_result, GivenAddress};
 use crate::state::{family_name, FamilyState, NetworkState};
-use pdipam::{Clock, NodeError, PodMetadata, PodRequest, SystemClock};
+use ipnet::IpNet;
+use pdipam::{Clock, IpFamily, NodeError, PodMetadata, PodRequest, SystemClock};
+use std::net::IpAddr;
 
 pub(super) fn add(net: &NetworkConfig, invocation: &Invocation) -> Result<String, CniError> {
     let key = key_of(net, invocation);
+    let requested = requested_addresses(net, invocation)?;
     let mut state = NetworkState::open(net)?;
     let mut given = Vec::new();
     for f in &mut state.families {
@@ -30,24 +33,98 @@ pub(super) fn add(net: &NetworkConfig, invocation: &Invocation) -> Result<String
                 interfaces_count: 1,
             },
         };
-        match f.node.assign(request) {
-            Ok(a) => {
-                if !a.existing {
-                    f.mark_changed();
+        let wanted = requested
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == (f.family == IpFamily::V4));
+        let assigned = match wanted {
+            Some(address) => f
+                .node
+                .assign_address(request, address, SystemClock.now())
+                .map_err(|e| unavailable(address, e))?,
+            None => match f.node.assign(request) {
+                Ok(a) => a,
+                // Nothing was written: the addresses of other families assigned above are
+                // forgotten with this process.
+                Err(e @ NodeError::NoAvailableAddresses { .. }) => return Err(exhausted(f, e)),
+                Err(e @ NodeError::InvalidKey { .. }) => {
+                    return Err(CniError::new(code::INVALID_ENVIRONMENT, e.to_string()))
                 }
-                given.push(GivenAddress::new(&config, a.address, a.block));
-            }
-            // Nothing was written: the addresses of other families assigned above are
-            // forgotten with this process.
-            Err(e @ NodeError::NoAvailableAddresses { .. }) => return Err(exhausted(f, e)),
-            Err(e @ NodeError::InvalidKey { .. }) => {
-                return Err(CniError::new(code::INVALID_ENVIRONMENT, e.to_string()))
-            }
-            Err(e) => return Err(CniError::new(code::BAD_STATE, e.to_string())),
+                Err(e) => return Err(CniError::new(code::BAD_STATE, e.to_string())),
+            },
+        };
+        if !assigned.existing {
+            f.mark_changed();
         }
+        given.push(GivenAddress::new(&config, assigned.address, assigned.block));
     }
     state.commit()?;
     Ok(add_result(&net.cni_version, &net.ipam, &given))
+}
+
+/// The addresses asked for, from `runtimeConfig.ips` and `IP=` in `CNI_ARGS` (both, as
+/// host-local reads them): at most one per family, each of a configured family. A CIDR's length
+/// is ignored (the address is presented with the configuration's length).
+fn requested_addresses(net: &NetworkConfig, inv: &Invocation) -> Result<Vec<IpAddr>, CniError> {
+    let from_config = net
+        .requested_ips
+        .iter()
+        .map(|t| (t, code::INVALID_CONFIG, "runtimeConfig.ips"));
+    let from_args = inv
+        .args
+        .ips
+        .iter()
+        .map(|t| (t, code::INVALID_ENVIRONMENT, "CNI_ARGS IP"));
+    let mut out: Vec<IpAddr> = Vec::new();
+    for (text, bad_code, source) in from_config.chain(from_args) {
+        let address = text
+            .parse::<IpNet>()
+            .map(|n| n.addr())
+            .or_else(|_| text.parse::<IpAddr>())
+            .map_err(|_| {
+                CniError::new(bad_code, format!("{source} {text:?} is not an IP address"))
+            })?;
+        if out.contains(&address) {
+            continue;
+        }
+        if out.iter().any(|o| o.is_ipv4() == address.is_ipv4()) {
+            return Err(CniError::new(
+                bad_code,
+                format!("{source} {text:?}: one address per family may be asked for"),
+            ));
+        }
+        let family = if address.is_ipv4() {
+            IpFamily::V4
+        } else {
+            IpFamily::V6
+        };
+        if !net.ipam.families.iter().any(|f| f.family == family) {
+            return Err(CniError::new(
+                code::ADDRESS_UNAVAILABLE,
+                format!(
+                    "requested address {address}: no {} block is configured",
+                    family_name(family)
+                ),
+            ));
+        }
+        out.push(address);
+    }
+    Ok(out)
+}
+
+/// Why an address asked for cannot be given.
+fn unavailable(address: IpAddr, e: NodeError) -> CniError {
+    let why = match &e {
+        NodeError::NotAttached { .. } => {
+            "it lies in no configured block (an IPv6 /80 serves its first 1024 addresses)"
+                .to_owned()
+        }
+        _ => e.to_string(),
+    };
+    CniError::new(
+        code::ADDRESS_UNAVAILABLE,
+        format!("requested address {address} is not available: {why}"),
+    )
 }
 
 /// The exhaustion error, with the words users search for and the pool's state.
