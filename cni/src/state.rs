@@ -89,8 +89,9 @@ impl NetworkState {
     /// cannot be read back (it is never replaced silently).
     pub fn open(net: &NetworkConfig) -> Result<Self, CniError> {
         let dir = state_dir(net);
-        fs::create_dir_all(&dir)
-            .map_err(|e| io_error(format!("cannot create {}", dir.display()), e))?;
+        if !dir.is_dir() {
+            create_durably(&dir)?;
+        }
         let lock = StateLock::acquire(&dir.join("lock"), net.ipam.lock_timeout)?;
         remove_abandoned_temporaries(&dir);
         let mut families = Vec::new();
@@ -153,6 +154,19 @@ fn bad_state(path: &Path, e: PersistError) -> CniError {
         ),
     )
     .with_details(e.to_string())
+}
+
+/// Creates the network's state directory and makes its name durable: each checkpoint write
+/// fsyncs the directory holding the file, but a new directory's own entry lives in its parent,
+/// which a crash could otherwise lose together with every checkpoint inside.
+fn create_durably(dir: &Path) -> Result<(), CniError> {
+    fs::create_dir_all(dir).map_err(|e| io_error(format!("cannot create {}", dir.display()), e))?;
+    if let Some(parent) = dir.parent() {
+        fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_error(format!("cannot fsync {}", parent.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Temporary files left by a call killed half-way through a write. Every writer holds the
