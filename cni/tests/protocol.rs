@@ -382,38 +382,28 @@ fn an_address_asked_for_is_given_or_refused_with_the_reason() {
         "10.0.1.16/22"
     );
     // Refusals name the address and the reason.
-    let taken = add_with("d", "10.0.1.52");
-    assert_eq!(taken.code(), 103);
-    assert!(
-        taken.stdout.contains("10.0.1.52") && taken.stdout.contains("IP is used"),
-        "{}",
-        taken.stdout
+    let refused = |r: Reply, needle: &str| {
+        assert_eq!(r.code(), 103, "{}", r.stdout);
+        assert!(
+            r.stdout.contains(needle),
+            "{needle:?} missing: {}",
+            r.stdout
+        );
+    };
+    refused(
+        add_with("d", "10.0.1.52"),
+        "datastore: IP is used: 10.0.1.52",
     );
-    let outside = add_with("d", "10.0.2.1");
-    assert_eq!(outside.code(), 103);
-    assert!(
-        outside.stdout.contains("no configured block"),
-        "{}",
-        outside.stdout
-    );
-    let moved = add_with("a", "10.0.1.53");
-    assert_eq!(moved.code(), 103);
-    assert!(
-        moved.stdout.contains("already holds 10.0.1.52"),
-        "{}",
-        moved.stdout
-    );
-    let v6 = add_with("d", "2600::1");
-    assert_eq!(v6.code(), 103);
+    refused(add_with("d", "10.0.2.1"), "no configured block");
+    refused(add_with("a", "10.0.1.53"), "already holds 10.0.1.52");
+    refused(add_with("d", "2600::1"), "no IPv6 block is configured");
     assert_eq!(add_with("d", "banana").code(), 4);
     let mut two = conf.clone();
     two["runtimeConfig"] = json!({"ips": ["10.0.1.21", "10.0.1.22"]});
     assert_eq!(call("ADD", "d", &two).code(), 7);
     // A released address cools down: asking for it is refused until it has rested.
     assert!(call("DEL", "a", &conf).success);
-    let cooling = add_with("d", "10.0.1.52");
-    assert_eq!(cooling.code(), 103);
-    assert!(cooling.stdout.contains("cooling"), "{}", cooling.stdout);
+    refused(add_with("d", "10.0.1.52"), "cooling");
     let (pods, _) = stored_pods(dir.path(), "ipv4");
     assert_eq!(pods.len(), 2, "{pods:?}");
 }
