@@ -363,6 +363,12 @@ fn bridge_add_check_del_in_network_namespaces() {
     let pods: Vec<Netns> = (0..2).map(|i| Netns::new(&format!("pbr{i}"))).collect();
     let mut given = Vec::new();
     for (i, pod) in pods.iter().enumerate() {
+        // The second pod asks for its address through the `ips` capability, as a runtime
+        // does: bridge hands its runtimeConfig on to the IPAM plugin.
+        let mut add = conf.clone();
+        if i == 1 {
+            add["runtimeConfig"] = json!({"ips": ["10.0.1.60/22"]});
+        }
         let r = run_plugin(
             &plugins,
             &bridge,
@@ -370,10 +376,13 @@ fn bridge_add_check_del_in_network_namespaces() {
             "ADD",
             &format!("b{i}"),
             Some(pod),
-            &conf,
+            &add,
         );
         assert!(r.success, "bridge ADD: {r:?}");
         given.extend(assert_pod_addresses(pod, &r.json()));
+        if i == 1 {
+            assert_eq!(given[1].to_string(), "10.0.1.60");
+        }
         let mut check = conf.clone();
         check["prevResult"] = r.json();
         let c = run_plugin(
