@@ -319,98 +319,104 @@ fn router_of(subnet: IpNet) -> IpAddr {
     }
 }
 
-fn parse_prefixes(texts: &[String]) -> Result<Vec<IpNet>, CniError> {
-    let mut out: Vec<IpNet> = Vec::new();
+/// The entries of `ipam.<field>`, each read by `read` (which says what is wrong with one),
+/// refusing one that `clashes` with an earlier entry with the words `clash`. Errors name the
+/// field, the index and the text.
+fn parse_list<T>(
+    field: &str,
+    texts: &[String],
+    read: impl Fn(&str) -> Result<T, String>,
+    clashes: impl Fn(&T, &T) -> bool,
+    clash: &str,
+) -> Result<Vec<T>, CniError> {
+    let mut out: Vec<T> = Vec::new();
     for (i, t) in texts.iter().enumerate() {
-        let p: IpNet = t
-            .parse()
-            .map_err(|_| invalid(format!("ipam.prefixes[{i}] {t:?} is not a CIDR")))?;
-        let want = if p.addr().is_ipv4() { 28 } else { 80 };
-        if p.prefix_len() != want {
-            return Err(invalid(format!(
-                "ipam.prefixes[{i}] {t:?} is a /{}; delegated prefixes are IPv4 /28 or IPv6 /80",
-                p.prefix_len()
-            )));
+        let bad = |why: String| invalid(format!("ipam.{field}[{i}] {t:?} {why}"));
+        let v = read(t).map_err(bad)?;
+        if out.iter().any(|o| clashes(o, &v)) {
+            return Err(bad(clash.to_owned()));
         }
-        if p.trunc() != p {
-            return Err(invalid(format!(
-                "ipam.prefixes[{i}] {t:?} is not aligned (host bits are set; {} is)",
-                p.trunc()
-            )));
-        }
-        if p.contains(&unspecified(p.addr())) {
-            return Err(invalid(format!(
-                "ipam.prefixes[{i}] {t:?} holds the unspecified address"
-            )));
-        }
-        if out.contains(&p) {
-            return Err(invalid(format!("ipam.prefixes[{i}] {t:?} is listed twice")));
-        }
-        out.push(p);
+        out.push(v);
     }
     Ok(out)
+}
+
+fn same_family(a: IpAddr, b: IpAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4()
+}
+
+fn parse_prefixes(texts: &[String]) -> Result<Vec<IpNet>, CniError> {
+    let read = |t: &str| {
+        let p: IpNet = t.parse().map_err(|_| "is not a CIDR".to_owned())?;
+        let want = if p.addr().is_ipv4() { 28 } else { 80 };
+        if p.prefix_len() != want {
+            return Err(format!(
+                "is a /{}; delegated prefixes are IPv4 /28 or IPv6 /80",
+                p.prefix_len()
+            ));
+        }
+        if p.trunc() != p {
+            return Err(format!(
+                "is not aligned (host bits are set; {} is)",
+                p.trunc()
+            ));
+        }
+        if p.contains(&unspecified(p.addr())) {
+            return Err("holds the unspecified address".to_owned());
+        }
+        Ok(p)
+    };
+    parse_list("prefixes", texts, read, |a, b| a == b, "is listed twice")
 }
 
 fn parse_addresses(texts: &[String]) -> Result<Vec<IpNet>, CniError> {
-    let mut out: Vec<IpNet> = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        let a: IpAddr = t.parse().map_err(|_| {
-            invalid(format!(
-                "ipam.secondaryAddresses[{i}] {t:?} is not an IP address"
-            ))
-        })?;
+    let read = |t: &str| {
+        let a: IpAddr = t.parse().map_err(|_| "is not an IP address".to_owned())?;
         if a.is_unspecified() {
-            return Err(invalid(format!(
-                "ipam.secondaryAddresses[{i}] {t:?} is the unspecified address"
-            )));
+            return Err("is the unspecified address".to_owned());
         }
-        let block = IpNet::from(a);
-        if out.contains(&block) {
-            return Err(invalid(format!(
-                "ipam.secondaryAddresses[{i}] {t:?} is listed twice"
-            )));
-        }
-        out.push(block);
-    }
-    Ok(out)
+        Ok(IpNet::from(a))
+    };
+    parse_list(
+        "secondaryAddresses",
+        texts,
+        read,
+        |a, b| a == b,
+        "is listed twice",
+    )
 }
 
 fn parse_subnets(texts: &[String]) -> Result<Vec<IpNet>, CniError> {
-    let mut out: Vec<IpNet> = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        let s: IpNet = t
-            .parse()
-            .map_err(|_| invalid(format!("ipam.subnets[{i}] {t:?} is not a CIDR")))?;
+    let read = |t: &str| {
+        let s: IpNet = t.parse().map_err(|_| "is not a CIDR".to_owned())?;
         if s.trunc() != s {
-            return Err(invalid(format!(
-                "ipam.subnets[{i}] {t:?} has host bits set (the subnet is {})",
-                s.trunc()
-            )));
+            return Err(format!("has host bits set (the subnet is {})", s.trunc()));
         }
-        if out.iter().any(|o| o.addr().is_ipv4() == s.addr().is_ipv4()) {
-            return Err(invalid(format!(
-                "ipam.subnets[{i}] {t:?}: one subnet per address family"
-            )));
-        }
-        out.push(s);
-    }
-    Ok(out)
+        Ok(s)
+    };
+    let clashes = |a: &IpNet, b: &IpNet| same_family(a.addr(), b.addr());
+    parse_list(
+        "subnets",
+        texts,
+        read,
+        clashes,
+        "is a second subnet of its family",
+    )
 }
 
 fn parse_gateways(texts: &[String]) -> Result<Vec<IpAddr>, CniError> {
-    let mut out: Vec<IpAddr> = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        let g: IpAddr = t
-            .parse()
-            .map_err(|_| invalid(format!("ipam.gateways[{i}] {t:?} is not an IP address")))?;
-        if out.iter().any(|o| o.is_ipv4() == g.is_ipv4()) {
-            return Err(invalid(format!(
-                "ipam.gateways[{i}] {t:?}: one gateway per address family"
-            )));
-        }
-        out.push(g);
-    }
-    Ok(out)
+    let read = |t: &str| {
+        t.parse::<IpAddr>()
+            .map_err(|_| "is not an IP address".to_owned())
+    };
+    let clashes = |a: &IpAddr, b: &IpAddr| same_family(*a, *b);
+    parse_list(
+        "gateways",
+        texts,
+        read,
+        clashes,
+        "is a second gateway of its family",
+    )
 }
 
 fn check_route(i: usize, r: &Value) -> Result<(), CniError> {
@@ -531,6 +537,20 @@ mod tests {
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
                        "gateways": ["10.0.1.3"]}),
                 "gateway 10.0.1.3 lies inside 10.0.1.0/28",
+            ),
+            (
+                json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
+                       "subnets": ["10.0.0.0/16", "10.1.0.0/16"]}),
+                "subnets[1] \"10.1.0.0/16\" is a second subnet of its family",
+            ),
+            (
+                json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
+                       "gateways": ["10.0.0.1", "10.0.0.2"]}),
+                "gateways[1] \"10.0.0.2\" is a second gateway of its family",
+            ),
+            (
+                json!({"type": "pdipam-cni", "secondaryAddresses": ["10.0.0.5", "10.0.0.5"]}),
+                "secondaryAddresses[1] \"10.0.0.5\" is listed twice",
             ),
             (
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"], "dataDir": "rel"}),
