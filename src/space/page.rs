@@ -23,7 +23,8 @@ const TREE: usize = L0 + 1;
 #[derive(Debug)]
 pub(crate) struct Page {
     pub(crate) words: Box<[AtomicU128]>,
-    summary: Box<[AtomicU64]>,
+    /// Inline, not boxed: a fixed length lets every index go unchecked and saves a pointer.
+    summary: [AtomicU64; PROPS * TREE],
 }
 
 impl Page {
@@ -35,7 +36,7 @@ impl Page {
             .collect();
         let page = Self {
             words,
-            summary: (0..PROPS * TREE).map(|_| AtomicU64::new(0)).collect(),
+            summary: std::array::from_fn(|_| AtomicU64::new(0)),
         };
         for (i, w) in page.words.iter().enumerate() {
             let used = unpack(w.load(SeqCst)).0;
@@ -175,6 +176,6 @@ impl Page {
 
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.words.len() * 16 + self.summary.len() * 8
+        std::mem::size_of::<Self>() + self.words.len() * 16
     }
 }

@@ -179,7 +179,7 @@ impl Prop {
     }
 
     /// Bit set of the properties that hold (the same as asking [`Prop::holds`] for each).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_of(used: u64) -> u8 {
         if used == 0 {
             return 1 << Prop::Empty as usize;

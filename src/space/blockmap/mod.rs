@@ -116,11 +116,17 @@ impl BlockMap {
         (self.words - p * PAGE_WORDS).min(PAGE_WORDS)
     }
 
-    #[inline]
+    #[inline(always)]
     fn page(&self, p: usize) -> &Page {
         if p == 0 {
             return &self.page0;
         }
+        self.later_page(p)
+    }
+
+    /// Page `p > 0`, created on first use.
+    #[inline(never)]
+    fn later_page(&self, p: usize) -> &Page {
         self.more[p - 1].get_or_init(|| {
             let len = self.page_len(p);
             Box::new(Page::new(
@@ -161,10 +167,16 @@ impl BlockMap {
     }
 
     /// Makes directory bit (`prop`, page `p`) equal "the page's tree is non-empty".
+    #[inline(always)]
     fn sync_dir(&self, prop: Prop, p: usize, pg: &Page) {
         if self.npages > 1 {
-            sync_bit(&self.dir[prop as usize], p, || !pg.is_empty(prop));
+            self.sync_dir_bit(prop, p, pg);
         }
+    }
+
+    #[inline(never)]
+    fn sync_dir_bit(&self, prop: Prop, p: usize, pg: &Page) {
+        sync_bit(&self.dir[prop as usize], p, || !pg.is_empty(prop));
     }
 
     /// Whether no word of the map has `prop` (per the summaries). A one-page map asks its page
@@ -223,12 +235,12 @@ impl BlockMap {
         let p = w >> PAGE_SHIFT;
         let i = w & (PAGE_WORDS - 1);
         let mut cur = new;
-        while changed != 0 {
+        loop {
             let holds = Prop::set_of(cur);
-            for prop in ALL_PROPS {
-                if changed & (1 << prop as usize) != 0 {
-                    self.write_summary(p, pg, prop, i, holds & (1 << prop as usize) != 0);
-                }
+            while changed != 0 {
+                let k = changed.trailing_zeros() as usize;
+                changed &= changed - 1;
+                self.write_summary(p, pg, ALL_PROPS[k], i, holds & (1 << k) != 0);
             }
             let now = unpack(pg.words[i].load(SeqCst)).0;
             if now == cur {

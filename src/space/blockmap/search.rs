@@ -43,10 +43,8 @@ impl BlockMap {
     /// have a free unit, and stops at `k`: O(k) words at most, whatever the map's size. This is how
     /// a failed request tells "fragmented" from "full" without a shared counter on the hot path.
     pub(crate) fn free_at_least(&self, domain: &[Range<u64>], k: u64) -> bool {
-        if let [whole] = domain {
-            if whole.start == 0 && whole.end == self.units && self.pad == 0 {
-                return self.free_at_least_whole(k);
-            }
+        if self.is_whole(domain) {
+            return self.free_at_least_whole(k);
         }
         let mut free = 0u64;
         for range in domain {
@@ -191,7 +189,60 @@ impl BlockMap {
     /// it searches again, which it only has to because another thread made progress: lock-free.
     /// If a summary writer seems stalled (nothing else moves, but one is still in flight), the
     /// search stops trusting the summaries and visits every touched word instead.
+    #[inline(always)]
     pub(crate) fn claim_auto(
+        &self,
+        n: u32,
+        strategy: Strategy,
+        domain: &[Range<u64>],
+    ) -> Option<Unit> {
+        if strategy == Strategy::Pack && n <= WORD_LOG2 && self.is_whole(domain) {
+            if let Some(u) = self.claim_packed_quick(n) {
+                return Some(u);
+            }
+        }
+        self.claim_auto_searching(n, strategy, domain)
+    }
+
+    /// Whether `domain` is the whole map, with no padding: the searches need no range masks.
+    #[inline(always)]
+    fn is_whole(&self, domain: &[Range<u64>]) -> bool {
+        matches!(domain, [whole] if whole.start == 0 && whole.end == self.units && self.pad == 0)
+    }
+
+    /// The common case in a few dozen instructions: Pack, a run of up to 64 units, over the
+    /// whole map. It looks at the first candidate word of the first tier that has one, which is
+    /// the word [`Self::claim_packed_whole`] looks at first, so a success here is exactly that
+    /// search's answer. Anything else (no candidate at all, a stale summary bit, a word that no
+    /// longer fits) is left to the full search, which alone decides that a claim fails: this path
+    /// skips the bookkeeping that makes a failure believable, so it must never report one.
+    /// Straight-line code on purpose (the tiers of [`packed_tiers`], unrolled): a loop over them
+    /// here costs a third more.
+    #[inline(always)]
+    fn claim_packed_quick(&self, n: u32) -> Option<Unit> {
+        let first = |p: Prop| self.find_word(p, 0, Scan::Summaries);
+        let claim = |x: usize, t: Tier| self.claim_in_word(x, n, 0, |v| t.choose(v, n), None);
+        if n == 0 {
+            if let Some(x) = first(Prop::Broken16) {
+                return claim(x, Tier::Broken16);
+            }
+        }
+        if n < WORD_LOG2 {
+            let x = if n < 4 {
+                self.find_word_in(Tier::Partial.props(n), 0, Scan::Summaries)
+            } else {
+                first(Prop::Partial16)
+            };
+            if let Some(x) = x {
+                return claim(x, Tier::Partial);
+            }
+        }
+        claim(first(Prop::Empty)?, Tier::Empty)
+    }
+
+    /// [`Self::claim_auto`] past its quick path: the full search, and the checks that make a
+    /// failure believable.
+    fn claim_auto_searching(
         &self,
         n: u32,
         strategy: Strategy,
@@ -229,7 +280,9 @@ impl BlockMap {
         }
     }
 
-    #[inline(always)]
+    /// One search attempt (out of line, so that a failing request, which often needs no search
+    /// at all, does not pay for the search's registers).
+    #[inline(never)]
     fn claim_auto_in(
         &self,
         n: u32,
@@ -248,18 +301,9 @@ impl BlockMap {
     /// Pack, for runs of up to 64 units: tier by tier, range by range, lowest word first.
     #[inline(always)]
     fn claim_packed(&self, n: u32, domain: &[Range<u64>], search: &Search) -> Option<Unit> {
-        let tiers: &[Tier] = match (n, search.scan) {
-            // The exhaustive fallback takes any free run, lowest word first: no tiers, so a word
-            // cannot slip between them and the fallback always ends.
-            (_, Scan::Every) => &[Tier::Any],
-            (0, _) => &[Tier::Broken16, Tier::Partial, Tier::Empty],
-            (WORD_LOG2, _) => &[Tier::Empty],
-            _ => &[Tier::Partial, Tier::Empty],
-        };
-        if let [whole] = domain {
-            if whole.start == 0 && whole.end == self.units && self.pad == 0 {
-                return self.claim_packed_whole(n, tiers, search);
-            }
+        let tiers = packed_tiers(n, search.scan);
+        if self.is_whole(domain) {
+            return self.claim_packed_whole(n, tiers, search);
         }
         for &t in tiers {
             for r in domain {
@@ -392,6 +436,19 @@ impl BlockMap {
     }
 }
 
+/// Pack's tiers for a run of `2^n` (n <= 6), in the order they are tried.
+#[inline(always)]
+fn packed_tiers(n: u32, scan: Scan) -> &'static [Tier] {
+    match (n, scan) {
+        // The exhaustive fallback takes any free run, lowest word first: no tiers, so a word
+        // cannot slip between them and the fallback always ends.
+        (_, Scan::Every) => &[Tier::Any],
+        (0, _) => &[Tier::Broken16, Tier::Partial, Tier::Empty],
+        (WORD_LOG2, _) => &[Tier::Empty],
+        _ => &[Tier::Partial, Tier::Empty],
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Tier {
     Broken16,
@@ -413,6 +470,7 @@ impl Tier {
         }
     }
 
+    #[inline(always)]
     fn choose(self, view: u64, n: u32) -> Option<u32> {
         match self {
             Tier::Broken16 => most_used_broken16(view),
