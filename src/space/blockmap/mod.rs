@@ -41,6 +41,42 @@ struct Activity {
     finished: AtomicU64,
 }
 
+/// The [`Activity`] counters as a search found them when it began.
+#[derive(Clone, Copy, Debug)]
+struct ActivitySnapshot {
+    releases: u64,
+    started: u64,
+    /// No summary update was in flight.
+    quiet: bool,
+}
+
+impl Activity {
+    /// Read before a search looks at anything.
+    #[inline(always)]
+    fn snapshot(&self) -> ActivitySnapshot {
+        let releases = self.releases.load(SeqCst);
+        let started = self.started.load(SeqCst);
+        ActivitySnapshot {
+            releases,
+            started,
+            quiet: self.finished.load(SeqCst) == started,
+        }
+    }
+
+    /// Whether a release completed or a summary update began since `before`.
+    #[inline(always)]
+    fn progress_since(&self, before: ActivitySnapshot) -> bool {
+        self.releases.load(SeqCst) != before.releases || self.started.load(SeqCst) != before.started
+    }
+
+    /// Whether a search that began at `before` and found nothing saw the map as it was at one
+    /// instant: no update in flight when it began, and none begun nor release completed since.
+    #[inline(always)]
+    fn settled_since(&self, before: ActivitySnapshot) -> bool {
+        before.quiet && !self.progress_since(before)
+    }
+}
+
 /// Why a release was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReleaseRefusal {

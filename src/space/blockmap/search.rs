@@ -8,7 +8,6 @@ use crate::space::word::{
     PARTIAL, WORD_LOG2,
 };
 use crate::space::Unit;
-use crate::sync::Ordering::SeqCst;
 use std::ops::Range;
 
 /// Where an automatic claim looks first.
@@ -42,10 +41,17 @@ impl BlockMap {
     /// Whether at least `k` units are free inside `domain`. Visits only words the summaries say
     /// have a free unit, and stops at `k`: O(k) words at most, whatever the map's size. This is how
     /// a failed request tells "fragmented" from "full" without a shared counter on the hot path.
+    #[inline]
     pub(crate) fn free_at_least(&self, domain: &[Range<u64>], k: u64) -> bool {
         if self.is_whole(domain) {
             return self.free_at_least_whole(k);
         }
+        self.free_at_least_in(domain, k)
+    }
+
+    /// [`Self::free_at_least`] over ranges: boundary words masked, inner words from the summaries.
+    #[inline(never)]
+    fn free_at_least_in(&self, domain: &[Range<u64>], k: u64) -> bool {
         let mut free = 0u64;
         for range in domain {
             let (head, inner, tail) = split_words(range);
@@ -75,12 +81,25 @@ impl BlockMap {
     }
 
     /// [`Self::free_at_least`] over the whole map: an empty word has 64 free units and a word with
-    /// a free 16-block at least 16, so the summaries often answer alone.
+    /// a free 16-block at least 16, so the summaries often answer alone; in a fragmented map the
+    /// first broken word usually does.
+    #[inline(always)]
     fn free_at_least_whole(&self, k: u64) -> bool {
         if (k <= 64 && !self.none_has(Prop::Empty)) || (k <= 16 && !self.none_has(Prop::Partial16))
         {
             return true;
         }
+        if let Some(x) = self.find_word(Prop::Broken16, 0, Scan::Summaries) {
+            if u64::from((!self.word(x).0).count_ones()) >= k {
+                return true;
+            }
+        }
+        self.count_free_whole(k)
+    }
+
+    /// The rest of [`Self::free_at_least_whole`]: counts word by word until `k`.
+    #[inline(never)]
+    fn count_free_whole(&self, k: u64) -> bool {
         // Count each word with a free unit once, tree by tree (order does not matter for a
         // count): broken words, then words with a free 16-block that are not broken, then empty.
         let mut free = 0u64;
@@ -197,8 +216,13 @@ impl BlockMap {
         domain: &[Range<u64>],
     ) -> Option<Unit> {
         if strategy == Strategy::Pack && n <= WORD_LOG2 && self.is_whole(domain) {
-            if let Some(u) = self.claim_packed_quick(n) {
-                return Some(u);
+            let before = self.activity.snapshot();
+            match self.claim_packed_quick(n) {
+                Quick::Claimed(u) => return Some(u),
+                // No summary shows a word that could take the run, and nothing moved meanwhile:
+                // believed exactly as a failed search would be.
+                Quick::NoCandidate if self.activity.settled_since(before) => return None,
+                Quick::NoCandidate | Quick::Declined => {}
             }
         }
         self.claim_auto_searching(n, strategy, domain)
@@ -212,19 +236,21 @@ impl BlockMap {
 
     /// The common case in a few dozen instructions: Pack, a run of up to 64 units, over the
     /// whole map. It looks at the first candidate word of the first tier that has one, which is
-    /// the word [`Self::claim_packed_whole`] looks at first, so a success here is exactly that
-    /// search's answer. Anything else (no candidate at all, a stale summary bit, a word that no
-    /// longer fits) is left to the full search, which alone decides that a claim fails: this path
-    /// skips the bookkeeping that makes a failure believable, so it must never report one.
+    /// the word [`Self::claim_packed_whole`] looks at first, so a claim here is exactly that
+    /// search's answer. If that word declines (a stale summary bit, a word that changed), the
+    /// full search takes over. If no tier has a candidate at all, that is what the full search
+    /// would see too ([`Self::may_fit`] is false), and the caller believes it on the same terms.
     /// Straight-line code on purpose (the tiers of [`packed_tiers`], unrolled): a loop over them
     /// here costs a third more.
     #[inline(always)]
-    fn claim_packed_quick(&self, n: u32) -> Option<Unit> {
+    fn claim_packed_quick(&self, n: u32) -> Quick {
         let first = |p: Prop| self.find_word(p, 0, Scan::Summaries);
-        let claim = |x: usize, t: Tier| self.claim_in_word(x, n, 0, |v| t.choose(v, n), None);
+        // One closure per tier, each used once, so that each tier's choice inlines.
+        let claimed = |u: Option<Unit>| u.map_or(Quick::Declined, Quick::Claimed);
         if n == 0 {
             if let Some(x) = first(Prop::Broken16) {
-                return claim(x, Tier::Broken16);
+                let choose = |v| Tier::Broken16.choose(v, n);
+                return claimed(self.claim_in_word(x, n, 0, choose, None));
             }
         }
         if n < WORD_LOG2 {
@@ -234,10 +260,14 @@ impl BlockMap {
                 first(Prop::Partial16)
             };
             if let Some(x) = x {
-                return claim(x, Tier::Partial);
+                let choose = |v| Tier::Partial.choose(v, n);
+                return claimed(self.claim_in_word(x, n, 0, choose, None));
             }
         }
-        claim(first(Prop::Empty)?, Tier::Empty)
+        match first(Prop::Empty) {
+            Some(x) => claimed(self.claim_in_word(x, n, 0, |v| Tier::Empty.choose(v, n), None)),
+            None => Quick::NoCandidate,
+        }
     }
 
     /// [`Self::claim_auto`] past its quick path: the full search, and the checks that make a
@@ -251,9 +281,7 @@ impl BlockMap {
         let act = &self.activity;
         let mut stalled_rounds = 0;
         loop {
-            let releases = act.releases.load(SeqCst);
-            let started = act.started.load(SeqCst);
-            let quiet_before = act.finished.load(SeqCst) == started;
+            let before = act.snapshot();
             let scan = if stalled_rounds < 2 {
                 Scan::Summaries
             } else {
@@ -268,9 +296,8 @@ impl BlockMap {
                     return Some(u);
                 }
             }
-            let progress =
-                act.releases.load(SeqCst) != releases || act.started.load(SeqCst) != started;
-            if !progress && !search.mismatch.get() && (quiet_before || scan == Scan::Every) {
+            let progress = act.progress_since(before);
+            if !progress && !search.mismatch.get() && (before.quiet || scan == Scan::Every) {
                 return None;
             }
             // A mismatch with nothing else moving means a writer is stuck between its CAS and
@@ -447,6 +474,15 @@ fn packed_tiers(n: u32, scan: Scan) -> &'static [Tier] {
         (WORD_LOG2, _) => &[Tier::Empty],
         _ => &[Tier::Partial, Tier::Empty],
     }
+}
+
+/// What [`BlockMap::claim_packed_quick`] found.
+enum Quick {
+    Claimed(Unit),
+    /// No summary shows a word that could take the run.
+    NoCandidate,
+    /// The first candidate word could not take it after all.
+    Declined,
 }
 
 #[derive(Clone, Copy, Debug)]
