@@ -44,7 +44,11 @@ pub(crate) struct Block {
     pub(crate) interface: Arc<str>,
     pub(crate) device_number: u32,
     capacity: u32,
-    words: Box<[AtomicU64]>,
+    /// Word 0 (addresses 0..32), inline: most blocks (a /28, a secondary address) have no other,
+    /// and the packing search reads this word for every block it passes.
+    first: AtomicU64,
+    /// Words 1.. (blocks of more than 32 addresses: large IPv6 prefixes).
+    rest: Box<[AtomicU64]>,
     released_at: Box<[AtomicU64]>,
     /// A lower bound on the earliest cooldown end among the cooling addresses (`u64::MAX`: none
     /// seen yet). Before it, no cooling address can have expired and no release time needs to be
@@ -75,14 +79,31 @@ impl Block {
             interface,
             device_number,
             capacity,
-            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            first: AtomicU64::new(0),
+            rest: (1..words).map(|_| AtomicU64::new(0)).collect(),
             released_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             next_expiry: AtomicU64::new(u64::MAX),
             last_valid: match capacity % BITS {
+                _ if capacity == 0 => 0,
                 0 => u32::MAX,
                 rest => (1u32 << rest) - 1,
             },
         }
+    }
+
+    /// Word `w`.
+    #[inline]
+    fn word(&self, w: usize) -> &AtomicU64 {
+        match w.checked_sub(1) {
+            None => &self.first,
+            Some(r) => &self.rest[r],
+        }
+    }
+
+    /// The words in order.
+    #[inline]
+    fn words(&self) -> impl Iterator<Item = &AtomicU64> {
+        std::iter::once(&self.first).chain(self.rest.iter())
     }
 
     #[inline]
@@ -93,7 +114,7 @@ impl Block {
     /// The bits of word `w` that stand for addresses of this block.
     #[inline]
     fn valid(&self, w: usize) -> u32 {
-        if w + 1 == self.words.len() {
+        if w == self.rest.len() {
             self.last_valid
         } else {
             u32::MAX
@@ -145,7 +166,7 @@ impl Block {
             }
             earliest = earliest.min(end);
         }
-        if plain == 0 && self.words.len() == 1 {
+        if plain == 0 && self.rest.is_empty() {
             // Every cooling address of the block was looked at and none has expired: nothing
             // can expire before `earliest`, so later searches need not read the times again.
             self.next_expiry.fetch_max(earliest, Ordering::AcqRel);
@@ -171,7 +192,7 @@ impl Block {
     /// [`Block::claim_peeked`]; `None` if none is free.
     #[inline]
     pub(crate) fn peek(&self, now: u64, cooldown: u64) -> Option<Peeked> {
-        for (w, word) in self.words.iter().enumerate() {
+        for (w, word) in self.words().enumerate() {
             let cur = word.load(Ordering::Acquire);
             let bit = self.lowest_free(w, cur, now, cooldown);
             if bit != 0 {
@@ -187,7 +208,7 @@ impl Block {
     pub(crate) fn claim_peeked(&self, p: Peeked) -> Option<u32> {
         let (used, cooling) = unpack(p.cur);
         let new = pack(used | p.bit, cooling & !p.bit);
-        self.words[p.w]
+        self.word(p.w)
             .compare_exchange(p.cur, new, Ordering::AcqRel, Ordering::Acquire)
             .ok()
             .map(|_| p.w as u32 * BITS + p.bit.trailing_zeros())
@@ -196,7 +217,7 @@ impl Block {
     /// Claims the lowest address that is neither assigned nor cooling at `now` (an expired
     /// cooling address counts as free). Lock-free: one successful CAS.
     pub(crate) fn claim(&self, now: u64, cooldown: u64) -> Option<u32> {
-        for (w, word) in self.words.iter().enumerate() {
+        for (w, word) in self.words().enumerate() {
             let mut cur = word.load(Ordering::Acquire);
             loop {
                 let (used, cooling) = unpack(cur);
@@ -220,7 +241,7 @@ impl Block {
     /// Claims address `offset` if it is free at `now` (used by restore).
     pub(crate) fn claim_at(&self, offset: u32, now: u64, cooldown: u64) -> Result<(), Busy> {
         let (w, bit) = split(offset);
-        let word = &self.words[w];
+        let word = self.word(w);
         let mut cur = word.load(Ordering::Acquire);
         loop {
             let (used, cooling) = unpack(cur);
@@ -242,7 +263,7 @@ impl Block {
     /// one it is free at once.
     pub(crate) fn release(&self, offset: u32, now: u64, cooldown: u64) {
         let (w, bit) = split(offset);
-        let word = &self.words[w];
+        let word = self.word(w);
         if cooldown == 0 {
             let prev = word.fetch_and(!u64::from(bit), Ordering::AcqRel);
             debug_assert!(unpack(prev).0 & bit != 0, "release of a free address");
@@ -280,7 +301,7 @@ impl Block {
         }
         self.released_at[offset as usize].store(released_at, Ordering::Relaxed);
         self.lower_next_expiry(released_at.saturating_add(cooldown));
-        let word = &self.words[w];
+        let word = self.word(w);
         let mut cur = word.load(Ordering::Acquire);
         loop {
             let (used, cooling) = unpack(cur);
@@ -298,8 +319,8 @@ impl Block {
     /// Whether every address is assigned (cheap for one-word blocks: no count).
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        if let [word] = &*self.words {
-            return unpack(word.load(Ordering::Acquire)).0 == self.valid(0);
+        if self.rest.is_empty() {
+            return unpack(self.first.load(Ordering::Acquire)).0 == self.last_valid;
         }
         self.assigned() >= self.capacity
     }
@@ -307,11 +328,10 @@ impl Block {
     /// Assigned addresses.
     #[inline]
     pub(crate) fn assigned(&self) -> u32 {
-        if let [word] = &*self.words {
-            return unpack(word.load(Ordering::Acquire)).0.count_ones();
+        if self.rest.is_empty() {
+            return unpack(self.first.load(Ordering::Acquire)).0.count_ones();
         }
-        self.words
-            .iter()
+        self.words()
             .map(|w| unpack(w.load(Ordering::Acquire)).0.count_ones())
             .sum()
     }
@@ -319,13 +339,13 @@ impl Block {
     /// Whether address `offset` is assigned.
     pub(crate) fn is_assigned(&self, offset: u32) -> bool {
         let (w, bit) = split(offset);
-        unpack(self.words[w].load(Ordering::Acquire)).0 & bit != 0
+        unpack(self.word(w).load(Ordering::Acquire)).0 & bit != 0
     }
 
     /// The addresses still cooling at `now`, with the time each becomes free.
     pub(crate) fn cooling(&self, now: u64, cooldown: u64) -> Vec<(u32, u64)> {
         let mut out = Vec::new();
-        for (w, word) in self.words.iter().enumerate() {
+        for (w, word) in self.words().enumerate() {
             let (_, cooling) = unpack(word.load(Ordering::Acquire));
             let mut live = cooling & !self.expired(w, cooling, now, cooldown);
             while live != 0 {
@@ -341,7 +361,7 @@ impl Block {
 
     /// Checks the bit-level invariants: nothing beyond the capacity, never assigned and cooling.
     pub(crate) fn verify_bits(&self) -> Result<(), String> {
-        for (w, word) in self.words.iter().enumerate() {
+        for (w, word) in self.words().enumerate() {
             let (used, cooling) = unpack(word.load(Ordering::Acquire));
             let valid = self.valid(w);
             if (used | cooling) & !valid != 0 {
@@ -451,6 +471,17 @@ mod tests {
         assert_eq!(big.claim(0, 0), None);
         assert_eq!(big.address(39).to_string(), "2001:db8::27");
         big.verify_bits().unwrap();
+        assert!(big.is_full());
+        assert_eq!(big.assigned(), 40);
+        big.release(35, 0, 0);
+        assert!(!big.is_full());
+        assert_eq!(big.claim(0, 0), Some(35));
+        // A block configured with no addresses (an IPv6 prefix capacity of 0) is full from the
+        // start and hands out nothing.
+        let none = block("2001:db8:1::/80", 0);
+        assert!(none.is_full());
+        assert_eq!(none.claim(0, 0), None);
+        none.verify_bits().unwrap();
     }
 
     #[test]

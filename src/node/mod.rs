@@ -254,8 +254,8 @@ impl Node {
     /// # Errors
     /// [`NodeError::UnknownPod`] when the key holds nothing (a CNI DEL may treat that as done).
     pub fn release(&self, key: &PodKey) -> Result<Released, NodeError> {
-        let parts = KeyParts(key.network_name(), key.container_id(), key.if_name());
-        self.release_parts_of(&parts)
+        // Compared whole (one length check and one memcmp), not part by part.
+        self.release_matching(self.hasher.hash_one(key), |k| k == key, || key.clone())
     }
 
     /// [`Node::release`] by the key's parts, without building a [`PodKey`]: for callers that
@@ -287,13 +287,26 @@ impl Node {
     }
 
     fn release_parts_of(&self, parts: &KeyParts<'_>) -> Result<Released, NodeError> {
-        let hash = self.hasher.hash_one(parts);
+        self.release_matching(
+            self.hasher.hash_one(parts),
+            |k| k.is(parts),
+            || PodKey::new(parts.0, parts.1, parts.2),
+        )
+    }
+
+    /// Releases the record with key hash `hash` for which `is_key` holds; `key` builds the key
+    /// for the error if there is none.
+    #[inline(always)]
+    fn release_matching(
+        &self,
+        hash: u64,
+        is_key: impl Fn(&PodKey) -> bool,
+        key: impl FnOnce() -> PodKey,
+    ) -> Result<Released, NodeError> {
         let mut guard = self.shard(hash).lock();
         let shard = &mut *guard;
-        let Ok(entry) = shard.pods.find_entry(hash, |r| r.key.is(parts)) else {
-            return Err(NodeError::UnknownPod {
-                key: PodKey::new(parts.0, parts.1, parts.2),
-            });
+        let Ok(entry) = shard.pods.find_entry(hash, |r| is_key(&r.key)) else {
+            return Err(NodeError::UnknownPod { key: key() });
         };
         let (rec, _) = entry.remove();
         let now = if self.cooldown == 0 {
