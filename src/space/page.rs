@@ -1,12 +1,14 @@
-//! One page: up to [`PAGE_WORDS`] words and their summaries, in two flat arrays.
+//! One page: up to [`PAGE_WORDS`] words and their summaries.
 //!
-//! A page's summary tree per property has exactly two levels: level 0 with one bit per word (at
-//! most 16 `u64`s) and level 1 with one bit per level-0 word (one `u64`). Keeping all of them in
-//! one array with fixed offsets makes every summary access one index computation and one load,
-//! instead of a walk through nested boxes; the hot paths are bound by that latency.
+//! A page's summary has two levels. Level 0 keeps, for each word, its set of properties (as
+//! [`Prop::set_of`] gives it) in a nibble, sixteen words to a `u64`; level 1 keeps, per property,
+//! one bit per level-0 entry ("some word of these sixteen has it"). Keeping a word's properties
+//! side by side makes the common update, one word trading one property for another, a single
+//! compare-and-swap, and reading them all one load; a search for one property masks its lane.
 //!
-//! The update protocol is the one described in [`super::summary`]: a clear re-checks the word it
-//! summarised and restores the bit above if a writer raced it.
+//! The update protocol is the one described in [`super::summary`]: whoever flips a level-0
+//! entry's lane between empty and non-empty re-derives the level-1 bit from it, re-reading until
+//! the two agree.
 
 use super::word::{pack, unpack, Prop, ALL_PROPS, PROPS};
 use crate::sync::{AtomicU128, AtomicU64, Ordering::SeqCst};
@@ -15,96 +17,109 @@ use crate::sync::{AtomicU128, AtomicU64, Ordering::SeqCst};
 pub(crate) const PAGE_WORDS: usize = 1024;
 /// log2 of [`PAGE_WORDS`].
 pub(crate) const PAGE_SHIFT: u32 = 10;
-/// Level-0 summary words per property.
-const L0: usize = PAGE_WORDS / 64;
-/// Summary words per property: level 0, then the single level-1 word.
-const TREE: usize = L0 + 1;
+/// Words per level-0 entry: four bits each (one per property, one spare).
+const GROUP: usize = 16;
+/// Level-0 entries.
+const L0: usize = PAGE_WORDS / GROUP;
+/// Every property bit of a level-0 entry.
+const ALL_LANES: u64 = 0x7777_7777_7777_7777;
+
+/// The bits of a level-0 entry that say "this word has `p`".
+#[inline(always)]
+const fn lane(p: Prop) -> u64 {
+    0x1111_1111_1111_1111 << p as usize
+}
 
 #[derive(Debug)]
 pub(crate) struct Page {
     pub(crate) words: Box<[AtomicU128]>,
-    /// Inline, not boxed: a fixed length lets every index go unchecked and saves a pointer.
-    summary: [AtomicU64; PROPS * TREE],
+    /// Level 0: word `i`'s property set in bits `4 * (i % 16)..` of entry `i / 16`. Inline, not
+    /// boxed: a fixed length lets every index go unchecked and saves a pointer.
+    props: [AtomicU64; L0],
+    /// Level 1, per property: bit `j` says entry `j` of level 0 has the property for some word.
+    up: [AtomicU64; PROPS],
 }
 
 impl Page {
     /// A page of `len` free words; the last word has `last_word_pad` bits permanently used.
     pub(crate) fn new(len: usize, last_word_pad: u64) -> Self {
         debug_assert!((1..=PAGE_WORDS).contains(&len));
-        let words: Box<[AtomicU128]> = (0..len)
-            .map(|i| AtomicU128::new(pack(if i + 1 == len { last_word_pad } else { 0 }, 0)))
-            .collect();
-        let page = Self {
-            words,
-            summary: std::array::from_fn(|_| AtomicU64::new(0)),
-        };
-        for (i, w) in page.words.iter().enumerate() {
-            let used = unpack(w.load(SeqCst)).0;
-            for p in ALL_PROPS {
-                if p.holds(used) {
-                    page.set(p, i);
-                }
-            }
+        let used = |i: usize| if i + 1 == len { last_word_pad } else { 0 };
+        // The summaries of a fresh page, computed before anyone can see it.
+        let mut entries = [0u64; L0];
+        for i in 0..len {
+            entries[i / GROUP] |= u64::from(Prop::set_of(used(i))) << (4 * (i % GROUP));
         }
-        page
+        let up = ALL_PROPS.map(|p| {
+            (0..L0).fold(0u64, |acc, j| {
+                acc | (u64::from(entries[j] & lane(p) != 0) << j)
+            })
+        });
+        Self {
+            words: (0..len)
+                .map(|i| AtomicU128::new(pack(used(i), 0)))
+                .collect(),
+            props: entries.map(AtomicU64::new),
+            up: up.map(AtomicU64::new),
+        }
     }
 
-    #[inline]
-    fn l0(&self, p: Prop, j: usize) -> &AtomicU64 {
-        &self.summary[p as usize * TREE + j]
-    }
-
-    #[inline]
-    fn l1(&self, p: Prop) -> &AtomicU64 {
-        &self.summary[p as usize * TREE + L0]
-    }
-
-    /// Summary bit of word `i`.
-    #[inline]
-    pub(crate) fn get(&self, p: Prop, i: usize) -> bool {
-        self.l0(p, i >> 6).load(SeqCst) & (1 << (i & 63)) != 0
-    }
-
-    /// The summary bits of word `i`, as a [`Prop::set_of`]-style set.
+    /// The summarised property set of word `i`.
     #[inline(always)]
     pub(crate) fn props_of(&self, i: usize) -> u8 {
-        ALL_PROPS
-            .iter()
-            .fold(0, |acc, &p| acc | ((self.get(p, i) as u8) << p as usize))
+        ((self.props[i / GROUP].load(SeqCst) >> (4 * (i % GROUP))) & ALL as u64) as u8
     }
 
-    /// Sets the bit of word `i`; true if the level-1 word changed between zero and non-zero
-    /// (the page as a whole gained or lost the property), so the directory needs a sync.
+    /// Makes the properties in `changed` of word `i` what `holds` says (one compare-and-swap;
+    /// the other properties and words are left as they are). Returns the properties whose
+    /// level-1 word went between zero and non-zero: the page as a whole gained or lost them, so
+    /// the directory needs a sync.
     #[inline]
-    pub(crate) fn set(&self, p: Prop, i: usize) -> bool {
-        let j = i >> 6;
-        self.l0(p, j).fetch_or(1 << (i & 63), SeqCst) == 0 && self.settle(p, j)
+    pub(crate) fn write_props(&self, i: usize, holds: u8, changed: u8) -> u8 {
+        let j = i / GROUP;
+        let shift = 4 * (i % GROUP);
+        let mask = u64::from(changed) << shift;
+        let want = u64::from(holds & changed) << shift;
+        let entry = &self.props[j];
+        let mut old = entry.load(SeqCst);
+        let new = loop {
+            let new = (old & !mask) | want;
+            if new == old {
+                return 0;
+            }
+            match entry.compare_exchange(old, new, SeqCst, SeqCst) {
+                Ok(_) => break new,
+                Err(actual) => old = actual,
+            }
+        };
+        let mut flipped = 0;
+        for p in ALL_PROPS {
+            let l = lane(p);
+            if (old & l == 0) != (new & l == 0) && self.settle(p, j) {
+                flipped |= 1 << p as usize;
+            }
+        }
+        flipped
     }
 
-    /// Clears the bit of word `i`; returns as [`Page::set`].
-    #[inline]
-    pub(crate) fn clear(&self, p: Prop, i: usize) -> bool {
-        let bit = 1u64 << (i & 63);
-        let j = i >> 6;
-        self.l0(p, j).fetch_and(!bit, SeqCst) & !bit == 0 && self.settle(p, j)
-    }
-
-    /// Makes level-1 bit `j` say "level-0 word `j` is non-zero", re-reading the word after each
-    /// write until they agree (see [`super::summary`] for why that makes it exact once writers
-    /// finish).
+    /// Makes level-1 bit `j` of `p` say "entry `j` has `p` for some word", re-reading the entry
+    /// after each write until they agree (see [`super::summary`] for why that makes it exact once
+    /// writers finish). True if the level-1 word went between zero and non-zero.
     fn settle(&self, p: Prop, j: usize) -> bool {
-        let up = 1u64 << j;
+        let bit = 1u64 << j;
+        let up = &self.up[p as usize];
+        let has = || self.props[j].load(SeqCst) & lane(p) != 0;
         let mut flipped = false;
         loop {
-            let want = self.l0(p, j).load(SeqCst) != 0;
+            let want = has();
             let before = if want {
-                self.l1(p).fetch_or(up, SeqCst)
+                up.fetch_or(bit, SeqCst)
             } else {
-                self.l1(p).fetch_and(!up, SeqCst)
+                up.fetch_and(!bit, SeqCst)
             };
-            let after = if want { before | up } else { before & !up };
+            let after = if want { before | bit } else { before & !bit };
             flipped |= (before == 0) != (after == 0);
-            if (self.l0(p, j).load(SeqCst) != 0) == want {
+            if has() == want {
                 return flipped;
             }
         }
@@ -113,60 +128,82 @@ impl Page {
     /// Whether no word has `p`.
     #[inline]
     pub(crate) fn is_empty(&self, p: Prop) -> bool {
-        self.l1(p).load(SeqCst) == 0
+        self.up[p as usize].load(SeqCst) == 0
+    }
+
+    /// The word in entry `j` whose `p` bit is the lowest of `bits` (the entry masked to `p`).
+    #[inline(always)]
+    fn word_at(j: usize, bits: u64) -> usize {
+        j * GROUP + bits.trailing_zeros() as usize / 4
     }
 
     /// First word `>= from` whose bit for `p` is set (a hint: the word is the truth).
     #[inline(always)]
     pub(crate) fn find_from(&self, p: Prop, from: usize) -> Option<usize> {
-        let j = from >> 6;
+        let j = from / GROUP;
         if j >= L0 {
             return None;
         }
+        let l = lane(p);
+        let up = &self.up[p as usize];
         if from == 0 {
             // From the top: the level-1 word says where to look.
-            let up = self.l1(p).load(SeqCst);
-            if up == 0 {
+            let top = up.load(SeqCst);
+            if top == 0 {
                 return None;
             }
-            let k = up.trailing_zeros() as usize;
-            let bits = self.l0(p, k).load(SeqCst);
+            let k = top.trailing_zeros() as usize;
+            let bits = self.props[k].load(SeqCst) & l;
             if bits != 0 {
-                return Some((k << 6) | bits.trailing_zeros() as usize);
+                return Some(Self::word_at(k, bits));
             }
         }
-        let bits = self.l0(p, j).load(SeqCst) & (u64::MAX << (from & 63));
+        let bits = self.props[j].load(SeqCst) & l & (u64::MAX << (4 * (from % GROUP)));
         if bits != 0 {
-            return Some((j << 6) | bits.trailing_zeros() as usize);
+            return Some(Self::word_at(j, bits));
         }
-        let mut up = self.l1(p).load(SeqCst) & (u64::MAX << (j + 1));
-        while up != 0 {
-            let k = up.trailing_zeros() as usize;
-            let bits = self.l0(p, k).load(SeqCst);
+        let mut rest = up.load(SeqCst) & u64::MAX.checked_shl(j as u32 + 1).unwrap_or(0);
+        while rest != 0 {
+            let k = rest.trailing_zeros() as usize;
+            let bits = self.props[k].load(SeqCst) & l;
             if bits != 0 {
-                return Some((k << 6) | bits.trailing_zeros() as usize);
+                return Some(Self::word_at(k, bits));
             }
-            up &= up - 1; // stale level-1 bit: skip it
+            rest &= rest - 1; // stale level-1 bit: skip it
         }
         None
     }
 
-    /// Checks the summaries against the words (quiescent callers only).
+    /// Checks the summaries against the words (quiescent callers only). Each summary word is
+    /// loaded once: loom models call this, and every atomic load is a branch for them.
     pub(crate) fn verify_summaries(&self, base_word: usize) -> Result<(), String> {
+        let entries: [u64; L0] = std::array::from_fn(|j| self.props[j].load(SeqCst));
+        let ups: [u64; PROPS] = std::array::from_fn(|p| self.up[p].load(SeqCst));
+        let props_of = |i: usize| (entries[i / GROUP] >> (4 * (i % GROUP))) as u8 & ALL;
         for (i, w) in self.words.iter().enumerate() {
-            let set = Prop::set_of(unpack(w.load(SeqCst)).0);
-            for p in ALL_PROPS {
-                if self.get(p, i) != (set & (1 << p as usize) != 0) {
-                    return Err(format!("word {}: summary {p:?} is stale", base_word + i));
-                }
+            let truth = Prop::set_of(unpack(w.load(SeqCst)).0);
+            let summary = props_of(i);
+            if summary != truth {
+                return Err(format!(
+                    "word {}: summary {summary:#05b} is stale (the word has {truth:#05b})",
+                    base_word + i
+                ));
             }
         }
-        for p in ALL_PROPS {
-            for j in 0..L0 {
-                let child = self.l0(p, j).load(SeqCst) != 0;
-                if child != (self.l1(p).load(SeqCst) & (1 << j) != 0) {
+        if let Some(i) = (self.words.len()..PAGE_WORDS).find(|&i| props_of(i) != 0) {
+            return Err(format!(
+                "page summary: properties set for word {}, beyond the page",
+                base_word + i
+            ));
+        }
+        for (j, &bits) in entries.iter().enumerate() {
+            if bits & !ALL_LANES != 0 {
+                return Err(format!("page summary entry {j}: spare bits set"));
+            }
+            for p in ALL_PROPS {
+                if (bits & lane(p) != 0) != (ups[p as usize] & (1 << j) != 0) {
                     return Err(format!(
-                        "page summary {p:?}: level-1 bit {j} disagrees with its word"
+                        "page summary {p:?}: level-1 bit {j} disagrees with its entry"
                     ));
                 }
             }
@@ -177,5 +214,57 @@ impl Page {
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.words.len() * 16
+    }
+}
+
+/// Every property, as a set.
+const ALL: u8 = (1 << PROPS) - 1;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::space::word::FULL;
+
+    #[test]
+    fn props_round_trip_and_search_by_lane() {
+        let pg = Page::new(PAGE_WORDS, 0);
+        pg.verify_summaries(0).unwrap();
+        assert_eq!(pg.find_from(Prop::Empty, 0), Some(0));
+        assert_eq!(pg.find_from(Prop::Partial16, 0), None);
+        // Word 37 becomes partly used: it trades Empty for Partial16 (and Broken16).
+        let used = 1u64;
+        pg.words[37].store(pack(used, 0), SeqCst);
+        let set = Prop::set_of(used);
+        assert_eq!(pg.write_props(37, set, set ^ pg.props_of(37)), 0b110);
+        assert_eq!(pg.props_of(37), set);
+        assert_eq!(pg.find_from(Prop::Partial16, 0), Some(37));
+        assert_eq!(pg.find_from(Prop::Partial16, 38), None);
+        assert_eq!(pg.find_from(Prop::Empty, 37), Some(38));
+        // The last word of the page, so the level-1 search reaches its top bit.
+        pg.words[PAGE_WORDS - 1].store(pack(FULL, 0), SeqCst);
+        pg.write_props(PAGE_WORDS - 1, 0, ALL);
+        pg.words[PAGE_WORDS - 2].store(pack(used, 0), SeqCst);
+        pg.write_props(PAGE_WORDS - 2, set, ALL);
+        assert_eq!(pg.find_from(Prop::Broken16, 38), Some(PAGE_WORDS - 2));
+        assert_eq!(pg.find_from(Prop::Empty, PAGE_WORDS - 2), None);
+        pg.verify_summaries(0).unwrap();
+        // Back to empty: the page loses Partial16 and Broken16 again.
+        for i in [37, PAGE_WORDS - 2] {
+            pg.words[i].store(pack(0, 0), SeqCst);
+            pg.write_props(i, Prop::set_of(0), ALL);
+        }
+        assert!(pg.is_empty(Prop::Partial16));
+        assert!(pg.is_empty(Prop::Broken16));
+        assert!(!pg.is_empty(Prop::Empty));
+    }
+
+    #[test]
+    fn a_short_page_summarises_only_its_words() {
+        let pg = Page::new(4, FULL << 8);
+        pg.verify_summaries(0).unwrap();
+        assert_eq!(pg.find_from(Prop::Empty, 0), Some(0));
+        assert_eq!(pg.find_from(Prop::Empty, 3), None);
+        assert_eq!(pg.find_from(Prop::Partial16, 0), None);
+        assert_eq!(pg.find_from(Prop::Broken16, 0), Some(3));
     }
 }

@@ -168,8 +168,9 @@ pub(crate) const ALL_PROPS: [Prop; PROPS] = [Prop::Empty, Prop::Partial16, Prop:
 pub(crate) const PARTIAL: [Prop; 2] = [Prop::Partial16, Prop::Broken16];
 
 impl Prop {
-    /// Whether a word with these used bits has the property.
-    #[inline]
+    /// Whether a word with these used bits has the property: the definition [`Prop::set_of`]
+    /// is tested against.
+    #[cfg(test)]
     pub(crate) fn holds(self, used: u64) -> bool {
         match self {
             Prop::Empty => used == 0,

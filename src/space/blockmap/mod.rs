@@ -226,20 +226,15 @@ impl BlockMap {
         }
     }
 
-    /// Writes summary bit `prop` of word `i` of page `p`; syncs the directory if that changed
-    /// whether the page has the property anywhere.
+    /// Writes the properties `changed` of word `i` of page `p` from `holds`; syncs the directory
+    /// for each property the page as a whole gained or lost.
     #[inline]
-    fn write_summary(&self, p: usize, pg: &Page, prop: Prop, i: usize, holds: bool) {
-        if pg.get(prop, i) == holds {
-            return;
-        }
-        let flipped = if holds {
-            pg.set(prop, i)
-        } else {
-            pg.clear(prop, i)
-        };
-        if flipped {
-            self.sync_dir(prop, p, pg);
+    fn write_summary(&self, p: usize, pg: &Page, i: usize, holds: u8, changed: u8) {
+        let mut flipped = pg.write_props(i, holds, changed);
+        while flipped != 0 {
+            let k = flipped.trailing_zeros() as usize;
+            flipped &= flipped - 1;
+            self.sync_dir(ALL_PROPS[k], p, pg);
         }
     }
 
@@ -272,12 +267,7 @@ impl BlockMap {
         let i = w & (PAGE_WORDS - 1);
         let mut cur = new;
         loop {
-            let holds = Prop::set_of(cur);
-            while changed != 0 {
-                let k = changed.trailing_zeros() as usize;
-                changed &= changed - 1;
-                self.write_summary(p, pg, ALL_PROPS[k], i, holds & (1 << k) != 0);
-            }
+            self.write_summary(p, pg, i, Prop::set_of(cur), changed);
             let now = unpack(pg.words[i].load(SeqCst)).0;
             if now == cur {
                 break;
