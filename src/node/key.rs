@@ -84,8 +84,19 @@ impl std::hash::Hash for PodKey {
 }
 
 /// A pod key's three parts, borrowed: hashes exactly as the [`PodKey`] made of them.
-#[derive(Hash)]
 pub(crate) struct KeyParts<'a>(pub &'a str, pub &'a str, pub &'a str);
+
+/// Only the container id is hashed: it tells pods apart (a runtime makes it unique per sandbox),
+/// while a node sees one or two network names and interface names, so hashing them would cost a
+/// third of a key's hashing time and separate almost nothing. Keys that differ only there (the
+/// interfaces of one multi-homed pod) share a hash and are told apart by equality, as any
+/// colliding keys are. The hash stays keyed per node, so the container ids an outsider picks
+/// cannot be made to collide either.
+impl std::hash::Hash for KeyParts<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.1.as_bytes());
+    }
+}
 
 impl PartialOrd for PodKey {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {

@@ -187,6 +187,51 @@ fn packing_is_deterministic_and_keys_are_idempotent() {
     node.verify().unwrap();
 }
 
+#[test]
+fn keys_sharing_a_container_id_are_separate_pods() {
+    // A multi-homed pod: one sandbox, several networks and interfaces. Only the container id is
+    // hashed, so these keys share a hash; equality must still keep them apart.
+    let c = clock();
+    let node = node_with("m5.large", NodeConfig::default(), &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-0", "10.0.2.0/28".parse().unwrap())
+        .unwrap();
+    let keys = [
+        PodKey::new("aws-cni", "sandbox", "eth0"),
+        PodKey::new("aws-cni", "sandbox", "net1"),
+        PodKey::new("macvlan", "sandbox", "eth0"),
+        PodKey::new("aws-cn", "isandbox", "eth0"),
+    ];
+    let got: Vec<IpAddr> = keys
+        .iter()
+        .map(|k| node.assign(PodRequest::new(k.clone())).unwrap().address)
+        .collect();
+    assert_eq!(
+        got,
+        ["10.0.2.0", "10.0.2.1", "10.0.2.2", "10.0.2.3"].map(ip)
+    );
+    for (k, a) in keys.iter().zip(&got) {
+        let again = node.assign(PodRequest::new(k.clone())).unwrap();
+        assert!(again.existing);
+        assert_eq!(again.address, *a);
+    }
+    assert_eq!(
+        node.release_parts("aws-cni", "sandbox", "net1")
+            .unwrap()
+            .address,
+        got[1]
+    );
+    assert!(node.pod(&keys[1]).is_none());
+    for k in [&keys[0], &keys[2], &keys[3]] {
+        assert!(node.pod(k).is_some(), "{k} was dropped with its neighbour");
+    }
+    assert!(matches!(
+        node.release(&keys[1]),
+        Err(NodeError::UnknownPod { .. })
+    ));
+    node.verify().unwrap();
+}
+
 trait NowTs {
     fn now_ts(&self) -> Timestamp;
 }
