@@ -50,6 +50,11 @@ pub(crate) struct Block {
     /// Words 1.. (blocks of more than 32 addresses: large IPv6 prefixes).
     rest: Box<[AtomicU64]>,
     released_at: Box<[AtomicU64]>,
+    /// Per word, cooling addresses known not to expire before a time (see [`Fresh`]): a search
+    /// for the lowest expired address skips them until then instead of reading their release
+    /// times again. Under a steady churn the address released last often sits low in its block,
+    /// and every search would otherwise read its time until it expires.
+    fresh: Box<[AtomicU64]>,
     /// A lower bound on the earliest cooldown end among the cooling addresses (`u64::MAX`: none
     /// seen yet). Before it, no cooling address can have expired and no release time needs to be
     /// read: with a steady churn most free addresses are cooling, and this keeps an assignment
@@ -81,6 +86,7 @@ impl Block {
             capacity,
             first: AtomicU64::new(0),
             rest: (1..words).map(|_| AtomicU64::new(0)).collect(),
+            fresh: (0..words.max(1)).map(|_| AtomicU64::new(0)).collect(),
             released_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             next_expiry: AtomicU64::new(u64::MAX),
             last_valid: match capacity % BITS {
@@ -152,19 +158,38 @@ impl Block {
             return plain & plain.wrapping_neg();
         }
         // The lowest expired cooling bit below the lowest plain one wins; lowest first, so the
-        // scan usually stops early (the lowest addresses tend to be the oldest releases).
-        let mut rest = below;
-        let mut earliest = u64::MAX;
-        while rest != 0 {
+        // scan usually stops early (the lowest addresses tend to be the oldest releases). Bits
+        // known to be fresh are skipped.
+        let known = Fresh(self.fresh[w].load(Ordering::Acquire));
+        let skip = known.valid_at(now);
+        let mut rest = below & !skip;
+        let mut earliest = if below & skip != 0 {
+            known.until()
+        } else {
+            u64::MAX
+        };
+        let mut seen = Fresh::default();
+        let found = loop {
+            if rest == 0 {
+                break 0;
+            }
             let bit = rest & rest.wrapping_neg();
             rest &= rest - 1;
             let at = self.released_at[w * BITS as usize + bit.trailing_zeros() as usize]
                 .load(Ordering::Relaxed);
             let end = at.saturating_add(cooldown);
             if now >= end {
-                return bit;
+                break bit;
             }
             earliest = earliest.min(end);
+            seen = seen.with(bit, end);
+        };
+        if seen.names_any() {
+            let merged = if skip != 0 { seen.merge(known) } else { seen };
+            self.fresh[w].store(merged.0, Ordering::Release);
+        }
+        if found != 0 {
+            return found;
         }
         if plain == 0 && self.rest.is_empty() {
             // Every cooling address of the block was looked at and none has expired: nothing
@@ -301,6 +326,8 @@ impl Block {
         }
         self.released_at[offset as usize].store(released_at, Ordering::Relaxed);
         self.lower_next_expiry(released_at.saturating_add(cooldown));
+        // This time may be earlier than what a search remembered for the address.
+        self.fresh[w].store(0, Ordering::Release);
         let word = self.word(w);
         let mut cur = word.load(Ordering::Acquire);
         loop {
@@ -405,6 +432,63 @@ impl Block {
     }
 }
 
+/// One word's cache of fresh cooling addresses, packed in a `u64` so that it is read and written
+/// whole: bits 0..16 name addresses (the word's sixteen lowest, a whole /28), bits 16.. hold a
+/// time at or before which none of them expires, rounded down to 2^16 ns.
+///
+/// It stays true once written: a named address can only change by expiring (after the time),
+/// being claimed and later released again, with an end after that. So a stale value read by one
+/// search, or written by a slower one, only ever makes a search treat an address as still
+/// cooling, never as expired early. Only [`Block::set_cooling`], which may write an earlier
+/// release time, can break that, and it clears the cache.
+#[derive(Clone, Copy, Debug, Default)]
+struct Fresh(u64);
+
+impl Fresh {
+    const NAMES: u64 = 0xffff;
+
+    /// The time before which the named addresses are still cooling.
+    #[inline]
+    fn until(self) -> u64 {
+        self.0 & !Self::NAMES
+    }
+
+    /// The named addresses, if the cache still holds at `now`.
+    #[inline]
+    fn valid_at(self, now: u64) -> u32 {
+        if now < self.until() {
+            (self.0 & Self::NAMES) as u32
+        } else {
+            0
+        }
+    }
+
+    fn names_any(self) -> bool {
+        self.0 & Self::NAMES != 0
+    }
+
+    /// Adds address `bit` (one bit of the word), still cooling until `end`; addresses beyond
+    /// the sixteen it can name are left out.
+    #[inline]
+    fn with(self, bit: u32, end: u64) -> Self {
+        if u64::from(bit) & Self::NAMES == 0 {
+            return self;
+        }
+        let until = if self.names_any() {
+            self.until().min(end)
+        } else {
+            end
+        };
+        Fresh((until & !Self::NAMES) | (self.0 & Self::NAMES) | u64::from(bit))
+    }
+
+    /// Both caches' addresses, until the earlier of their times.
+    #[inline]
+    fn merge(self, other: Fresh) -> Self {
+        Fresh(self.until().min(other.until()) | ((self.0 | other.0) & Self::NAMES))
+    }
+}
+
 /// A free address found by [`Block::peek`]: its word, the word's value then, and its bit.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Peeked {
@@ -453,6 +537,70 @@ mod tests {
         assert_eq!(b.offset_of("10.0.0.31".parse().unwrap()), Some(15));
         assert_eq!(b.offset_of("10.0.0.32".parse().unwrap()), None);
         b.verify_bits().unwrap();
+    }
+
+    #[test]
+    fn churn_claims_the_lowest_expired_address_like_a_full_scan() {
+        // Random claims and releases with a moving clock, on a /28 and on a 40-address block
+        // (two words, the second beyond what the fresh cache names), against the rule read off
+        // the release times directly: the lowest address neither assigned nor still cooling.
+        const S: u64 = 1_000_000_000; // the clock counts nanoseconds: steps of one second
+        let cooldown = 30 * S;
+        for cap in [16u32, 40] {
+            let b = block("2001:db8::/80", cap);
+            let mut ends: Vec<Option<u64>> = vec![None; cap as usize]; // None: assigned or free
+            let mut held: Vec<u32> = Vec::new();
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(cap);
+            for now in (0..5_000u64).map(|t| t * S) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if x % 3 != 0 || held.is_empty() {
+                    let want = (0..cap)
+                        .find(|&o| !held.contains(&o) && ends[o as usize].is_none_or(|e| now >= e));
+                    assert_eq!(b.claim(now, cooldown), want, "cap {cap}, at {now}");
+                    if let Some(o) = want {
+                        held.push(o);
+                        ends[o as usize] = None;
+                    }
+                } else {
+                    let o = held.swap_remove((x >> 8) as usize % held.len());
+                    b.release(o, now, cooldown);
+                    ends[o as usize] = Some(now + cooldown);
+                }
+                if now % (1_000 * S) == 999 * S {
+                    // A restore marks an address cooling from an earlier time than any search
+                    // remembered: it must expire on that time, not the remembered one.
+                    if let Some(o) = (0..cap).find(|&o| !held.contains(&o)) {
+                        b.set_cooling(o, now - cooldown + S, cooldown).unwrap();
+                        ends[o as usize] = Some(now + S);
+                    }
+                }
+                b.verify_bits().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn an_earlier_release_time_from_a_restore_is_not_masked_by_the_cache() {
+        const S: u64 = 1_000_000_000; // times in seconds, as the clock gives them (ns)
+        let b = block("10.0.0.16/28", 16);
+        for o in 0..3 {
+            assert_eq!(b.claim(0, 30 * S), Some(o));
+        }
+        b.release(1, 10 * S, 30 * S); // cooling until 40 s
+        b.release(0, 20 * S, 30 * S); // cooling until 50 s
+                                      // This search reads address 0 (still cooling) before finding 1: it remembers 0 as
+                                      // fresh until 50 s.
+        assert_eq!(b.claim(45 * S, 30 * S), Some(1));
+        assert_eq!(
+            b.claim(46 * S, 30 * S),
+            Some(3),
+            "address 0 is still cooling"
+        );
+        // A restore says address 0 was released at 0: free since 30 s.
+        b.set_cooling(0, 0, 30 * S).unwrap();
+        assert_eq!(b.claim(46 * S, 30 * S), Some(0));
     }
 
     #[test]
