@@ -211,7 +211,7 @@ impl Page {
         Ok(())
     }
 
-    /// Heap bytes held.
+    /// Bytes held by a boxed page: the page itself and its words.
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.words.len() * 16
     }

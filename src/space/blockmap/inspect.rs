@@ -145,15 +145,17 @@ impl BlockMap {
         }
     }
 
-    /// Heap bytes held: pages, directory and page table.
+    /// Heap bytes held: pages, directory and page table. Page 0 lives inside the map, so only
+    /// its words count here; the map's own size is the caller's to add.
     pub(crate) fn heap_bytes(&self) -> usize {
         let table = self.more.len() * std::mem::size_of::<OnceLock<Box<Page>>>();
         let dir: usize = self.dir.iter().map(SummaryTree::heap_bytes).sum();
-        let pages: usize = (0..self.npages)
+        let later: usize = (1..self.npages)
             .filter_map(|p| self.page_if(p))
             .map(Page::heap_bytes)
             .sum();
-        table + dir + pages
+        let page0 = self.page0.heap_bytes() - std::mem::size_of::<Page>();
+        table + dir + page0 + later
     }
 
     /// Every allocation, in address order (quiescent callers only).
