@@ -217,6 +217,12 @@ impl Block {
     /// [`Block::claim_peeked`]; `None` if none is free.
     #[inline]
     pub(crate) fn peek(&self, now: u64, cooldown: u64) -> Option<Peeked> {
+        if self.rest.is_empty() {
+            // One word, the common case: no iterator.
+            let cur = self.first.load(Ordering::Acquire);
+            let bit = self.lowest_free(0, cur, now, cooldown);
+            return (bit != 0).then_some(Peeked { w: 0, cur, bit });
+        }
         for (w, word) in self.words().enumerate() {
             let cur = word.load(Ordering::Acquire);
             let bit = self.lowest_free(w, cur, now, cooldown);
@@ -295,22 +301,16 @@ impl Block {
             return;
         }
         // Only the holder of an assigned address writes its release time, and nobody reads it
-        // until the CAS below publishes the cooling bit.
+        // until the exchange below publishes the cooling bit.
         self.released_at[offset as usize].store(now, Ordering::Relaxed);
         self.lower_next_expiry(now.saturating_add(cooldown));
-        let mut cur = word.load(Ordering::Acquire);
-        loop {
-            let (used, cooling) = unpack(cur);
-            debug_assert!(used & bit != 0, "release of a free address");
-            let new = pack(used & !bit, cooling | bit);
-            match word.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return,
-                Err(actual) => {
-                    cur = actual;
-                    spin_wait();
-                }
-            }
-        }
+        // The address is assigned (ours) and so not cooling: flipping both bits clears the one
+        // and sets the other in one instruction, with no read and no retry.
+        let prev = word.fetch_xor(pack(bit, bit), Ordering::AcqRel);
+        debug_assert!(
+            unpack(prev).0 & bit != 0 && unpack(prev).1 & bit == 0,
+            "release of an address that was not assigned"
+        );
     }
 
     /// Marks a free address as cooling since `released_at` (used by restore).
