@@ -224,14 +224,20 @@ impl Node {
         check_key(&request.key)?;
         let hash = self.hasher.hash_one(&request.key);
         let mut guard = self.shard(hash).lock();
-        let shard = &mut *guard;
-        if let Some(rec) = shard.pods.find(hash, |r| r.key == request.key) {
-            return Ok(assignment(&shard.layout, rec, true));
-        }
+        let Shard { layout, pods } = &mut *guard;
+        // One probe finds the key or the slot it will take (growing the table first if it must:
+        // capacity, not content, so a failed claim below still changes nothing).
+        let hasher = &self.hasher;
+        let slot = match pods.entry(hash, |r| r.key == request.key, |r| hasher.hash_one(&r.key)) {
+            hashbrown::hash_table::Entry::Occupied(held) => {
+                return Ok(assignment(layout, held.get(), true))
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => slot,
+        };
         let now = self.clock.now();
-        let claimed = shard.layout.claim(now.as_unix_nanos(), self.cooldown);
+        let claimed = layout.claim(now.as_unix_nanos(), self.cooldown);
         let Some((block, offset)) = claimed else {
-            let cooling = self.cooling_in(&shard.layout, now);
+            let cooling = self.cooling_in(layout, now);
             return Err(NodeError::NoAvailableAddresses {
                 key: request.key,
                 cooling,
@@ -244,8 +250,8 @@ impl Node {
             metadata: request.metadata,
             assigned_at: now,
         };
-        let out = assignment(&shard.layout, &rec, false);
-        self.insert(shard, hash, rec);
+        let out = assignment(layout, &rec, false);
+        slot.insert(rec);
         Ok(out)
     }
 
