@@ -5,8 +5,10 @@ use std::fmt;
 /// The key of a pod allocation, as the CNI sees it: one per (network, container, interface).
 ///
 /// Stored as one allocation (the three parts back to back), so that a pod record costs one
-/// allocation and one free for its key. It hashes as its three parts, so that a lookup by
-/// borrowed parts ([`Node::release_parts`](crate::Node::release_parts)) needs no allocation.
+/// allocation and one free for its key. It hashes by its container id alone (what tells pods
+/// apart; equality compares all three parts), the same from an owned key and from borrowed
+/// parts, so that a lookup by parts ([`Node::release_parts`](crate::Node::release_parts)) needs
+/// no allocation.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PodKey {
     text: Box<str>,
