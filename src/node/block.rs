@@ -386,10 +386,31 @@ impl Block {
         out
     }
 
-    /// Checks the bit-level invariants: nothing beyond the capacity, never assigned and cooling.
-    pub(crate) fn verify_bits(&self) -> Result<(), String> {
+    /// Checks the bit-level invariants: nothing beyond the capacity, never assigned and cooling,
+    /// and every address a word's [`Fresh`] cache names, if still cooling, cooling at least until
+    /// the cache's time (a clock stepped backwards could break the last one; the tests' clocks
+    /// do not).
+    pub(crate) fn verify_bits(&self, cooldown: u64) -> Result<(), String> {
         for (w, word) in self.words().enumerate() {
             let (used, cooling) = unpack(word.load(Ordering::Acquire));
+            let known = Fresh(self.fresh[w].load(Ordering::Acquire));
+            let mut named = cooling & (known.0 & Fresh::NAMES) as u32;
+            while named != 0 {
+                let bit = named.trailing_zeros();
+                named &= named - 1;
+                let offset = w as u32 * BITS + bit;
+                let end = self.released_at[offset as usize]
+                    .load(Ordering::Relaxed)
+                    .saturating_add(cooldown);
+                if end < known.until() {
+                    return Err(format!(
+                        "{}: address {} cools until {end}, but the fresh cache says not before {}",
+                        self.cidr,
+                        self.address(offset),
+                        known.until()
+                    ));
+                }
+            }
             let valid = self.valid(w);
             if (used | cooling) & !valid != 0 {
                 return Err(format!(
@@ -536,7 +557,7 @@ mod tests {
         assert_eq!(b.address(2).to_string(), "10.0.0.18");
         assert_eq!(b.offset_of("10.0.0.31".parse().unwrap()), Some(15));
         assert_eq!(b.offset_of("10.0.0.32".parse().unwrap()), None);
-        b.verify_bits().unwrap();
+        b.verify_bits(0).unwrap();
     }
 
     #[test]
@@ -576,7 +597,7 @@ mod tests {
                         ends[o as usize] = Some(now + S);
                     }
                 }
-                b.verify_bits().unwrap();
+                b.verify_bits(cooldown).unwrap();
             }
         }
     }
@@ -600,6 +621,7 @@ mod tests {
         );
         // A restore says address 0 was released at 0: free since 30 s.
         b.set_cooling(0, 0, 30 * S).unwrap();
+        b.verify_bits(30 * S).unwrap();
         assert_eq!(b.claim(46 * S, 30 * S), Some(0));
     }
 
@@ -618,7 +640,7 @@ mod tests {
         }
         assert_eq!(big.claim(0, 0), None);
         assert_eq!(big.address(39).to_string(), "2001:db8::27");
-        big.verify_bits().unwrap();
+        big.verify_bits(0).unwrap();
         assert!(big.is_full());
         assert_eq!(big.assigned(), 40);
         big.release(35, 0, 0);
@@ -629,7 +651,7 @@ mod tests {
         let none = block("2001:db8:1::/80", 0);
         assert!(none.is_full());
         assert_eq!(none.claim(0, 0), None);
-        none.verify_bits().unwrap();
+        none.verify_bits(0).unwrap();
     }
 
     #[test]

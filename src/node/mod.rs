@@ -990,7 +990,8 @@ impl Node {
                 if *b.interface != *i.id || b.device_number != i.device_number {
                     return fail(format!("{} names the wrong interface", b.cidr));
                 }
-                b.verify_bits().map_err(NodeInvariantViolation)?;
+                b.verify_bits(self.cooldown)
+                    .map_err(NodeInvariantViolation)?;
                 nets.push(b.cidr);
             }
         }
