@@ -3,8 +3,8 @@
 //! Layout: words of 64 units (see [`super::word`]) grouped in pages of [`PAGE_WORDS`] words.
 //! A page is allocated the first time something in it is claimed, so a huge, mostly empty map (an
 //! IPv6 /44 tracked per /80 is 2^36 units) costs only its directory. Each page keeps a two-level
-//! summary per [`Prop`]; the directory keeps one bit per page and property (a one-page map, such
-//! as a /16 or an IPv6 /64, keeps none and asks its page).
+//! summary of its words' [`Prop`]s (see [`super::page`]); the directory keeps one bit per page and
+//! property (a one-page map, such as a /16 or an IPv6 /64, keeps none and asks its page).
 //!
 //! Concurrency: runs of up to 64 units are claimed and released with one compare-and-swap on their
 //! word, with no lock. Runs longer than a word, and releases of whole words (which must look at
