@@ -243,6 +243,34 @@ mod node {
     }
 
     #[test]
+    fn the_fresh_cache_never_hides_an_expired_address() {
+        model_bounded(3, || {
+            // One /28, all held; .1 and then .0 released, so that at "now" .1 has expired and .0
+            // has not. Thread A's search reads .0's time (and remembers it as fresh) on its way
+            // to .1, while thread B releases .5 into the same word. Once .0's cooldown is over
+            // too, the next assignment must get .0: a remembered "fresh" may not outlive it.
+            let ms = Duration::from_millis;
+            let (n, clock) = node(true, 0, Duration::from_secs(1));
+            for i in 0..16 {
+                n.assign(req(&format!("p{i}"))).unwrap();
+            }
+            n.release(&PodKey::new("net", "p1", "eth0")).unwrap();
+            clock.advance(ms(500));
+            n.release(&PodKey::new("net", "p0", "eth0")).unwrap();
+            clock.advance(ms(600));
+            let (kx, _) = apart(&n);
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || n2.assign(req(&kx)).unwrap().address);
+            n.release(&PodKey::new("net", "p5", "eth0")).unwrap();
+            assert_eq!(t.join().unwrap().to_string(), "10.0.1.1");
+            clock.advance(ms(500));
+            let got = n.assign(req("late")).unwrap().address;
+            assert_eq!(got.to_string(), "10.0.1.0", "the lowest expired address");
+            n.verify().unwrap();
+        });
+    }
+
+    #[test]
     fn an_expired_cooldown_is_claimed_once() {
         model_bounded(3, || {
             // One /28, 15 addresses held, the 16th cooling and expired: two threads race for it.
