@@ -80,9 +80,6 @@ pub(crate) struct Layout {
     all: Vec<Arc<Block>>,
     /// Indices into `all` of the blocks that serve pods, grouped by interface in device order.
     serving: Vec<u32>,
-    /// The blocks `serving` names, in the same order: the packing search walks these directly
-    /// (one pointer per block, no index to resolve).
-    serving_blocks: Vec<Arc<Block>>,
     /// End index in `serving` of each interface's group.
     group_ends: Vec<usize>,
 }
@@ -105,12 +102,10 @@ impl Layout {
                 group_ends.push(serving.len());
             }
         }
-        let serving_blocks = serving.iter().map(|&i| all[i as usize].clone()).collect();
         Layout {
             interfaces,
             all,
             serving,
-            serving_blocks,
             group_ends,
         }
     }
@@ -136,7 +131,7 @@ impl Layout {
 
     /// The blocks that serve pods.
     pub(crate) fn serving(&self) -> impl Iterator<Item = &Arc<Block>> {
-        self.serving_blocks.iter()
+        self.serving.iter().map(|&i| self.block(i))
     }
 
     pub(crate) fn interface(&self, id: &str) -> Option<&Interface> {
@@ -183,7 +178,7 @@ impl Layout {
     pub(crate) fn claim(&self, now: u64, cooldown: u64) -> Option<(u32, u32)> {
         let mut start = 0;
         for &end in &self.group_ends {
-            let group = start..end;
+            let group = &self.serving[start..end];
             start = end;
             if let Some(hit) = self.claim_in_group(group, now, cooldown) {
                 return Some(hit);
@@ -197,16 +192,10 @@ impl Layout {
     /// would beat the best so far, and the look (`peek`) already finds the address, which one
     /// compare-and-swap then claims. Only if that fails (another thread changed the word) is the
     /// chosen block searched again, and then the rest in order.
-    fn claim_in_group(
-        &self,
-        group: std::ops::Range<usize>,
-        now: u64,
-        cooldown: u64,
-    ) -> Option<(u32, u32)> {
-        let indices = &self.serving[group.clone()];
-        let blocks = &self.serving_blocks[group];
-        let mut best: Option<(u32, usize, Peeked)> = None;
-        for (k, b) in blocks.iter().enumerate() {
+    fn claim_in_group(&self, group: &[u32], now: u64, cooldown: u64) -> Option<(u32, u32)> {
+        let mut best: Option<(u32, u32, Peeked)> = None;
+        for &i in group {
+            let b = self.block(i);
             // A full block (no count needed), or one that cannot beat the best so far, needs no
             // closer look.
             if b.is_full() {
@@ -217,25 +206,26 @@ impl Layout {
                 continue;
             }
             if let Some(p) = b.peek(now, cooldown) {
-                best = Some((assigned, k, p));
+                best = Some((assigned, i, p));
             }
         }
         let (_, first, peeked) = best?;
-        let block = &blocks[first];
+        let block = self.block(first);
         if let Some(o) = block
             .claim_peeked(peeked)
             .or_else(|| block.claim(now, cooldown))
         {
-            return Some((indices[first], o));
+            return Some((first, o));
         }
-        let mut order: Vec<(u32, usize)> = (0..blocks.len())
-            .filter(|&k| k != first)
-            .map(|k| (blocks[k].capacity() - blocks[k].assigned(), k))
+        let mut order: Vec<(u32, u32)> = group
+            .iter()
+            .filter(|&&i| i != first)
+            .map(|&i| (self.block(i).capacity() - self.block(i).assigned(), i))
             .collect();
         order.sort_unstable();
         order
             .into_iter()
-            .find_map(|(_, k)| blocks[k].claim(now, cooldown).map(|o| (indices[k], o)))
+            .find_map(|(_, i)| self.block(i).claim(now, cooldown).map(|o| (i, o)))
     }
 }
 
