@@ -66,6 +66,10 @@ pub(crate) struct Block {
     next_expiry: AtomicU64,
     /// The bits of the last word that stand for addresses (all other words are full-width).
     last_valid: u32,
+    /// What word 0's assigned bits read when the block is full, or `u64::MAX` (which they never
+    /// read) when a full block has further words to check: the packing search passes full blocks
+    /// on one load and one compare.
+    full_first: u64,
 }
 
 impl Block {
@@ -78,6 +82,11 @@ impl Block {
         capacity: u32,
     ) -> Self {
         let words = capacity.div_ceil(BITS) as usize;
+        let last_valid = match capacity % BITS {
+            _ if capacity == 0 => 0,
+            0 => u32::MAX,
+            rest => (1u32 << rest) - 1,
+        };
         Block {
             cidr,
             kind,
@@ -89,10 +98,11 @@ impl Block {
             fresh: (0..words.max(1)).map(|_| AtomicU64::new(0)).collect(),
             released_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             next_expiry: AtomicU64::new(u64::MAX),
-            last_valid: match capacity % BITS {
-                _ if capacity == 0 => 0,
-                0 => u32::MAX,
-                rest => (1u32 << rest) - 1,
+            last_valid,
+            full_first: if words <= 1 {
+                u64::from(last_valid)
+            } else {
+                u64::MAX
             },
         }
     }
@@ -145,7 +155,7 @@ impl Block {
     /// The lowest address of word `w` (value `cur`) that is free at `now`, as a bit: the lowest
     /// never-cooling free bit, unless a cooling bit below it has expired. Only those lower cooling
     /// bits have their release times read.
-    #[inline]
+    #[inline(always)]
     fn lowest_free(&self, w: usize, cur: u64, now: u64, cooldown: u64) -> u32 {
         let (used, cooling) = unpack(cur);
         let plain = !used & !cooling & self.valid(w);
@@ -157,6 +167,14 @@ impl Block {
         if below == 0 || !self.may_have_expired(now) {
             return plain & plain.wrapping_neg();
         }
+        self.lowest_expired_or(w, below, plain, now, cooldown)
+    }
+
+    /// The rest of [`Block::lowest_free`], out of line so that the common answers above inline
+    /// into the packing search: the lowest expired bit of `below` (cooling bits under the lowest
+    /// plain free bit `plain`), else that plain bit.
+    #[inline(never)]
+    fn lowest_expired_or(&self, w: usize, below: u32, plain: u32, now: u64, cooldown: u64) -> u32 {
         // The lowest expired cooling bit below the lowest plain one wins; lowest first, so the
         // scan usually stops early (the lowest addresses tend to be the oldest releases). Bits
         // known to be fresh are skipped.
@@ -346,10 +364,12 @@ impl Block {
     /// Whether every address is assigned (cheap for one-word blocks: no count).
     #[inline]
     pub(crate) fn is_full(&self) -> bool {
-        if self.rest.is_empty() {
-            return unpack(self.first.load(Ordering::Acquire)).0 == self.last_valid;
+        let first = u64::from(unpack(self.first.load(Ordering::Acquire)).0);
+        if first == self.full_first {
+            return true;
         }
-        self.assigned() >= self.capacity
+        // Only a block of several words with word 0 full needs a count.
+        first == u64::from(u32::MAX) && !self.rest.is_empty() && self.assigned() >= self.capacity
     }
 
     /// Assigned addresses.
@@ -629,13 +649,17 @@ mod tests {
     fn exhausts_exactly_at_capacity() {
         let b = block("10.0.0.0/28", 16);
         for i in 0..16 {
+            assert!(!b.is_full());
             assert_eq!(b.claim(0, 0), Some(i));
         }
+        assert!(b.is_full());
         assert_eq!(b.claim(0, 0), None);
         b.release(7, 0, 0);
         assert_eq!(b.claim(0, 0), Some(7));
         let big = block("2001:db8::/80", 40);
         for i in 0..40 {
+            // Word 0 fills at 32 while word 1 still has room: not full until the last claim.
+            assert!(!big.is_full(), "full before claiming {i}");
             assert_eq!(big.claim(0, 0), Some(i));
         }
         assert_eq!(big.claim(0, 0), None);
@@ -646,6 +670,10 @@ mod tests {
         big.release(35, 0, 0);
         assert!(!big.is_full());
         assert_eq!(big.claim(0, 0), Some(35));
+        big.release(3, 0, 0);
+        assert!(!big.is_full());
+        assert_eq!(big.claim(0, 0), Some(3));
+        assert!(big.is_full());
         // A block configured with no addresses (an IPv6 prefix capacity of 0) is full from the
         // start and hands out nothing.
         let none = block("2001:db8:1::/80", 0);

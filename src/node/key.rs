@@ -60,6 +60,17 @@ impl PodKey {
         &self.text[self.container_end as usize..]
     }
 
+    /// Whether the container id is empty (from the offsets alone: no slicing, so no
+    /// character-boundary checks on the assignment path).
+    pub(crate) fn container_id_is_empty(&self) -> bool {
+        self.container_end == self.network_end
+    }
+
+    /// Whether the interface name is empty (from the offsets alone, like the above).
+    pub(crate) fn if_name_is_empty(&self) -> bool {
+        self.text.len() == self.container_end as usize
+    }
+
     fn parts(&self) -> (&str, &str, &str) {
         (self.network_name(), self.container_id(), self.if_name())
     }
@@ -160,6 +171,25 @@ mod tests {
             hasher.hash_one(&a),
             hasher.hash_one(KeyParts("ne", "tabc", "eth0"))
         );
+    }
+
+    #[test]
+    fn emptiness_from_offsets_matches_the_parts() {
+        for (n, c, i) in [
+            ("net", "abc", "eth0"),
+            ("", "", ""),
+            ("net", "", "eth0"),
+            ("net", "abc", ""),
+            ("", "é", "ü"),
+        ] {
+            let key = PodKey::new(n, c, i);
+            assert_eq!(
+                key.container_id_is_empty(),
+                c.is_empty(),
+                "{n:?} {c:?} {i:?}"
+            );
+            assert_eq!(key.if_name_is_empty(), i.is_empty(), "{n:?} {c:?} {i:?}");
+        }
     }
 
     #[test]

@@ -70,6 +70,13 @@ pub(crate) fn serving_kind(config: &NodeConfig, block: &Block) -> bool {
     block.kind == kind && family_ok
 }
 
+/// A block that serves pods, and its index in [`Layout::all`].
+#[derive(Debug)]
+struct Serving {
+    block: Arc<Block>,
+    index: u32,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Layout {
     /// Sorted by device number.
@@ -78,8 +85,11 @@ pub(crate) struct Layout {
     /// name their block by its index here (an index, not an `Arc`, so that assigning and
     /// releasing touch no shared reference count); a new layout comes with a remapping.
     all: Vec<Arc<Block>>,
-    /// Indices into `all` of the blocks that serve pods, grouped by interface in device order.
-    serving: Vec<u32>,
+    /// The blocks that serve pods, grouped by interface in device order, each with its index in
+    /// `all`. The block itself sits here too, not only its index: the packing search passes
+    /// every serving block on each assignment, and this spares it an index and a bounds check
+    /// per block.
+    serving: Vec<Serving>,
     /// End index in `serving` of each interface's group.
     group_ends: Vec<usize>,
 }
@@ -94,7 +104,10 @@ impl Layout {
             let before = serving.len();
             for b in &iface.blocks {
                 if iface.serves_pods(config) && serving_kind(config, b) {
-                    serving.push(all.len() as u32);
+                    serving.push(Serving {
+                        block: b.clone(),
+                        index: all.len() as u32,
+                    });
                 }
                 all.push(b.clone());
             }
@@ -131,7 +144,7 @@ impl Layout {
 
     /// The blocks that serve pods.
     pub(crate) fn serving(&self) -> impl Iterator<Item = &Arc<Block>> {
-        self.serving.iter().map(|&i| self.block(i))
+        self.serving.iter().map(|s| &s.block)
     }
 
     pub(crate) fn interface(&self, id: &str) -> Option<&Interface> {
@@ -192,10 +205,10 @@ impl Layout {
     /// would beat the best so far, and the look (`peek`) already finds the address, which one
     /// compare-and-swap then claims. Only if that fails (another thread changed the word) is the
     /// chosen block searched again, and then the rest in order.
-    fn claim_in_group(&self, group: &[u32], now: u64, cooldown: u64) -> Option<(u32, u32)> {
-        let mut best: Option<(u32, u32, Peeked)> = None;
-        for &i in group {
-            let b = self.block(i);
+    fn claim_in_group(&self, group: &[Serving], now: u64, cooldown: u64) -> Option<(u32, u32)> {
+        let mut best: Option<(u32, &Serving, Peeked)> = None;
+        for s in group {
+            let b = &s.block;
             // A full block (no count needed), or one that cannot beat the best so far, needs no
             // closer look.
             if b.is_full() {
@@ -206,26 +219,26 @@ impl Layout {
                 continue;
             }
             if let Some(p) = b.peek(now, cooldown) {
-                best = Some((assigned, i, p));
+                best = Some((assigned, s, p));
             }
         }
         let (_, first, peeked) = best?;
-        let block = self.block(first);
-        if let Some(o) = block
+        if let Some(o) = first
+            .block
             .claim_peeked(peeked)
-            .or_else(|| block.claim(now, cooldown))
+            .or_else(|| first.block.claim(now, cooldown))
         {
-            return Some((first, o));
+            return Some((first.index, o));
         }
-        let mut order: Vec<(u32, u32)> = group
+        let mut order: Vec<(u32, u32, &Block)> = group
             .iter()
-            .filter(|&&i| i != first)
-            .map(|&i| (self.block(i).capacity() - self.block(i).assigned(), i))
+            .filter(|s| s.index != first.index)
+            .map(|s| (s.block.capacity() - s.block.assigned(), s.index, &*s.block))
             .collect();
-        order.sort_unstable();
+        order.sort_unstable_by_key(|&(room, index, _)| (room, index));
         order
             .into_iter()
-            .find_map(|(_, i)| self.block(i).claim(now, cooldown).map(|o| (i, o)))
+            .find_map(|(_, i, b)| b.claim(now, cooldown).map(|o| (i, o)))
     }
 }
 

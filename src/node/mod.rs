@@ -1074,9 +1074,9 @@ impl Node {
 }
 
 fn check_key(key: &PodKey) -> Result<(), NodeError> {
-    let reason = if key.container_id().is_empty() {
+    let reason = if key.container_id_is_empty() {
         "empty container id"
-    } else if key.if_name().is_empty() {
+    } else if key.if_name_is_empty() {
         "empty interface name"
     } else {
         return Ok(());
