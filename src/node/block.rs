@@ -361,15 +361,31 @@ impl Block {
         }
     }
 
-    /// Whether every address is assigned (cheap for one-word blocks: no count).
-    #[inline]
-    pub(crate) fn is_full(&self) -> bool {
-        let first = u64::from(unpack(self.first.load(Ordering::Acquire)).0);
-        if first == self.full_first {
-            return true;
+    /// Whether every address is assigned; checks [`Block::assigned_unless_full`] against a
+    /// count on the way.
+    #[cfg(test)]
+    fn is_full(&self) -> bool {
+        let assigned = self.assigned();
+        let quick = self.assigned_unless_full();
+        assert_eq!(quick.unwrap_or(assigned), assigned);
+        assert_eq!(quick.is_none(), assigned >= self.capacity);
+        quick.is_none()
+    }
+
+    /// Assigned addresses, or `None` if every address is: [`Block::is_full`] and
+    /// [`Block::assigned`] from one load of word 0, for the packing search. An empty word (a warm
+    /// prefix waiting for pods, the usual last block) needs no count.
+    #[inline(always)]
+    pub(crate) fn assigned_unless_full(&self) -> Option<u32> {
+        let first = unpack(self.first.load(Ordering::Acquire)).0;
+        if u64::from(first) == self.full_first {
+            return None;
         }
-        // Only a block of several words with word 0 full needs a count.
-        first == u64::from(u32::MAX) && !self.rest.is_empty() && self.assigned() >= self.capacity
+        if !self.rest.is_empty() {
+            let assigned = self.assigned();
+            return (assigned < self.capacity).then_some(assigned);
+        }
+        Some(if first == 0 { 0 } else { first.count_ones() })
     }
 
     /// Assigned addresses.

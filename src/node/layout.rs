@@ -209,12 +209,10 @@ impl Layout {
         let mut best: Option<(u32, &Serving, Peeked)> = None;
         for s in group {
             let b = &s.block;
-            // A full block (no count needed), or one that cannot beat the best so far, needs no
-            // closer look.
-            if b.is_full() {
+            // A full block, or one that cannot beat the best so far, needs no closer look.
+            let Some(assigned) = b.assigned_unless_full() else {
                 continue;
-            }
-            let assigned = b.assigned();
+            };
             if best.is_some_and(|(a, _, _)| assigned <= a) {
                 continue;
             }
