@@ -6,7 +6,7 @@ mod page;
 mod summary;
 mod word;
 
-pub(crate) use blockmap::{BlockMap, Strategy, Words};
+pub(crate) use blockmap::{BlockMap, Shortfall, Strategy, Words};
 pub(crate) use word::free_runs;
 
 /// Index of one unit (an IPv4 address, or an IPv6 /80) relative to the start of the map.

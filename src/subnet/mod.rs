@@ -14,7 +14,7 @@ pub use reservation::{Reservation, ReservationKind};
 pub(crate) use geometry::Geometry;
 pub(crate) use reservation::ReservationSet;
 
-use crate::space::{BlockMap, Run, Strategy, Unit};
+use crate::space::{BlockMap, Run, Shortfall, Strategy, Unit};
 use crate::sync::{AtomicU64, Ordering::SeqCst, RwLock};
 use ipnet::IpNet;
 use std::fmt;
@@ -198,13 +198,12 @@ impl Subnet {
         };
         if self.has_reservations.load(SeqCst) == 0 {
             // The common case takes no lock at all.
-            let whole = self.whole();
-            return match self.map.claim_auto(n, strategy, &whole) {
-                Some(u) => Ok(Allocation {
+            return match self.map.claim_whole(n, strategy) {
+                Ok(u) => Ok(Allocation {
                     cidr: cidr(u),
                     origin: Origin::Unreserved,
                 }),
-                None => Err(self.exhausted(len, n, &whole)),
+                Err(why) => Err(self.shortfall_error(len, n, why)),
             };
         }
         let set = self.reservations.read();
@@ -246,17 +245,20 @@ impl Subnet {
     /// The error for a failed automatic claim of `2^n` units in `domain`: fragmentation if at
     /// least that many units are free there, exhaustion otherwise (bounded scan, O(2^n) words).
     fn exhausted(&self, len: u8, n: u32, domain: &[Range<u64>]) -> SubnetError {
-        let needed = 1u64 << n;
-        if self.map.free_at_least(domain, needed) {
-            SubnetError::InsufficientCidrBlocks {
+        self.shortfall_error(len, n, self.map.shortfall(domain, 1 << n))
+    }
+
+    /// The error for a failed request of a `/len` (`2^n` units).
+    fn shortfall_error(&self, len: u8, n: u32, why: Shortfall) -> SubnetError {
+        match why {
+            Shortfall::Fragmented => SubnetError::InsufficientCidrBlocks {
                 subnet: self.geo.cidr,
                 len,
-            }
-        } else {
-            SubnetError::InsufficientFreeAddressesInSubnet {
+            },
+            Shortfall::Exhausted => SubnetError::InsufficientFreeAddressesInSubnet {
                 subnet: self.geo.cidr,
-                needed,
-            }
+                needed: 1 << n,
+            },
         }
     }
 

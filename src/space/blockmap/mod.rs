@@ -18,7 +18,7 @@ mod search;
 
 pub(crate) use inspect::Words;
 use search::Search;
-pub(crate) use search::Strategy;
+pub(crate) use search::{Shortfall, Strategy};
 
 use super::page::{Page, PAGE_SHIFT, PAGE_WORDS};
 use super::summary::SummaryTree;
@@ -471,6 +471,57 @@ mod tests {
         assert_eq!(m.release(run(16, 4)), Ok(()));
         assert_eq!(m.used_units(), 0);
         m.verify().unwrap();
+    }
+
+    /// The quick classification of a failed whole-map claim against a plain count, in the states
+    /// that reach each of its branches.
+    #[test]
+    fn a_failed_whole_claim_tells_fragmented_from_exhausted() {
+        let units = 1u64 << 10;
+        let map_leaving_free = |free: &dyn Fn(u64) -> bool| {
+            let m = BlockMap::new(10);
+            for u in (0..units).filter(|&u| !free(u)) {
+                assert!(m.claim_at(run(u, 0)));
+            }
+            m
+        };
+        let check = |m: &BlockMap, n: u32, want: Result<(), Shortfall>| {
+            let got = m.claim_whole(n, Strategy::Pack).map(|u| {
+                assert_eq!(m.release(run(u.0, n as u8)), Ok(()));
+            });
+            assert_eq!(got, want, "n = {n}, {} units used", m.used_units());
+            if let Err(why) = want {
+                assert_eq!(m.shortfall(&[0..units], 1 << n), why, "n = {n}");
+            }
+            m.verify().unwrap();
+        };
+        use Shortfall::{Exhausted, Fragmented};
+        // One used unit in every 16-block: 960 free, no free 16-block.
+        let m = map_leaving_free(&|u| u % 16 != 3);
+        for n in 0..4 {
+            check(&m, n, Ok(()));
+        }
+        for n in 4..=6 {
+            check(&m, n, Err(Fragmented));
+        }
+        // Ten free units in each of two words, none a whole 16-block: the first broken word
+        // alone has too few for a 16-run, the two together enough.
+        let m =
+            map_leaving_free(&|u| (u / 64 == 3 || u / 64 == 9) && u % 64 % 6 == 0 && u % 64 < 60);
+        check(&m, 0, Ok(()));
+        check(&m, 4, Err(Fragmented));
+        check(&m, 5, Err(Exhausted));
+        check(&m, 6, Err(Exhausted));
+        // Eleven free units in all, in different words.
+        let m = map_leaving_free(&|u| u % 100 == 7);
+        check(&m, 0, Ok(()));
+        check(&m, 3, Err(Fragmented));
+        check(&m, 4, Err(Exhausted));
+        // Nothing free: below a 16-run the quick path already knows.
+        let m = map_leaving_free(&|_| false);
+        for n in 0..=6 {
+            check(&m, n, Err(Exhausted));
+        }
     }
 
     #[test]

@@ -20,6 +20,15 @@ pub(crate) enum Strategy {
     FirstFrom(u64),
 }
 
+/// Why an automatic claim over the whole map failed (see [`BlockMap::claim_whole`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shortfall {
+    /// Enough units are free, but no aligned run of the asked size.
+    Fragmented,
+    /// Fewer units are free than the run needs.
+    Exhausted,
+}
+
 /// How a search finds candidate words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scan {
@@ -226,6 +235,62 @@ impl BlockMap {
             }
         }
         self.claim_auto_searching(n, strategy, domain)
+    }
+
+    /// [`Self::claim_auto`] over the whole map, and on failure why, as
+    /// [`Self::free_at_least`] tells it. Where the quick path already saw which summaries are
+    /// empty, the classification does not look at them again: a /28 request doomed by
+    /// fragmentation costs the quick path, one broken word and a count.
+    #[inline(always)]
+    pub(crate) fn claim_whole(&self, n: u32, strategy: Strategy) -> Result<Unit, Shortfall> {
+        #[allow(clippy::single_range_in_vec_init)] // a domain is a list of ranges; this one has one
+        let whole = [0..self.units];
+        if strategy == Strategy::Pack && n <= WORD_LOG2 && self.pad == 0 {
+            let before = self.activity.snapshot();
+            match self.claim_packed_quick(n) {
+                Quick::Claimed(u) => return Ok(u),
+                Quick::NoCandidate if self.activity.settled_since(before) => {
+                    return Err(self.shortfall_after_quick(n));
+                }
+                Quick::NoCandidate | Quick::Declined => {}
+            }
+        }
+        self.claim_auto_searching(n, strategy, &whole)
+            .ok_or_else(|| self.shortfall(&whole, 1 << n))
+    }
+
+    /// Why a run of `2^n` failed when the quick path found no candidate: no summary showed an
+    /// empty word, nor (below 64 units) a word with a free 16-block, nor (below 16 units) any
+    /// free unit at all. The count looks only where free units can still be.
+    #[inline(never)]
+    fn shortfall_after_quick(&self, n: u32) -> Shortfall {
+        let k = 1u64 << n;
+        let enough = if n < 4 {
+            false
+        } else if n < WORD_LOG2 {
+            match self.find_word(Prop::Broken16, 0, Scan::Summaries) {
+                Some(x) if u64::from((!self.word(x).0).count_ones()) >= k => true,
+                Some(_) => self.count_free_whole(k),
+                None => false,
+            }
+        } else {
+            self.free_at_least_whole(k)
+        };
+        if enough {
+            Shortfall::Fragmented
+        } else {
+            Shortfall::Exhausted
+        }
+    }
+
+    /// Why a claim of `k` units failed in `domain`.
+    #[cold]
+    pub(crate) fn shortfall(&self, domain: &[Range<u64>], k: u64) -> Shortfall {
+        if self.free_at_least(domain, k) {
+            Shortfall::Fragmented
+        } else {
+            Shortfall::Exhausted
+        }
     }
 
     /// Whether `domain` is the whole map, with no padding: the searches need no range masks.
