@@ -219,8 +219,8 @@ mod node_benches {
     use super::*;
     use pdipam::testing::NaiveNode;
     use pdipam::{
-        plan, AddressMode, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node,
-        NodeConfig, PodKey, PodRequest, Timestamp, WarmSettings,
+        plan, AddressMode, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node,
+        NodeConfig, PodKey, PodRequest, SystemClock, Timestamp, WarmSettings,
     };
     use std::sync::Arc;
 
@@ -264,17 +264,9 @@ mod node_benches {
         l, c, clock
     ));
 
-    /// An m5.large with 15 /28s (9 on device 0, 6 on device 1) and 120 of their 240 addresses
-    /// held by pods.
-    fn fifteen_prefixes<N: PodAlloc>(cooldown: Duration) -> (Arc<N>, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
-        let n = N::make(
-            NodeConfig {
-                cooldown,
-                ..Default::default()
-            },
-            clock.clone(),
-        );
+    /// `n` as an m5.large with 15 /28s (9 on device 0, 6 on device 1) and 120 of their 240
+    /// addresses held by pods.
+    fn fifteen_prefixes<N: PodAlloc>(n: N) -> Arc<N> {
         for dev in 0..2u32 {
             n.iface(InterfaceSpec {
                 id: format!("eni-{dev}"),
@@ -297,18 +289,64 @@ mod node_benches {
                 "eth0",
             )));
         }
-        (Arc::new(n), clock)
+        Arc::new(n)
     }
 
     /// `iters` assign + release pairs of fresh keys on each of `threads` threads; keys are built
     /// outside the timed part. With a cooldown each thread moves the clock 1 s per pair, so about
     /// 30 addresses per thread are cooling at any time (a steady churn of one pod per second).
     pub fn pairs<N: PodAlloc>(iters: u64, threads: usize, cooldown: Duration) -> Duration {
-        let (node, clock) = fifteen_prefixes::<N>(cooldown);
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
+        let config = NodeConfig {
+            cooldown,
+            ..Default::default()
+        };
+        let node = fifteen_prefixes(N::make(config, clock.clone()));
+        timed_pairs(node, iters, threads, (!cooldown.is_zero()).then_some(clock))
+    }
+
+    /// As [`pairs`], one thread, on a real clock: the node reads it once per assignment. No
+    /// cooldown (on a real clock a tight loop would leave every free address cooling).
+    pub fn pairs_on_clock(iters: u64, clock: Arc<dyn Clock>) -> Duration {
+        let limits = InstanceLimits::lookup("m5.large").unwrap().clone();
+        let config = NodeConfig {
+            cooldown: Duration::ZERO,
+            ..Default::default()
+        };
+        timed_pairs(
+            fifteen_prefixes(Node::with_clock(limits, config, clock)),
+            iters,
+            1,
+            None,
+        )
+    }
+
+    /// `std::time::SystemTime::now`, the precise wall clock: what a node paid per reading before
+    /// `SystemClock` read the coarse one.
+    #[derive(Debug)]
+    pub struct PreciseClock;
+
+    impl Clock for PreciseClock {
+        fn now(&self) -> Timestamp {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Timestamp::from_unix_nanos(d.as_nanos() as u64)
+        }
+    }
+
+    /// The timed loop of [`pairs`]: each thread assigns and releases fresh keys, moving `tick`
+    /// (if any) 1 s per pair; returns the slowest thread's time.
+    fn timed_pairs<N: PodAlloc>(
+        node: Arc<N>,
+        iters: u64,
+        threads: usize,
+        tick: Option<Arc<ManualClock>>,
+    ) -> Duration {
         let barrier = Arc::new(std::sync::Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (node, clock, barrier) = (node.clone(), clock.clone(), barrier.clone());
+                let (node, tick, barrier) = (node.clone(), tick.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     let mut spent = Duration::ZERO;
                     let mut done = 0;
@@ -329,7 +367,7 @@ mod node_benches {
                         for (r, k) in reqs.into_iter().zip(&keys) {
                             node.assign(r);
                             node.release(k);
-                            if !cooldown.is_zero() {
+                            if let Some(clock) = &tick {
                                 clock.advance(Duration::from_secs(1));
                             }
                         }
@@ -399,6 +437,26 @@ mod node_benches {
                 });
             }
         }
+        // The same pair on a real clock (no cooldown: one reading per pair), and the reading.
+        for (label, clock) in [
+            ("system-clock", Arc::new(SystemClock) as Arc<dyn Clock>),
+            ("precise-clock", Arc::new(PreciseClock) as Arc<dyn Clock>),
+        ] {
+            let param = format!("15x28/no-cooldown/{label}/1-thread");
+            g.bench_function(BenchmarkId::new("pdipam", &param), |b| {
+                b.iter_custom(|iters| pairs_on_clock(iters, clock.clone()))
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group("clock");
+        g.sample_size(20).measurement_time(Duration::from_secs(2));
+        g.bench_function("SystemClock::now", |b| {
+            b.iter(|| black_box(SystemClock.now()))
+        });
+        g.bench_function("SystemTime::now", |b| {
+            b.iter(|| black_box(PreciseClock.now()))
+        });
         g.finish();
 
         let mut g = c.benchmark_group("planner");

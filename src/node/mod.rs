@@ -41,6 +41,7 @@ use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Index shards: enough that two threads rarely meet; few enough that a cold-path change, which
 /// locks them all, stays cheap. loom models get two, to keep their state space small.
@@ -144,6 +145,8 @@ type Guards<'a> = Vec<MutexGuard<'a, Shard>>;
 pub struct Node {
     limits: InstanceLimits,
     config: NodeConfig,
+    /// How long a released address rests, in nanoseconds: the configured cooldown plus the
+    /// clock's resolution (zero: no cooldown).
     cooldown: u64,
     clock: Arc<dyn Clock>,
     hasher: KeyHasher,
@@ -170,7 +173,12 @@ impl Node {
             })
             .collect();
         Node {
-            cooldown: duration_nanos(config.cooldown),
+            // A coarse clock may lag by up to its tick at release and at the claim: waiting one
+            // tick more means an address never comes back before its cooldown is over.
+            cooldown: match duration_nanos(config.cooldown) {
+                0 => 0,
+                c => c.saturating_add(duration_nanos(clock.resolution())),
+            },
             limits,
             config,
             clock,
@@ -194,6 +202,14 @@ impl Node {
     /// The node's configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// How long a released address rests before it can be assigned again: the configured
+    /// cooldown plus the clock's [resolution](Clock::resolution) (a few milliseconds on
+    /// [`SystemClock`], none on [`ManualClock`]), so that it never comes back early; zero when
+    /// the cooldown is off.
+    pub fn effective_cooldown(&self) -> Duration {
+        Duration::from_nanos(self.cooldown)
     }
 
     /// The node's clock.

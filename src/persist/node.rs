@@ -143,7 +143,8 @@ impl Node {
     /// The node's state as a checkpoint (taken with assignments stopped: one consistent state).
     pub fn checkpoint(&self, settings: Option<&WarmSettings>) -> NodeCheckpoint {
         let (snap, pods, quarantined) = self.export();
-        let cooldown = self.config().cooldown;
+        // The cooldown the ends were computed with (the clock's resolution included).
+        let cooldown = self.effective_cooldown();
         let mut cooling = Vec::new();
         let interfaces = snap
             .interfaces

@@ -299,6 +299,56 @@ fn cooldown_blocks_reuse_counts_as_unavailable_and_blocks_removal() {
     node.verify().unwrap();
 }
 
+/// A manual clock that reports a coarse clock's tick as its resolution.
+#[derive(Debug)]
+struct TickingClock(Arc<ManualClock>, Duration);
+
+impl pdipam::Clock for TickingClock {
+    fn now(&self) -> Timestamp {
+        self.0.now_ts()
+    }
+    fn resolution(&self) -> Duration {
+        self.1
+    }
+}
+
+#[test]
+fn a_coarse_clock_lengthens_the_cooldown_by_its_tick_and_checkpoints_keep_release_times() {
+    let c = clock();
+    let tick = Duration::from_millis(4);
+    let node = Node::with_clock(
+        InstanceLimits::lookup("m5.large").unwrap().clone(),
+        NodeConfig::default(),
+        Arc::new(TickingClock(c.clone(), tick)),
+    );
+    assert_eq!(node.effective_cooldown(), Duration::from_secs(30) + tick);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    assert_eq!(assign(&node, "a"), "10.0.1.0");
+    let released_at = c.now_ts();
+    node.release(&key("a")).unwrap();
+    // Thirty seconds on this clock may be a tick less in truth: .0 still rests.
+    c.advance(Duration::from_secs(30));
+    assert_eq!(assign(&node, "b"), "10.0.1.1");
+    // A checkpoint records the release time itself, not one shifted by the tick.
+    let cp = node.checkpoint(None);
+    assert_eq!(cp.cooling.len(), 1);
+    assert_eq!(cp.cooling[0].released_at, released_at);
+    c.advance(tick);
+    assert_eq!(assign(&node, "c"), "10.0.1.0");
+    // Without a cooldown there is nothing to lengthen.
+    let off = Node::with_clock(
+        InstanceLimits::lookup("m5.large").unwrap().clone(),
+        NodeConfig {
+            cooldown: Duration::ZERO,
+            ..Default::default()
+        },
+        Arc::new(TickingClock(c.clone(), tick)),
+    );
+    assert_eq!(off.effective_cooldown(), Duration::ZERO);
+}
+
 #[test]
 fn unknown_release_and_removals_holding_pods() {
     let c = clock();
