@@ -131,6 +131,13 @@ impl Page {
         self.up[p as usize].load(SeqCst) == 0
     }
 
+    /// Whether the summary gives `p` to all sixteen words of word `i`'s level-0 group (a short
+    /// last group never qualifies).
+    #[inline]
+    pub(crate) fn group_all_have(&self, p: Prop, i: usize) -> bool {
+        self.props[i / GROUP].load(SeqCst) & lane(p) == lane(p)
+    }
+
     /// The word in entry `j` whose `p` bit is the lowest of `bits` (the entry masked to `p`).
     #[inline(always)]
     fn word_at(j: usize, bits: u64) -> usize {

@@ -180,6 +180,13 @@ impl BlockMap {
         self.more[p - 1].get().map(|b| &**b)
     }
 
+    /// Whether the summaries give `prop` to every word of word `w`'s group of sixteen.
+    #[inline]
+    fn group_all_have(&self, prop: Prop, w: usize) -> bool {
+        self.page_if(w >> PAGE_SHIFT)
+            .is_some_and(|pg| pg.group_all_have(prop, w & (PAGE_WORDS - 1)))
+    }
+
     /// Current (used, continuation) bits of word `w`.
     pub(crate) fn word(&self, w: usize) -> (u64, u64) {
         match self.page_if(w >> PAGE_SHIFT) {
@@ -516,6 +523,13 @@ mod tests {
         let m = map_leaving_free(&|u| u % 100 == 7);
         check(&m, 0, Ok(()));
         check(&m, 3, Err(Fragmented));
+        check(&m, 4, Err(Exhausted));
+        // One free unit in each of the sixteen words (one summary group, which answers for a
+        // 16-run by itself): exactly enough; in fifteen of them, one short.
+        let m = map_leaving_free(&|u| u % 64 == 5);
+        check(&m, 4, Err(Fragmented));
+        check(&m, 5, Err(Exhausted));
+        let m = map_leaving_free(&|u| u < 15 * 64 && u % 64 == 5);
         check(&m, 4, Err(Exhausted));
         // Nothing free: below a 16-run the quick path already knows.
         let m = map_leaving_free(&|_| false);

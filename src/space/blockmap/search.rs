@@ -269,6 +269,9 @@ impl BlockMap {
             false
         } else if n < WORD_LOG2 {
             match self.find_word(Prop::Broken16, 0, Scan::Summaries) {
+                // Sixteen broken words hold sixteen free units at least: a /28-size run is
+                // answered by the summary entry find_word just read, without loading a word.
+                Some(x) if k <= 16 && self.group_all_have(Prop::Broken16, x) => true,
                 Some(x) if u64::from((!self.word(x).0).count_ones()) >= k => true,
                 Some(_) => self.count_free_whole(k),
                 None => false,
