@@ -199,7 +199,9 @@ typedef struct pdipam_node_config {
    */
   uint8_t custom_networking;
   /**
-   * Milliseconds a released address rests before reuse (30000 is the default).
+   * Milliseconds a released address rests before reuse (30000 is the default; 0 for none).
+   * The node reads the kernel's coarse clock, and waits one tick of it (a few ms) longer, so
+   * that an address never comes back early.
    */
   uint32_t cooldown_ms;
   /**
