@@ -8,7 +8,9 @@
 //! its release time plus the cooldown may claim it directly (one CAS clears cooling and sets
 //! assigned). The release time is written before the CAS that publishes the cooling bit
 //! (release ordering), and read after loading the word (acquire), so a reader never sees a
-//! cooling bit with a stale time.
+//! cooling bit with a stale time. A block of at most sixteen addresses (a /28, a secondary
+//! address) also keeps its count of assigned addresses in the low half, above its bits, changed
+//! by the same atomic operation (see [`COUNT_SHIFT`]).
 
 use crate::sync::{spin_wait, AtomicU64, Ordering};
 use ipnet::IpNet;
