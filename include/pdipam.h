@@ -201,7 +201,7 @@ typedef struct pdipam_node_config {
   /**
    * Milliseconds a released address rests before reuse (30000 is the default; 0 for none).
    * The node reads the kernel's coarse clock, and waits one tick of it (a few ms) longer, so
-   * that an address never comes back early.
+   * that an address does not come back early.
    */
   uint32_t cooldown_ms;
   /**

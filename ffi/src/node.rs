@@ -73,7 +73,7 @@ pub struct pdipam_node_config {
     pub custom_networking: u8,
     /// Milliseconds a released address rests before reuse (30000 is the default; 0 for none).
     /// The node reads the kernel's coarse clock, and waits one tick of it (a few ms) longer, so
-    /// that an address never comes back early.
+    /// that an address does not come back early.
     pub cooldown_ms: u32,
     /// A limit on interfaces below the instance's (MAX_ENI); 0 for none.
     pub max_eni: u32,

@@ -73,7 +73,7 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> Timestamp;
 
     /// How far behind the true time a reading may lag (a coarse clock's tick). A node adds it
-    /// to its cooldown, so that an address never comes back early. Zero by default.
+    /// to its cooldown, so that an address does not come back early. Zero by default.
     fn resolution(&self) -> Duration {
         Duration::ZERO
     }
@@ -85,7 +85,9 @@ pub trait Clock: Send + Sync + fmt::Debug {
 /// tick, which costs about 4 ns here against 25-35 ns for the precise clock (`SystemTime::now`),
 /// and a node reads the clock on every assignment and every release into cooldown. The price is
 /// resolution: one tick (1-10 ms, 4 ms on this machine), which [`Clock::resolution`] reports
-/// and a node adds to its cooldown. Elsewhere it is `SystemTime::now`, resolution zero.
+/// and a node adds to its cooldown (a tick that a busy hypervisor delivers late can still take
+/// that delay off a cooldown: milliseconds in 30 s). Elsewhere it is `SystemTime::now`,
+/// resolution zero.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
@@ -188,14 +190,15 @@ mod tests {
             let after = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap();
-            // A reading is the time of the last tick: not after the call, not a tick before it
-            // (1 ms of slack for the two clocks' own rounding).
+            // A reading is the time of the last tick: not after the call, and about a tick
+            // before it at most. The slack is generous because a busy virtual machine can
+            // deliver a tick late; the point is that this is the wall clock, not how fresh.
             assert!(
                 coarse <= after + Duration::from_millis(1),
                 "{coarse:?} > {after:?}"
             );
             assert!(
-                coarse + tick + Duration::from_millis(1) >= before,
+                coarse + tick + Duration::from_millis(250) >= before,
                 "{coarse:?} + {tick:?} < {before:?}"
             );
         }

@@ -174,7 +174,7 @@ impl Node {
             .collect();
         Node {
             // A coarse clock may lag by up to its tick at release and at the claim: waiting one
-            // tick more means an address never comes back before its cooldown is over.
+            // tick more means an address does not come back before its cooldown is over.
             cooldown: match duration_nanos(config.cooldown) {
                 0 => 0,
                 c => c.saturating_add(duration_nanos(clock.resolution())),
@@ -206,7 +206,7 @@ impl Node {
 
     /// How long a released address rests before it can be assigned again: the configured
     /// cooldown plus the clock's [resolution](Clock::resolution) (a few milliseconds on
-    /// [`SystemClock`], none on [`ManualClock`]), so that it never comes back early; zero when
+    /// [`SystemClock`], none on [`ManualClock`]), so that it does not come back early; zero when
     /// the cooldown is off.
     pub fn effective_cooldown(&self) -> Duration {
         Duration::from_nanos(self.cooldown)
