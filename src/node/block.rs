@@ -101,6 +101,7 @@ impl Block {
             0 => u32::MAX,
             rest => (1u32 << rest) - 1,
         };
+        let counted = capacity <= COUNTED_CAPACITY;
         Block {
             cidr,
             kind,
@@ -113,18 +114,14 @@ impl Block {
             released_at: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             next_expiry: AtomicU64::new(u64::MAX),
             last_valid,
-            full_first: match words {
-                _ if capacity <= COUNTED_CAPACITY => {
-                    u64::from(last_valid) | u64::from(capacity) << COUNT_SHIFT
-                }
-                1 => u64::from(last_valid),
-                _ => u64::MAX,
-            },
-            count_one: if capacity <= COUNTED_CAPACITY {
-                1 << COUNT_SHIFT
+            full_first: if counted {
+                u64::from(last_valid) | u64::from(capacity) << COUNT_SHIFT
+            } else if words == 1 {
+                u64::from(last_valid)
             } else {
-                0
+                u64::MAX
             },
+            count_one: if counted { 1 << COUNT_SHIFT } else { 0 },
         }
     }
 

@@ -95,13 +95,12 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         use rustix::time::{clock_gettime, ClockId};
-        Timestamp::from_timespec(clock_gettime(ClockId::RealtimeCoarse))
+        Timestamp(timespec_nanos(clock_gettime(ClockId::RealtimeCoarse)))
     }
 
     fn resolution(&self) -> Duration {
         use rustix::time::{clock_getres, ClockId};
-        let tick = Timestamp::from_timespec(clock_getres(ClockId::RealtimeCoarse));
-        Duration::from_nanos(tick.as_unix_nanos())
+        Duration::from_nanos(timespec_nanos(clock_getres(ClockId::RealtimeCoarse)))
     }
 }
 
@@ -116,14 +115,13 @@ impl Clock for SystemClock {
     }
 }
 
+/// A kernel time or interval in nanoseconds; a time before 1970 counts as the epoch (as
+/// `SystemTime` before it does here).
 #[cfg(target_os = "linux")]
-impl Timestamp {
-    /// A kernel time; before 1970 counts as the epoch (as `SystemTime` before it does here).
-    fn from_timespec(t: rustix::time::Timespec) -> Self {
-        let secs = u64::try_from(t.tv_sec).unwrap_or(0);
-        let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
-        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
-    }
+fn timespec_nanos(t: rustix::time::Timespec) -> u64 {
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(t.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 /// A clock that moves only when told to; shareable (`Arc<ManualClock>`) between a test and the
@@ -174,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn the_system_clock_lags_the_precise_one_by_at_most_its_resolution() {
+    fn the_system_clock_reads_the_wall_clock_and_is_never_ahead_of_it() {
         let tick = SystemClock.resolution();
         if cfg!(target_os = "linux") {
             assert!(
