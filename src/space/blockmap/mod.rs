@@ -259,27 +259,30 @@ impl BlockMap {
     #[inline(always)]
     fn after_change(&self, pg: &Page, w: usize, new: u64) {
         let i = w & (PAGE_WORDS - 1);
-        let stale = Prop::set_of(new) ^ pg.props_of(i);
+        let holds = Prop::set_of(new);
+        let stale = holds ^ pg.props_of(i);
         if stale != 0 {
-            self.resummarise(pg, w, new, stale);
+            self.resummarise(pg, w, new, holds, stale);
         }
     }
 
     /// The body of [`Self::after_change`] when some property changed (kept out of line: most
-    /// claims leave a word's properties as they were).
+    /// claims leave a word's properties as they were). `holds` is `Prop::set_of(new)`, which
+    /// the caller has already computed.
     #[inline(never)]
-    fn resummarise(&self, pg: &Page, w: usize, new: u64, mut changed: u8) {
+    fn resummarise(&self, pg: &Page, w: usize, new: u64, mut holds: u8, mut changed: u8) {
         self.activity.started.fetch_add(1, SeqCst);
         let p = w >> PAGE_SHIFT;
         let i = w & (PAGE_WORDS - 1);
         let mut cur = new;
         loop {
-            self.write_summary(p, pg, i, Prop::set_of(cur), changed);
+            self.write_summary(p, pg, i, holds, changed);
             let now = unpack(pg.words[i].load(SeqCst)).0;
             if now == cur {
                 break;
             }
             cur = now;
+            holds = Prop::set_of(cur);
             changed = (1 << PROPS) - 1;
         }
         self.activity.finished.fetch_add(1, SeqCst);
