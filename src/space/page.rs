@@ -131,6 +131,14 @@ impl Page {
         self.up[p as usize].load(SeqCst) == 0
     }
 
+    /// Whether the summary gives `p` to all sixteen words of the first group that has `p` at all
+    /// (the group [`Self::find_from`] looks in first, from word 0): two loads.
+    #[inline(always)]
+    pub(crate) fn first_group_all_have(&self, p: Prop) -> bool {
+        let top = self.up[p as usize].load(SeqCst);
+        top != 0 && self.props[top.trailing_zeros() as usize].load(SeqCst) & lane(p) == lane(p)
+    }
+
     /// Whether the summary gives `p` to all sixteen words of word `i`'s level-0 group (a short
     /// last group never qualifies).
     #[inline]

@@ -487,11 +487,23 @@ mod tests {
     /// that reach each of its branches.
     #[test]
     fn a_failed_whole_claim_tells_fragmented_from_exhausted() {
+        // On a one-page map (where a /28-size request is classified inline) and on a two-page
+        // one whose second page is full (where it goes through `shortfall_after_quick`).
+        for log2 in [10, 17] {
+            failed_claims_on(log2);
+        }
+    }
+
+    fn failed_claims_on(log2: u32) {
+        // The patterns below cover the first 1024 units; the rest of a larger map is full.
         let units = 1u64 << 10;
         let map_leaving_free = |free: &dyn Fn(u64) -> bool| {
-            let m = BlockMap::new(10);
+            let m = BlockMap::new(log2);
             for u in (0..units).filter(|&u| !free(u)) {
                 assert!(m.claim_at(run(u, 0)));
+            }
+            for u in (units..1 << log2).step_by(64) {
+                assert!(m.claim_at(run(u, 6)));
             }
             m
         };
@@ -499,9 +511,9 @@ mod tests {
             let got = m.claim_whole(n, Strategy::Pack).map(|u| {
                 assert_eq!(m.release(run(u.0, n as u8)), Ok(()));
             });
-            assert_eq!(got, want, "n = {n}, {} units used", m.used_units());
+            assert_eq!(got, want, "/{log2}, n = {n}, {} units used", m.used_units());
             if let Err(why) = want {
-                assert_eq!(m.shortfall(&[0..units], 1 << n), why, "n = {n}");
+                assert_eq!(m.shortfall(&[0..1 << log2], 1 << n), why, "n = {n}");
             }
             m.verify().unwrap();
         };

@@ -250,6 +250,13 @@ impl BlockMap {
             match self.claim_packed_quick(n) {
                 Quick::Claimed(u) => return Ok(u),
                 Quick::NoCandidate if self.activity.settled_since(before) => {
+                    // A /28-size request on a one-page map, classified inline where it can be:
+                    // sixteen broken words hold sixteen free units at least, as in
+                    // `shortfall_after_quick`, which does the same through a search and a call.
+                    if n == 4 && self.npages == 1 && self.page0.first_group_all_have(Prop::Broken16)
+                    {
+                        return Err(Shortfall::Fragmented);
+                    }
                     return Err(self.shortfall_after_quick(n));
                 }
                 Quick::NoCandidate | Quick::Declined => {}
