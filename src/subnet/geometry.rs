@@ -13,9 +13,15 @@ pub(crate) const V6_LENGTHS: (u8, u8) = (44, 64);
 pub(crate) const V6_UNIT_LEN: u8 = 80;
 
 /// A subnet's shape: its CIDR, the prefix length of one unit, and the number of units.
+///
+/// The CIDR has no host bits ([`Geometry::new`] checks), so its address is its network address:
+/// the methods below use `addr()`, which reads a field, where `network()` would mask it again
+/// on every allocation and release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Geometry {
     pub(crate) cidr: IpNet,
+    /// The CIDR's prefix length, without a match on its family.
+    pub(crate) len: u8,
     pub(crate) unit_len: u8,
     pub(crate) log2_units: u32,
 }
@@ -38,6 +44,7 @@ impl Geometry {
         }
         Ok(Self {
             cidr,
+            len: cidr.prefix_len(),
             unit_len,
             log2_units: (unit_len - cidr.prefix_len()) as u32,
         })
@@ -57,10 +64,10 @@ impl Geometry {
         let as_net = IpNet::from(addr);
         match (self.cidr, addr) {
             (IpNet::V4(net), IpAddr::V4(a)) if net.contains(&a) => {
-                Ok(Unit((u32::from(a) - u32::from(net.network())) as u64))
+                Ok(Unit((u32::from(a) - u32::from(net.addr())) as u64))
             }
             (IpNet::V6(net), IpAddr::V6(a)) if net.contains(&a) => Ok(Unit(
-                ((u128::from(a) - u128::from(net.network())) >> 48) as u64,
+                ((u128::from(a) - u128::from(net.addr())) >> 48) as u64,
             )),
             (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_)) => {
                 Err(SubnetError::OutsideSubnet {
@@ -78,9 +85,9 @@ impl Geometry {
     /// The first address of `unit`.
     pub(crate) fn addr_of(&self, unit: Unit) -> IpAddr {
         match self.cidr {
-            IpNet::V4(net) => IpAddr::V4(Ipv4Addr::from(u32::from(net.network()) + unit.0 as u32)),
+            IpNet::V4(net) => IpAddr::V4(Ipv4Addr::from(u32::from(net.addr()) + unit.0 as u32)),
             IpNet::V6(net) => IpAddr::V6(Ipv6Addr::from(
-                u128::from(net.network()) + ((unit.0 as u128) << 48),
+                u128::from(net.addr()) + ((unit.0 as u128) << 48),
             )),
         }
     }
@@ -97,7 +104,7 @@ impl Geometry {
 
     /// Checks a prefix length for this subnet and returns `n` (the run is `2^n` units).
     pub(crate) fn run_log2(&self, len: u8) -> Result<u8, SubnetError> {
-        let min = self.cidr.prefix_len();
+        let min = self.len;
         if len < min || len > self.unit_len {
             return Err(SubnetError::PrefixLength {
                 len,
@@ -119,18 +126,17 @@ impl Geometry {
                 let host = |l: u8| u32::MAX.checked_shr(l as u32).unwrap_or(0);
                 self.check_run(cidr, u32::from(c.addr()) & host(c.prefix_len()) != 0, {
                     let outside = c.prefix_len() < net.prefix_len()
-                        || (u32::from(c.addr()) ^ u32::from(net.network()))
-                            & !host(net.prefix_len())
+                        || (u32::from(c.addr()) ^ u32::from(net.addr())) & !host(net.prefix_len())
                             != 0;
                     (
                         outside,
-                        (u32::from(c.addr()).wrapping_sub(u32::from(net.network()))) as u64,
+                        (u32::from(c.addr()).wrapping_sub(u32::from(net.addr()))) as u64,
                     )
                 })
             }
             (IpNet::V6(net), IpNet::V6(c)) => {
                 let host = |l: u8| u128::MAX.checked_shr(l as u32).unwrap_or(0);
-                let (a, base) = (u128::from(c.addr()), u128::from(net.network()));
+                let (a, base) = (u128::from(c.addr()), u128::from(net.addr()));
                 self.check_run(cidr, a & host(c.prefix_len()) != 0, {
                     let outside = c.prefix_len() < net.prefix_len()
                         || (a ^ base) & !host(net.prefix_len()) != 0;
