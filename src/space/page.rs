@@ -74,8 +74,11 @@ impl Page {
     /// the other properties and words are left as they are). Returns the properties whose
     /// level-1 word went between zero and non-zero: the page as a whole gained or lost them, so
     /// the directory needs a sync.
+    /// Without `FLIPS` (a one-page map, which keeps no directory) it reports nothing, and the
+    /// level-1 updates need not read what they replace (one locked instruction each, not a
+    /// compare-and-swap loop).
     #[inline]
-    pub(crate) fn write_props(&self, i: usize, holds: u8, changed: u8) -> u8 {
+    pub(crate) fn write_props<const FLIPS: bool>(&self, i: usize, holds: u8, changed: u8) -> u8 {
         let j = i / GROUP;
         let shift = 4 * (i % GROUP);
         let mask = u64::from(changed) << shift;
@@ -95,7 +98,7 @@ impl Page {
         let mut flipped = 0;
         for p in ALL_PROPS {
             let l = lane(p);
-            if (old & l == 0) != (new & l == 0) && self.settle(p, j) {
+            if (old & l == 0) != (new & l == 0) && self.settle::<FLIPS>(p, j) {
                 flipped |= 1 << p as usize;
             }
         }
@@ -105,13 +108,24 @@ impl Page {
     /// Makes level-1 bit `j` of `p` say "entry `j` has `p` for some word", re-reading the entry
     /// after each write until they agree (see [`super::summary`] for why that makes it exact once
     /// writers finish). True if the level-1 word went between zero and non-zero.
-    fn settle(&self, p: Prop, j: usize) -> bool {
+    fn settle<const FLIPS: bool>(&self, p: Prop, j: usize) -> bool {
         let bit = 1u64 << j;
         let up = &self.up[p as usize];
         let has = || self.props[j].load(SeqCst) & lane(p) != 0;
         let mut flipped = false;
         loop {
             let want = has();
+            if !FLIPS {
+                if want {
+                    up.fetch_or(bit, SeqCst);
+                } else {
+                    up.fetch_and(!bit, SeqCst);
+                }
+                if has() == want {
+                    return false;
+                }
+                continue;
+            }
             let before = if want {
                 up.fetch_or(bit, SeqCst)
             } else {
@@ -250,23 +264,26 @@ mod tests {
         let used = 1u64;
         pg.words[37].store(pack(used, 0), SeqCst);
         let set = Prop::set_of(used);
-        assert_eq!(pg.write_props(37, set, set ^ pg.props_of(37)), 0b110);
+        assert_eq!(
+            pg.write_props::<true>(37, set, set ^ pg.props_of(37)),
+            0b110
+        );
         assert_eq!(pg.props_of(37), set);
         assert_eq!(pg.find_from(Prop::Partial16, 0), Some(37));
         assert_eq!(pg.find_from(Prop::Partial16, 38), None);
         assert_eq!(pg.find_from(Prop::Empty, 37), Some(38));
         // The last word of the page, so the level-1 search reaches its top bit.
         pg.words[PAGE_WORDS - 1].store(pack(FULL, 0), SeqCst);
-        pg.write_props(PAGE_WORDS - 1, 0, ALL);
+        pg.write_props::<true>(PAGE_WORDS - 1, 0, ALL);
         pg.words[PAGE_WORDS - 2].store(pack(used, 0), SeqCst);
-        pg.write_props(PAGE_WORDS - 2, set, ALL);
+        pg.write_props::<true>(PAGE_WORDS - 2, set, ALL);
         assert_eq!(pg.find_from(Prop::Broken16, 38), Some(PAGE_WORDS - 2));
         assert_eq!(pg.find_from(Prop::Empty, PAGE_WORDS - 2), None);
         pg.verify_summaries(0).unwrap();
         // Back to empty: the page loses Partial16 and Broken16 again.
         for i in [37, PAGE_WORDS - 2] {
             pg.words[i].store(pack(0, 0), SeqCst);
-            pg.write_props(i, Prop::set_of(0), ALL);
+            pg.write_props::<true>(i, Prop::set_of(0), ALL);
         }
         assert!(pg.is_empty(Prop::Partial16));
         assert!(pg.is_empty(Prop::Broken16));

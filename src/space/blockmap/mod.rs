@@ -237,11 +237,15 @@ impl BlockMap {
     /// for each property the page as a whole gained or lost.
     #[inline]
     fn write_summary(&self, p: usize, pg: &Page, i: usize, holds: u8, changed: u8) {
-        let mut flipped = pg.write_props(i, holds, changed);
+        if self.npages == 1 {
+            pg.write_props::<false>(i, holds, changed);
+            return; // no directory to sync (see `none_has`)
+        }
+        let mut flipped = pg.write_props::<true>(i, holds, changed);
         while flipped != 0 {
             let k = flipped.trailing_zeros() as usize;
             flipped &= flipped - 1;
-            self.sync_dir(ALL_PROPS[k], p, pg);
+            self.sync_dir_bit(ALL_PROPS[k], p, pg);
         }
     }
 
