@@ -243,8 +243,6 @@ impl BlockMap {
     /// fragmentation costs the quick path, one broken word and a count.
     #[inline(always)]
     pub(crate) fn claim_whole(&self, n: u32, strategy: Strategy) -> Result<Unit, Shortfall> {
-        #[allow(clippy::single_range_in_vec_init)] // a domain is a list of ranges; this one has one
-        let whole = [0..self.units];
         if strategy == Strategy::Pack && n <= WORD_LOG2 && self.pad == 0 {
             let before = self.activity.snapshot();
             match self.claim_packed_quick(n) {
@@ -262,6 +260,8 @@ impl BlockMap {
                 Quick::NoCandidate | Quick::Declined => {}
             }
         }
+        #[allow(clippy::single_range_in_vec_init)] // a domain is a list of ranges; this one has one
+        let whole = [0..self.units];
         self.claim_auto_searching(n, strategy, &whole)
             .ok_or_else(|| self.shortfall(&whole, 1 << n))
     }
@@ -319,7 +319,15 @@ impl BlockMap {
     /// here costs a third more.
     #[inline(always)]
     fn claim_packed_quick(&self, n: u32) -> Quick {
-        let first = |p: Prop| self.find_word(p, 0, Scan::Summaries);
+        // Read once: the summary loads between the tiers would otherwise make it a load per tier.
+        let one_page = self.npages == 1;
+        let first = |p: Prop| {
+            if one_page {
+                self.page0.find_from(p, 0)
+            } else {
+                self.find_word(p, 0, Scan::Summaries)
+            }
+        };
         // One closure per tier, each used once, so that each tier's choice inlines.
         let claimed = |u: Option<Unit>| u.map_or(Quick::Declined, Quick::Claimed);
         if n == 0 {
