@@ -74,6 +74,7 @@ impl Page {
     /// the other properties and words are left as they are). Returns the properties whose
     /// level-1 word went between zero and non-zero: the page as a whole gained or lost them, so
     /// the directory needs a sync.
+    ///
     /// Without `FLIPS` (a one-page map, which keeps no directory) it reports nothing, and the
     /// level-1 updates need not read what they replace (one locked instruction each, not a
     /// compare-and-swap loop).

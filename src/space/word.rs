@@ -87,10 +87,10 @@ const LANE_LOW: u64 = ALIGNED[4];
 /// The highest bit of each aligned 16-unit lane.
 const LANE_HIGH: u64 = LANE_LOW << 15;
 
-/// Whether some aligned 16-unit lane of `x` is all zero: the borrow of subtracting one from
-/// each lane reaches a lane's top bit only through a zero lane. (A zero lane's borrow can make
-/// the lane above it look zero too, so the bits do not say which lanes; that one does is exact.)
-/// Four instructions, where shifting the lanes together takes a dozen.
+/// Whether some aligned 16-unit lane of `x` is all zero: subtracting one from each lane sets a
+/// lane's top bit, where it was clear, only in a zero lane or above one (a zero lane's borrow can
+/// make the lane above it look zero too). So the bits do not say which lanes are zero, but
+/// whether any is, exactly. Four instructions, where shifting the lanes together takes a dozen.
 #[inline(always)]
 fn some_lane_zero(x: u64) -> bool {
     x.wrapping_sub(LANE_LOW) & !x & LANE_HIGH != 0
