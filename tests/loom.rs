@@ -129,6 +129,47 @@ fn a_completed_release_is_always_visible_to_the_next_claim() {
     });
 }
 
+/// One thread releases `held[0]` while the other asks whether it is free and, if it is, asks for
+/// any block of its length. A block seen free before the request began is free for all of it,
+/// so the request must not fail: a failure would mean the search believed summaries that had
+/// not yet caught up with a release whose compare-and-swap (or, for a whole word, store) was
+/// done. `held` fills the map.
+fn seen_free_is_never_refused(cidr: &'static str, held: &'static [&'static str]) {
+    model(move || {
+        let s = subnet(cidr);
+        for h in held {
+            s.allocate_prefix_at(net(h)).unwrap();
+        }
+        let block = net(held[0]);
+        let s2 = Arc::clone(&s);
+        let t = thread::spawn(move || s2.release(block).unwrap());
+        if s.is_free(block).unwrap() {
+            let got = s.allocate_prefix(block.prefix_len());
+            assert_eq!(got.expect("a free block was refused").cidr, block);
+        }
+        t.join().unwrap();
+        s.verify().unwrap();
+    });
+}
+
+#[test]
+fn a_lane_seen_free_is_never_refused() {
+    // One word, four /28 lanes (the lock-free release).
+    let lanes = &[
+        "10.0.0.0/28",
+        "10.0.0.16/28",
+        "10.0.0.32/28",
+        "10.0.0.48/28",
+    ];
+    seen_free_is_never_refused("10.0.0.0/26", lanes);
+}
+
+#[test]
+fn a_word_seen_free_is_never_refused() {
+    // Two words, one /26 each (the release under the map's lock).
+    seen_free_is_never_refused("10.0.0.0/25", &["10.0.0.0/26", "10.0.0.64/26"]);
+}
+
 // ---- the node's assignment protocol ----------------------------------------------------------
 
 mod node {

@@ -29,48 +29,66 @@ use super::{Run, Unit};
 use crate::sync::{AtomicU128, AtomicU64, Mutex, OnceLock, Ordering::SeqCst};
 
 /// What a failed search checks before it believes itself. Only releases create free space, and
-/// only summary updates can hide it; a search that saw neither happen while it ran saw the map as
-/// it was at one instant, as far as free space goes.
+/// only summaries that lag behind the words can hide it. So every change that can leave the
+/// summaries behind in that direction is *in flight* from before it happens until its summaries
+/// are exact: a release from before its compare-and-swap (free space appears at that instant, the
+/// summaries show it only later), a claim from before its summary update (which moves a word
+/// between Pack's tiers, and a search between two tiers could miss it). A failed search that
+/// began with nothing in flight, and saw nothing begin while it ran, saw the map as it was at one
+/// instant, as far as free space goes. (Until 2026-11-22 a release was counted just after its
+/// compare-and-swap instead: a search that ran in between believed summaries that did not yet
+/// show the freed block; the loom model `a_lane_seen_free_is_never_refused` found it.)
 #[derive(Debug)]
 struct Activity {
-    /// Releases completed their CAS (bumped right after it).
-    releases: AtomicU64,
-    /// Summary updates begun.
+    /// Changes begun.
     started: AtomicU64,
-    /// Summary updates ended.
+    /// Changes ended.
     finished: AtomicU64,
 }
 
 /// The [`Activity`] counters as a search found them when it began.
 #[derive(Clone, Copy, Debug)]
 struct ActivitySnapshot {
-    releases: u64,
     started: u64,
-    /// No summary update was in flight.
+    /// Nothing was in flight.
     quiet: bool,
 }
 
+/// One change in flight; dropping it ends it, on every path out (a refusal included).
+struct InFlight<'a>(&'a Activity);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, SeqCst);
+    }
+}
+
 impl Activity {
+    /// Marks a change as begun, until the returned guard drops.
+    #[inline(always)]
+    fn begin(&self) -> InFlight<'_> {
+        self.started.fetch_add(1, SeqCst);
+        InFlight(self)
+    }
+
     /// Read before a search looks at anything.
     #[inline(always)]
     fn snapshot(&self) -> ActivitySnapshot {
-        let releases = self.releases.load(SeqCst);
         let started = self.started.load(SeqCst);
         ActivitySnapshot {
-            releases,
             started,
             quiet: self.finished.load(SeqCst) == started,
         }
     }
 
-    /// Whether a release completed or a summary update began since `before`.
+    /// Whether a change began since `before`.
     #[inline(always)]
     fn progress_since(&self, before: ActivitySnapshot) -> bool {
-        self.releases.load(SeqCst) != before.releases || self.started.load(SeqCst) != before.started
+        self.started.load(SeqCst) != before.started
     }
 
     /// Whether a search that began at `before` and found nothing saw the map as it was at one
-    /// instant: no update in flight when it began, and none begun nor release completed since.
+    /// instant: nothing in flight when it began, and nothing begun since.
     #[inline(always)]
     fn settled_since(&self, before: ActivitySnapshot) -> bool {
         before.quiet && !self.progress_since(before)
@@ -134,7 +152,6 @@ impl BlockMap {
             npages,
             dir,
             activity: Activity {
-                releases: AtomicU64::new(0),
                 started: AtomicU64::new(0),
                 finished: AtomicU64::new(0),
             },
@@ -235,7 +252,7 @@ impl BlockMap {
 
     /// Writes the properties `changed` of word `i` of page `p` from `holds`; syncs the directory
     /// for each property the page as a whole gained or lost.
-    #[inline]
+    #[inline(always)]
     fn write_summary(&self, p: usize, pg: &Page, i: usize, holds: u8, changed: u8) {
         if self.npages == 1 {
             pg.write_props::<false>(i, holds, changed);
@@ -260,13 +277,16 @@ impl BlockMap {
     /// thread may have changed the word and not yet written its summary, and skipping because
     /// "old and new look alike" would then leave this completed change invisible (loom found that
     /// interleaving: a release returned and its own block could not be found).
+    ///
+    /// `BEGIN`: the update is in flight (see [`Activity`]) only from here, as a claim's is. A
+    /// release passes false: it is in flight already, from before its compare-and-swap.
     #[inline(always)]
-    fn after_change(&self, pg: &Page, w: usize, new: u64) {
+    fn after_change<const BEGIN: bool>(&self, pg: &Page, w: usize, new: u64) {
         let i = w & (PAGE_WORDS - 1);
         let holds = Prop::set_of(new);
         let stale = holds ^ pg.props_of(i);
         if stale != 0 {
-            self.resummarise(pg, w, new, holds, stale);
+            self.resummarise::<BEGIN>(pg, w, new, holds, stale);
         }
     }
 
@@ -274,8 +294,15 @@ impl BlockMap {
     /// claims leave a word's properties as they were). `holds` is `Prop::set_of(new)`, which
     /// the caller has already computed.
     #[inline(never)]
-    fn resummarise(&self, pg: &Page, w: usize, new: u64, mut holds: u8, mut changed: u8) {
-        self.activity.started.fetch_add(1, SeqCst);
+    fn resummarise<const BEGIN: bool>(
+        &self,
+        pg: &Page,
+        w: usize,
+        new: u64,
+        mut holds: u8,
+        mut changed: u8,
+    ) {
+        let _in_flight = BEGIN.then(|| self.activity.begin());
         let p = w >> PAGE_SHIFT;
         let i = w & (PAGE_WORDS - 1);
         let mut cur = new;
@@ -289,7 +316,6 @@ impl BlockMap {
             holds = Prop::set_of(cur);
             changed = (1 << PROPS) - 1;
         }
-        self.activity.finished.fetch_add(1, SeqCst);
     }
 
     /// Claims a run of `2^n` (n <= 6) in word `w`: `choose` picks a position from the word's used
@@ -321,7 +347,7 @@ impl BlockMap {
             let new = pack(used | m, cont | (m & !(1u64 << pos)));
             match cell.compare_exchange(cur, new, SeqCst, SeqCst) {
                 Ok(_) => {
-                    self.after_change(pg, w, used | m);
+                    self.after_change::<true>(pg, w, used | m);
                     return Some(Unit((w as u64) << WORD_LOG2 | pos as u64));
                 }
                 Err(actual) => cur = actual,
@@ -362,7 +388,7 @@ impl BlockMap {
             }
         }
         for k in 0..count {
-            self.after_change(self.page((w + k) >> PAGE_SHIFT), w + k, FULL);
+            self.after_change::<true>(self.page((w + k) >> PAGE_SHIFT), w + k, FULL);
         }
         true
     }
@@ -373,30 +399,23 @@ impl BlockMap {
         let w = (run.start.0 >> WORD_LOG2) as usize;
         if n < WORD_LOG2 {
             let pos = (run.start.0 & 63) as u32;
-            let m = run_mask(pos, n);
             let pg = self.page_if(w >> PAGE_SHIFT).ok_or(ReleaseRefusal::Free)?;
             let cell = &pg.words[w & (PAGE_WORDS - 1)];
             let mut cur = cell.load(SeqCst);
+            // A refusal is decided before anything is in flight; one found on a retry ends the
+            // bracket as it returns.
+            let mut new = released(cur, pos, n)?;
+            let _in_flight = self.activity.begin();
             loop {
-                let (used, cont) = unpack(cur);
-                if used & m != m {
-                    return Err(ReleaseRefusal::Free);
-                }
-                let end = pos + (1 << n);
-                // Exactly one allocation: starts at pos, continues to the end, stops there. An
-                // allocation ending inside a word never continues into the next one.
-                let body = m & !(1u64 << pos);
-                let stops = end == WORD_UNITS || cont & (1u64 << end) == 0;
-                if cont & (1u64 << pos) != 0 || cont & body != body || !stops {
-                    return Err(ReleaseRefusal::NotOneAllocation);
-                }
-                match cell.compare_exchange(cur, pack(used & !m, cont & !m), SeqCst, SeqCst) {
+                match cell.compare_exchange(cur, new, SeqCst, SeqCst) {
                     Ok(_) => {
-                        self.activity.releases.fetch_add(1, SeqCst);
-                        self.after_change(pg, w, used & !m);
+                        self.after_change::<false>(pg, w, unpack(new).0);
                         return Ok(());
                     }
-                    Err(actual) => cur = actual,
+                    Err(actual) => {
+                        cur = actual;
+                        new = released(cur, pos, n)?;
+                    }
                 }
             }
         }
@@ -416,14 +435,33 @@ impl BlockMap {
             return Err(ReleaseRefusal::NotOneAllocation);
         }
         // Last word first: the remaining prefix always reads as a complete allocation.
+        let _in_flight = self.activity.begin();
         for k in (0..count).rev() {
             let x = w + k;
             self.page(x >> PAGE_SHIFT).words[x & (PAGE_WORDS - 1)].store_zero();
-            self.activity.releases.fetch_add(1, SeqCst);
-            self.after_change(self.page(x >> PAGE_SHIFT), x, 0);
+            self.after_change::<false>(self.page(x >> PAGE_SHIFT), x, 0);
         }
         Ok(())
     }
+}
+
+/// Word `cur` with the run of `2^n` units at `pos` (n < 6) freed, if that run is exactly one
+/// allocation: it starts at `pos`, continues to its end and stops there. (An allocation ending
+/// inside a word never continues into the next one.)
+#[inline(always)]
+fn released(cur: u128, pos: u32, n: u32) -> Result<u128, ReleaseRefusal> {
+    let (used, cont) = unpack(cur);
+    let m = run_mask(pos, n);
+    if used & m != m {
+        return Err(ReleaseRefusal::Free);
+    }
+    let end = pos + (1 << n);
+    let body = m & !(1u64 << pos);
+    let stops = end == WORD_UNITS || cont & (1u64 << end) == 0;
+    if cont & (1u64 << pos) != 0 || cont & body != body || !stops {
+        return Err(ReleaseRefusal::NotOneAllocation);
+    }
+    Ok(pack(used & !m, cont & !m))
 }
 
 /// Makes bit `i` of `tree` equal `truth()`, re-reading the truth after each write until the two

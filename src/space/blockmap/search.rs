@@ -212,9 +212,10 @@ impl BlockMap {
     /// rather than seeing one instant, so under churn it can miss a block freed behind it while
     /// another thread takes the one ahead; and the summaries are hints that a thread mid-way
     /// through a stale update can briefly hide a free word behind. So a failed search is believed
-    /// only if no release completed, no summary update was in progress and no word moved between
-    /// Pack's tiers while it ran; otherwise
-    /// it searches again, which it only has to because another thread made progress: lock-free.
+    /// only if no change was in flight when it began and none began while it ran (a release is in
+    /// flight from before its compare-and-swap, a claim's summary update from before it moves a
+    /// word between Pack's tiers: see `Activity`); otherwise it searches again, which it only has
+    /// to because another thread made progress: lock-free.
     /// If a summary writer seems stalled (nothing else moves, but one is still in flight), the
     /// search stops trusting the summaries and visits every touched word instead.
     #[inline(always)]
