@@ -284,6 +284,85 @@ mod node {
     }
 
     #[test]
+    fn a_failed_assignment_saw_every_address_taken_at_once() {
+        model(|| {
+            // Two addresses, .20 held by `p1`, .21 free. One thread releases p1 and then claims
+            // exactly .21 for another pod; the other asks for any address. In every order one
+            // address is free for the asker (before the release .21 is; after it .20 is, and the
+            // claim takes only .21), so its request must not fail: a search that read .20 taken
+            // and then .21 taken saw no single instant, and may not report that as "none free".
+            let (n, _) = node(false, 2, Duration::ZERO);
+            let shard = |c: &str| n.loom_shard_of(&PodKey::new("net", c, "eth0"));
+            let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(64).collect();
+            let asker = keys[0].clone();
+            let mut others = keys.iter().filter(|k| shard(k) != shard(&asker));
+            let (holder, taker) = (
+                others.next().unwrap().clone(),
+                others.next().unwrap().clone(),
+            );
+            assert_eq!(
+                n.assign(req(&holder)).unwrap().address.to_string(),
+                "10.0.0.20"
+            );
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || {
+                n2.release(&PodKey::new("net", &*holder, "eth0")).unwrap();
+                let at = n2.clock().now();
+                n2.assign_address(req(&taker), "10.0.0.21".parse().unwrap(), at)
+                    .ok()
+                    .map(|a| a.address)
+            });
+            let mine = n
+                .assign(req(&asker))
+                .expect("an address was free at every instant");
+            let theirs = t.join().unwrap();
+            assert_ne!(Some(mine.address), theirs);
+            n.verify().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_key_assigned_while_a_full_node_is_rechecked_is_not_assigned_twice() {
+        model(|| {
+            // Two addresses, both held. One thread asks for key k; the other releases the first
+            // holder, asks for k and releases the second holder. The first may find the node
+            // full, let go of its shard and look again with every shard locked, by which time k
+            // may hold an address and the other be free: it must get k's assignment back, not
+            // the free address as a second one.
+            let (n, _) = node(false, 2, Duration::ZERO);
+            let shard = |c: &str| n.loom_shard_of(&PodKey::new("net", c, "eth0"));
+            let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(64).collect();
+            let k = keys[0].clone();
+            let mut others = keys.iter().filter(|h| shard(h) != shard(&k));
+            let (h1, h2) = (
+                others.next().unwrap().clone(),
+                others.next().unwrap().clone(),
+            );
+            n.assign(req(&h1)).unwrap();
+            n.assign(req(&h2)).unwrap();
+            let n2 = Arc::clone(&n);
+            let k2 = k.clone();
+            let t = thread::spawn(move || {
+                n2.release(&PodKey::new("net", &*h1, "eth0")).unwrap();
+                let got = n2.assign(req(&k2)).unwrap();
+                n2.release(&PodKey::new("net", &*h2, "eth0")).unwrap();
+                got
+            });
+            let mine = n.assign(req(&k));
+            let theirs = t.join().unwrap();
+            if let Ok(mine) = mine {
+                assert_eq!(mine.address, theirs.address);
+                assert!(
+                    mine.existing != theirs.existing,
+                    "exactly one fresh assignment"
+                );
+            }
+            assert_eq!(n.pod_count(), 1);
+            n.verify().unwrap();
+        });
+    }
+
+    #[test]
     fn the_fresh_cache_never_hides_an_expired_address() {
         model_bounded(3, || {
             // One /28, all held; .1 and then .0 released, so that at "now" .1 has expired and .0

@@ -253,7 +253,45 @@ impl Node {
         let now = self.clock.now();
         let claimed = layout.claim(now.as_unix_nanos(), self.cooldown);
         let Some((block, offset)) = claimed else {
-            let cooling = self.cooling_in(layout, now);
+            drop(guard);
+            return self.assign_on_a_still_node(request, hash);
+        };
+        let rec = PodRecord {
+            key: request.key,
+            block,
+            offset,
+            metadata: request.metadata,
+            assigned_at: now,
+        };
+        let out = assignment(layout, &rec, false);
+        slot.insert(rec);
+        Ok(out)
+    }
+
+    /// The end of [`Node::assign`] when its search found no address. That search reads one
+    /// block after another while other shards' pods come and go, so a release behind it and a
+    /// claim ahead of it can make every block look taken although an address was free at every
+    /// instant (the loom model `a_failed_assignment_saw_every_address_taken_at_once`). With
+    /// every shard locked no assignment or release runs, so the search here sees one instant,
+    /// and only its "none free" is reported. Shards are locked in order, as [`Node::change`]
+    /// does (which also takes the admin lock first): no cycle. Cold: only a request that finds
+    /// the node full pays for the locks.
+    #[cold]
+    #[inline(never)]
+    fn assign_on_a_still_node(
+        &self,
+        request: PodRequest,
+        hash: u64,
+    ) -> Result<Assignment, NodeError> {
+        let mut guards: Guards<'_> = self.shards.iter().map(|s| s.0.lock()).collect();
+        let shard = &mut *guards[shard_index(hash)];
+        // Another thread may have assigned this key while no lock was held.
+        if let Some(rec) = shard.pods.find(hash, |r| r.key == request.key) {
+            return Ok(assignment(&shard.layout, rec, true));
+        }
+        let now = self.clock.now();
+        let Some((block, offset)) = shard.layout.claim(now.as_unix_nanos(), self.cooldown) else {
+            let cooling = self.cooling_in(&shard.layout, now);
             return Err(NodeError::NoAvailableAddresses {
                 key: request.key,
                 cooling,
@@ -266,8 +304,8 @@ impl Node {
             metadata: request.metadata,
             assigned_at: now,
         };
-        let out = assignment(layout, &rec, false);
-        slot.insert(rec);
+        let out = assignment(&shard.layout, &rec, false);
+        self.insert(shard, hash, rec);
         Ok(out)
     }
 
@@ -501,7 +539,7 @@ impl Node {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_shard_of(&self, key: &PodKey) -> usize {
-        (self.hasher.hash_one(key) >> 32) as usize % SHARDS
+        shard_index(self.hasher.hash_one(key))
     }
 
     /// Adds a record whose key the shard does not hold (the caller looked it up under the lock).
@@ -513,7 +551,7 @@ impl Node {
     }
 
     fn shard(&self, hash: u64) -> &Mutex<Shard> {
-        &self.shards[(hash >> 32) as usize % SHARDS].0
+        &self.shards[shard_index(hash)].0
     }
 
     fn cooling_in(&self, layout: &Layout, now: Timestamp) -> u32 {
@@ -1087,6 +1125,11 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The index shard of a key with hash `hash` (the table inside uses the low bits).
+fn shard_index(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
 }
 
 fn check_key(key: &PodKey) -> Result<(), NodeError> {
