@@ -286,23 +286,28 @@ impl BlockMap {
         let holds = Prop::set_of(new);
         let stale = holds ^ pg.props_of(i);
         if stale != 0 {
-            self.resummarise::<BEGIN>(pg, w, new, holds, stale);
+            if BEGIN {
+                self.resummarise(pg, w, new, holds, stale);
+            } else {
+                self.resync(pg, w, new, holds, stale);
+            }
         }
     }
 
-    /// The body of [`Self::after_change`] when some property changed (kept out of line: most
-    /// claims leave a word's properties as they were). `holds` is `Prop::set_of(new)`, which
-    /// the caller has already computed.
+    /// A claim's [`Self::after_change`] when some property changed, in flight while it runs.
+    /// Out of line: most claims leave a word's properties as they were.
     #[inline(never)]
-    fn resummarise<const BEGIN: bool>(
-        &self,
-        pg: &Page,
-        w: usize,
-        new: u64,
-        mut holds: u8,
-        mut changed: u8,
-    ) {
-        let _in_flight = BEGIN.then(|| self.activity.begin());
+    fn resummarise(&self, pg: &Page, w: usize, new: u64, holds: u8, changed: u8) {
+        let _in_flight = self.activity.begin();
+        self.resync(pg, w, new, holds, changed);
+    }
+
+    /// Writes the properties in `changed` from `holds` (`Prop::set_of(new)`, which the caller
+    /// has computed), then re-reads the word until it confirms what was written. Inline into a
+    /// release, which is out of line already and changes its word's properties more often than
+    /// not.
+    #[inline(always)]
+    fn resync(&self, pg: &Page, w: usize, new: u64, mut holds: u8, mut changed: u8) {
         let p = w >> PAGE_SHIFT;
         let i = w & (PAGE_WORDS - 1);
         let mut cur = new;
