@@ -225,13 +225,20 @@ mod node {
     /// Two container ids whose keys live in different index shards, so that two threads
     /// assigning them race on the block word, not on one shard lock.
     fn apart(n: &Node) -> (String, String) {
+        let (first, mut others) = apart_from_first(n, 1);
+        (first, others.remove(0))
+    }
+
+    /// "k0" and `count` more container ids whose keys live in another index shard than k0's.
+    fn apart_from_first(n: &Node, count: usize) -> (String, Vec<String>) {
         let shard = |c: &str| n.loom_shard_of(&PodKey::new("net", c, "eth0"));
         let first = "k0".to_string();
-        let other = (1..)
+        let others = (1..)
             .map(|i| format!("k{i}"))
-            .find(|c| shard(c) != shard(&first))
-            .unwrap();
-        (first, other)
+            .filter(|c| shard(c) != shard(&first))
+            .take(count)
+            .collect();
+        (first, others)
     }
 
     #[test]
@@ -292,14 +299,8 @@ mod node {
             // claim takes only .21), so its request must not fail: a search that read .20 taken
             // and then .21 taken saw no single instant, and may not report that as "none free".
             let (n, _) = node(false, 2, Duration::ZERO);
-            let shard = |c: &str| n.loom_shard_of(&PodKey::new("net", c, "eth0"));
-            let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(64).collect();
-            let asker = keys[0].clone();
-            let mut others = keys.iter().filter(|k| shard(k) != shard(&asker));
-            let (holder, taker) = (
-                others.next().unwrap().clone(),
-                others.next().unwrap().clone(),
-            );
+            let (asker, others) = apart_from_first(&n, 2);
+            let [holder, taker] = <[String; 2]>::try_from(others).unwrap();
             assert_eq!(
                 n.assign(req(&holder)).unwrap().address.to_string(),
                 "10.0.0.20"
@@ -330,14 +331,8 @@ mod node {
             // may hold an address and the other be free: it must get k's assignment back, not
             // the free address as a second one.
             let (n, _) = node(false, 2, Duration::ZERO);
-            let shard = |c: &str| n.loom_shard_of(&PodKey::new("net", c, "eth0"));
-            let keys: Vec<String> = (0..).map(|i| format!("k{i}")).take(64).collect();
-            let k = keys[0].clone();
-            let mut others = keys.iter().filter(|h| shard(h) != shard(&k));
-            let (h1, h2) = (
-                others.next().unwrap().clone(),
-                others.next().unwrap().clone(),
-            );
+            let (k, others) = apart_from_first(&n, 2);
+            let [h1, h2] = <[String; 2]>::try_from(others).unwrap();
             n.assign(req(&h1)).unwrap();
             n.assign(req(&h2)).unwrap();
             let n2 = Arc::clone(&n);

@@ -92,6 +92,19 @@ struct PodRecord {
     assigned_at: Timestamp,
 }
 
+impl PodRecord {
+    /// The record of `request` holding `offset` of block `block` since `assigned_at`.
+    fn new(request: PodRequest, block: u32, offset: u32, assigned_at: Timestamp) -> Self {
+        Self {
+            key: request.key,
+            block,
+            offset,
+            metadata: request.metadata,
+            assigned_at,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Shard {
     layout: Arc<Layout>,
@@ -256,13 +269,7 @@ impl Node {
             drop(guard);
             return self.assign_on_a_still_node(request, hash);
         };
-        let rec = PodRecord {
-            key: request.key,
-            block,
-            offset,
-            metadata: request.metadata,
-            assigned_at: now,
-        };
+        let rec = PodRecord::new(request, block, offset, now);
         let out = assignment(layout, &rec, false);
         slot.insert(rec);
         Ok(out)
@@ -297,13 +304,7 @@ impl Node {
                 cooling,
             });
         };
-        let rec = PodRecord {
-            key: request.key,
-            block,
-            offset,
-            metadata: request.metadata,
-            assigned_at: now,
-        };
+        let rec = PodRecord::new(request, block, offset, now);
         let out = assignment(&shard.layout, &rec, false);
         self.insert(shard, hash, rec);
         Ok(out)
@@ -427,13 +428,7 @@ impl Node {
                 Busy::Assigned => NodeError::AddressInUse { address },
                 Busy::Cooling => NodeError::AddressCooling { address },
             })?;
-        let rec = PodRecord {
-            key: request.key,
-            block,
-            offset,
-            metadata: request.metadata,
-            assigned_at,
-        };
+        let rec = PodRecord::new(request, block, offset, assigned_at);
         let out = assignment(&shard.layout, &rec, false);
         self.insert(shard, hash, rec);
         Ok(out)
