@@ -248,7 +248,9 @@ impl Node {
     /// # Errors
     /// [`NodeError::InvalidKey`] for an empty container id or interface name;
     /// [`NodeError::NoAvailableAddresses`] when no serving address is free (it says how many are
-    /// cooling). Nothing changes on error.
+    /// cooling): checked with every index shard locked, so it describes one instant even while
+    /// other pods come and go (a full node's requests pay for those locks). Nothing changes on
+    /// error.
     pub fn assign(&self, request: PodRequest) -> Result<Assignment, NodeError> {
         check_key(&request.key)?;
         let hash = self.hasher.hash_one(&request.key);
