@@ -514,6 +514,8 @@ fn checkpoint_benches(c: &mut Criterion) {
 
 #[path = "suite/c_abi.rs"]
 mod c_abi;
+#[path = "suite/hardware.rs"]
+mod hardware;
 #[path = "suite/scaling.rs"]
 mod scaling;
 #[path = "suite/subnet_suite.rs"]
@@ -526,6 +528,7 @@ criterion_group!(
     checkpoint_benches,
     subnet_suite::benches,
     c_abi::benches,
-    scaling::benches
+    scaling::benches,
+    hardware::benches
 );
 criterion_main!(benches);

@@ -1,0 +1,43 @@
+//! What the machine charges for the atomic instructions pdipam's lock-free paths are built from,
+//! one thread, no contention. The workloads' floors follow from these: a CPU runs locked
+//! instructions one at a time, and W5, for one, executes ten per pair (two of them 128-bit
+//! compare-and-swaps), so no W5 pair takes less than their sum, whatever the rest of the code
+//! does (about 83 ns on the machine of 2026-11-23). BENCHMARKS.md gives the counts per workload.
+
+use criterion::Criterion;
+use portable_atomic::AtomicU128;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::time::Duration;
+
+pub fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hardware");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    let a = AtomicU64::new(0);
+    g.bench_function("u64-load", |b| b.iter(|| black_box(&a).load(SeqCst)));
+    // The bracket of a change in flight (`Activity`), a level-1 summary bit.
+    g.bench_function("u64-fetch_add", |b| {
+        b.iter(|| black_box(&a).fetch_add(1, SeqCst))
+    });
+    // A level-0 summary entry: read, then swapped (the expected value always matches, as on an
+    // uncontended path), so the swap waits for the read as it does in the code.
+    g.bench_function("u64-load+compare_exchange", |b| {
+        b.iter(|| {
+            let cur = a.load(SeqCst);
+            black_box(black_box(&a).compare_exchange(cur, cur + 1, SeqCst, SeqCst))
+        })
+    });
+    // A word of the bitmap: occupancy and boundaries in one compare-and-swap, dispatched at run
+    // time by portable-atomic on the default x86-64 target.
+    let w = AtomicU128::new(0);
+    g.bench_function("u128-load", |b| b.iter(|| black_box(&w).load(SeqCst)));
+    g.bench_function("u128-load+compare_exchange", |b| {
+        b.iter(|| {
+            let cur = w.load(SeqCst);
+            black_box(black_box(&w).compare_exchange(cur, cur + 1, SeqCst, SeqCst))
+        })
+    });
+    g.finish();
+}
