@@ -2,7 +2,7 @@
 //! one thread, no contention. The workloads' floors follow from these: a CPU runs locked
 //! instructions one at a time, and W5, for one, executes ten per pair (two of them 128-bit
 //! compare-and-swaps), so no W5 pair takes less than their sum, whatever the rest of the code
-//! does (about 83 ns on the machine of 2026-11-23). BENCHMARKS.md gives the counts per workload.
+//! does (69-83 ns on the machine of 2026-11-23). BENCHMARKS.md gives the counts per workload.
 
 use criterion::Criterion;
 use portable_atomic::AtomicU128;
@@ -21,8 +21,17 @@ pub fn benches(c: &mut Criterion) {
     g.bench_function("u64-fetch_add", |b| {
         b.iter(|| black_box(&a).fetch_add(1, SeqCst))
     });
-    // A level-0 summary entry: read, then swapped (the expected value always matches, as on an
-    // uncontended path), so the swap waits for the read as it does in the code.
+    // A level-0 summary entry, as an uncontended path swaps it (the expected value matches):
+    // once with the expected value taken from the last swap's result, so that each swap waits
+    // for the one before, and once read from the atomic first, as the code does.
+    let mut next = 0u64;
+    g.bench_function("u64-compare_exchange", |b| {
+        b.iter(|| {
+            let r = black_box(&a).compare_exchange(next, next + 1, SeqCst, SeqCst);
+            next = r.unwrap_or_else(|actual| actual) + u64::from(r.is_ok());
+            black_box(r)
+        })
+    });
     g.bench_function("u64-load+compare_exchange", |b| {
         b.iter(|| {
             let cur = a.load(SeqCst);
@@ -33,6 +42,14 @@ pub fn benches(c: &mut Criterion) {
     // time by portable-atomic on the default x86-64 target.
     let w = AtomicU128::new(0);
     g.bench_function("u128-load", |b| b.iter(|| black_box(&w).load(SeqCst)));
+    let mut next = 0u128;
+    g.bench_function("u128-compare_exchange", |b| {
+        b.iter(|| {
+            let r = black_box(&w).compare_exchange(next, next + 1, SeqCst, SeqCst);
+            next = r.unwrap_or_else(|actual| actual) + u128::from(r.is_ok());
+            black_box(r)
+        })
+    });
     g.bench_function("u128-load+compare_exchange", |b| {
         b.iter(|| {
             let cur = w.load(SeqCst);
