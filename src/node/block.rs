@@ -394,7 +394,7 @@ impl Block {
         quick.is_none()
     }
 
-    /// Assigned addresses, or `None` if every address is: [`Block::is_full`] and
+    /// Assigned addresses, or `None` if every address is: whether it is full and
     /// [`Block::assigned`] from one load of word 0, for the packing search. A small block reads
     /// its count there; a larger one passes when full on one compare, and an empty word (a warm
     /// prefix waiting for pods, the usual last block) needs no count.

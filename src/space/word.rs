@@ -188,7 +188,7 @@ impl Prop {
         }
     }
 
-    /// Bit set of the properties that hold (the same as asking [`Prop::holds`] for each).
+    /// Bit set of the properties that hold (the same as asking `Prop::holds`, a test helper, for each).
     #[inline(always)]
     pub(crate) fn set_of(used: u64) -> u8 {
         if used == 0 {

@@ -347,9 +347,9 @@ struct SpoilTally {
 /// Counts free aligned blocks of every size in one pass over the words, in address order.
 struct BlockTally {
     log2: u32,
-    /// counts[n]: free aligned runs of 2^n units.
+    /// `counts[n]`: free aligned runs of 2^n units.
     counts: Vec<u64>,
-    /// first[n]: lowest start of such a run.
+    /// `first[n]`: lowest start of such a run.
     first: Vec<Option<u64>>,
     /// First word of the current run of empty words.
     streak: Option<usize>,
