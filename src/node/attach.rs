@@ -1,0 +1,302 @@
+//! The cold path: attaching and removing interfaces, prefixes and secondary addresses. Every
+//! change runs under the admin lock and every shard lock ([`Node::change`]), so it sees no
+//! assignment half done, and swaps in a new layout for all shards at once.
+
+use super::block::{Block, BlockKind};
+use super::layout::{Interface, Layout};
+use super::{Guards, InterfaceSpec, Node, NodeError, PodKey, Timestamp};
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+impl Node {
+    /// Runs an attachment change with the admin lock and every shard locked. `f` returns the new
+    /// interface list (or `None` for no change) and its result.
+    pub(super) fn change<R>(
+        &self,
+        f: impl FnOnce(&Layout, &mut Guards<'_>) -> Result<(Option<Vec<Interface>>, R), NodeError>,
+    ) -> Result<R, NodeError> {
+        let mut admin = self.admin.lock();
+        let mut guards: Guards<'_> = self.shards.iter().map(|s| s.0.lock()).collect();
+        let (new, out) = f(&admin.layout, &mut guards)?;
+        if let Some(interfaces) = new {
+            let layout = Arc::new(Layout::new(interfaces, &self.config));
+            for g in guards.iter_mut() {
+                let g = &mut **g;
+                for r in g.pods.iter_mut() {
+                    // `f` dropped the records of removed blocks: every other block is in the
+                    // new layout too.
+                    let block = g.layout.block(r.block);
+                    r.block = layout
+                        .index_of(block)
+                        .expect("a record's block is still attached");
+                }
+                g.layout = layout.clone();
+            }
+            admin.layout = layout;
+            self.reinstate(&mut admin, &mut guards);
+        }
+        Ok(out)
+    }
+
+    /// Attaches an interface (with no blocks yet).
+    ///
+    /// # Errors
+    /// [`NodeError::DuplicateInterface`], [`NodeError::DuplicateDeviceNumber`],
+    /// [`NodeError::TooManyInterfaces`], or [`NodeError::AlreadyAttached`] when its primary
+    /// address is attached elsewhere.
+    pub fn attach_interface(&self, spec: InterfaceSpec) -> Result<(), NodeError> {
+        let attached_at = self.clock.now();
+        self.attach_interface_at(spec, attached_at)
+    }
+
+    /// [`attach_interface`](Node::attach_interface) with a given attachment time (a restore
+    /// keeps the original one, which the planner's 60-second rule reads).
+    pub fn attach_interface_at(
+        &self,
+        spec: InterfaceSpec,
+        attached_at: Timestamp,
+    ) -> Result<(), NodeError> {
+        let limit = self.interface_limit();
+        self.change(|layout, _| {
+            if layout.interface(&spec.id).is_some() {
+                return Err(NodeError::DuplicateInterface { id: spec.id });
+            }
+            if let Some(i) = layout
+                .interfaces
+                .iter()
+                .find(|i| i.device_number == spec.device_number)
+            {
+                return Err(NodeError::DuplicateDeviceNumber {
+                    device_number: spec.device_number,
+                    existing: i.id.to_string(),
+                });
+            }
+            if layout.interfaces.len() as u32 >= limit {
+                return Err(NodeError::TooManyInterfaces {
+                    instance_type: self.limits.instance_type.clone(),
+                    limit,
+                });
+            }
+            let primary = IpNet::from(spec.primary_address);
+            if let Some((existing, iface)) = layout.overlapping(primary) {
+                return Err(NodeError::AlreadyAttached {
+                    cidr: primary,
+                    existing,
+                    interface: iface.id.to_string(),
+                });
+            }
+            let mut interfaces = layout.interfaces.clone();
+            interfaces.push(Interface {
+                id: Arc::from(spec.id.as_str()),
+                device_number: spec.device_number,
+                primary_address: spec.primary_address,
+                flags: spec.flags,
+                attached_at,
+                blocks: Vec::new(),
+            });
+            Ok((Some(interfaces), ()))
+        })
+    }
+
+    /// Attaches a delegated prefix (IPv4 /28 or IPv6 /80) to an interface.
+    ///
+    /// # Errors
+    /// [`NodeError::PrefixLength`], [`NodeError::Misaligned`], [`NodeError::UnknownInterface`],
+    /// [`NodeError::NoFreeSlot`], [`NodeError::Ipv6Unsupported`], [`NodeError::AlreadyAttached`].
+    pub fn attach_prefix(&self, interface_id: &str, cidr: IpNet) -> Result<(), NodeError> {
+        let expected = if cidr.addr().is_ipv4() { 28 } else { 80 };
+        if cidr.prefix_len() != expected {
+            return Err(NodeError::PrefixLength { cidr, expected });
+        }
+        if cidr.trunc() != cidr {
+            return Err(NodeError::Misaligned { cidr });
+        }
+        let capacity = if cidr.addr().is_ipv4() {
+            16
+        } else {
+            self.config.ipv6_prefix_capacity
+        };
+        self.attach_block(interface_id, cidr, BlockKind::Prefix, capacity)
+    }
+
+    /// Attaches a secondary address to an interface.
+    ///
+    /// # Errors
+    /// As [`attach_prefix`](Node::attach_prefix), less the length checks.
+    pub fn attach_secondary(&self, interface_id: &str, address: IpAddr) -> Result<(), NodeError> {
+        self.attach_block(interface_id, IpNet::from(address), BlockKind::Secondary, 1)
+    }
+
+    fn attach_block(
+        &self,
+        interface_id: &str,
+        cidr: IpNet,
+        kind: BlockKind,
+        capacity: u32,
+    ) -> Result<(), NodeError> {
+        self.change(|layout, _| {
+            let Some(idx) = layout
+                .interfaces
+                .iter()
+                .position(|i| &*i.id == interface_id)
+            else {
+                return Err(NodeError::UnknownInterface {
+                    id: interface_id.to_owned(),
+                });
+            };
+            let iface = &layout.interfaces[idx];
+            let v4 = cidr.addr().is_ipv4();
+            let slots = if v4 {
+                self.limits.ipv4_per_eni
+            } else {
+                match self.limits.ipv6_per_eni {
+                    Some(n) if n > 0 => n,
+                    _ => {
+                        return Err(NodeError::Ipv6Unsupported {
+                            instance_type: self.limits.instance_type.clone(),
+                        })
+                    }
+                }
+            };
+            let same_family = |a: IpAddr| a.is_ipv4() == v4;
+            let used = u32::from(same_family(iface.primary_address))
+                + iface
+                    .blocks
+                    .iter()
+                    .filter(|b| same_family(b.cidr.addr()))
+                    .count() as u32;
+            if used >= slots {
+                return Err(NodeError::NoFreeSlot {
+                    interface: interface_id.to_owned(),
+                    family: if v4 { "IPv4" } else { "IPv6" },
+                    slots,
+                    instance_type: self.limits.instance_type.clone(),
+                });
+            }
+            if let Some((existing, other)) = layout.overlapping(cidr) {
+                return Err(NodeError::AlreadyAttached {
+                    cidr,
+                    existing,
+                    interface: other.id.to_string(),
+                });
+            }
+            let mut interfaces = layout.interfaces.clone();
+            let iface = &mut interfaces[idx];
+            let block = Block::new(cidr, kind, iface.id.clone(), iface.device_number, capacity);
+            iface.blocks.push(Arc::new(block));
+            iface.blocks.sort_by_key(|b| b.cidr);
+            Ok((Some(interfaces), ()))
+        })
+    }
+
+    /// Removes a prefix or secondary address (`cidr` is the prefix, or the address as /32 or
+    /// /128). Returns the keys of the pods it dropped (none unless forced).
+    ///
+    /// # Errors
+    /// [`NodeError::NotAttached`]; unless `force`: [`NodeError::InUse`] while pods hold addresses
+    /// in it, [`NodeError::Cooling`] while addresses in it cool down.
+    pub fn remove_block(&self, cidr: IpNet, force: bool) -> Result<Vec<PodKey>, NodeError> {
+        self.change(|layout, guards| {
+            let Some((iface, block)) = layout.find_block(cidr) else {
+                return Err(NodeError::NotAttached { cidr });
+            };
+            if !force {
+                self.check_removable(block)?;
+            }
+            let dropped = drop_records(guards, |b| Arc::ptr_eq(b, block));
+            let mut interfaces = layout.interfaces.clone();
+            let i = interfaces
+                .iter_mut()
+                .find(|i| i.id == iface.id)
+                .expect("found above");
+            i.blocks.retain(|b| !Arc::ptr_eq(b, block));
+            Ok((Some(interfaces), dropped))
+        })
+    }
+
+    /// Removes an interface with all its blocks. Returns the keys of the pods it dropped.
+    ///
+    /// # Errors
+    /// [`NodeError::UnknownInterface`]; unless `force`: [`NodeError::PrimaryInterface`],
+    /// [`NodeError::InterfaceInUse`], [`NodeError::InterfaceCooling`].
+    pub fn remove_interface(&self, id: &str, force: bool) -> Result<Vec<PodKey>, NodeError> {
+        self.change(|layout, guards| {
+            let Some(iface) = layout.interface(id) else {
+                return Err(NodeError::UnknownInterface { id: id.to_owned() });
+            };
+            if !force {
+                if iface.flags.primary {
+                    return Err(NodeError::PrimaryInterface { id: id.to_owned() });
+                }
+                let pods: u32 = iface.blocks.iter().map(|b| b.assigned()).sum();
+                if pods > 0 {
+                    return Err(NodeError::InterfaceInUse {
+                        id: id.to_owned(),
+                        pods,
+                    });
+                }
+                let now = self.clock.now().as_unix_nanos();
+                let until = iface
+                    .blocks
+                    .iter()
+                    .flat_map(|b| b.cooling(now, self.cooldown))
+                    .map(|(_, t)| t)
+                    .max();
+                if let Some(until) = until {
+                    return Err(NodeError::InterfaceCooling {
+                        id: id.to_owned(),
+                        until: Timestamp::from_unix_nanos(until),
+                    });
+                }
+            }
+            let dropped = drop_records(guards, |b| &*b.interface == id);
+            let mut interfaces = layout.interfaces.clone();
+            interfaces.retain(|i| &*i.id != id);
+            Ok((Some(interfaces), dropped))
+        })
+    }
+
+    fn check_removable(&self, block: &Block) -> Result<(), NodeError> {
+        let pods = block.assigned();
+        if pods > 0 {
+            return Err(NodeError::InUse {
+                cidr: block.cidr,
+                pods,
+            });
+        }
+        let now = self.clock.now().as_unix_nanos();
+        if let Some(until) = block
+            .cooling(now, self.cooldown)
+            .iter()
+            .map(|&(_, t)| t)
+            .max()
+        {
+            return Err(NodeError::Cooling {
+                cidr: block.cidr,
+                until: Timestamp::from_unix_nanos(until),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Removes the records whose block matches `doomed` from every shard; returns their keys,
+/// sorted.
+fn drop_records(guards: &mut Guards<'_>, doomed: impl Fn(&Arc<Block>) -> bool) -> Vec<PodKey> {
+    let mut keys = Vec::new();
+    for g in guards.iter_mut() {
+        let g = &mut **g;
+        let layout = &g.layout;
+        g.pods.retain(|r| {
+            if doomed(layout.block(r.block)) {
+                keys.push(r.key.clone());
+                false
+            } else {
+                true
+            }
+        });
+    }
+    keys.sort();
+    keys
+}
