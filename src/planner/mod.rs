@@ -260,12 +260,11 @@ impl<'a> Planner<'a> {
         out
     }
 
-    /// Places up to `units` blocks (prefixes or addresses), unit by unit, never once `T` reaches
-    /// max pods. `whole_interfaces` fills each target completely (the WE rule). Returns the
-    /// units placed.
-    fn grow(&mut self, units: u32) -> u32 {
+    /// Places up to `units` blocks (prefixes or addresses), unit by unit, in the order of
+    /// [`Self::targets_for_growth`], never once `T` reaches max pods; says why when it places
+    /// fewer.
+    fn grow(&mut self, units: u32) {
         let mut left = units;
-        let mut placed = 0;
         for t in self.targets_for_growth() {
             if left == 0 || self.total >= self.max_pods {
                 break;
@@ -276,13 +275,23 @@ impl<'a> Planner<'a> {
                 self.total += self.unit;
             }
             left -= n;
-            placed += n;
             self.push_growth(t, n);
         }
-        if left > 0 && self.total < self.max_pods {
-            self.holdbacks.push(Holdback::NoCapacity { missing: left });
+        if left > 0 {
+            self.growth_stopped(left);
         }
-        placed
+    }
+
+    /// Records why `missing` wanted units were not placed: the node reached max pods (possibly
+    /// part-way through this plan), or every slot the instance allows is taken.
+    fn growth_stopped(&mut self, missing: u32) {
+        self.holdbacks.push(if self.total >= self.max_pods {
+            Holdback::AtMaxPods {
+                max_pods: self.max_pods,
+            }
+        } else {
+            Holdback::NoCapacity { missing }
+        });
     }
 
     fn push_growth(&mut self, t: Target, count: u32) {
@@ -380,11 +389,11 @@ impl<'a> Planner<'a> {
             // Fill one interface to its limit per step (an attached one first, else a new one),
             // until enough is available.
             let mut targets = self.targets_for_growth().into_iter();
-            while short(self) && self.total < self.max_pods {
-                let Some(t) = targets.next() else {
-                    self.holdbacks.push(Holdback::NoCapacity {
-                        missing: want.saturating_sub(self.available()),
-                    });
+            while short(self) {
+                let target = targets.next().filter(|_| self.total < self.max_pods);
+                let Some(t) = target else {
+                    // With WE = 0 the want is one available address.
+                    self.growth_stopped(want.max(1).saturating_sub(self.available()));
                     break;
                 };
                 let mut n = 0;

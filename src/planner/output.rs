@@ -153,7 +153,8 @@ pub enum Holdback {
         /// When growth may be tried again.
         until: Timestamp,
     },
-    /// The node holds max pods' worth of addresses: no growth.
+    /// The node holds max pods' worth of addresses, before the plan or once its growth reached
+    /// them: no (further) growth.
     AtMaxPods {
         /// The max pods value used.
         max_pods: u32,

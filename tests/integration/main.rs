@@ -10,5 +10,6 @@ mod node_concurrency;
 mod node_model;
 mod persist;
 mod planner;
+mod planner_bounds;
 mod scenarios;
 mod simulation;
