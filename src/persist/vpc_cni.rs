@@ -6,6 +6,7 @@ use super::PersistError;
 use crate::node::{Node, NodeError, PodInfo, PodKey, PodMetadata, PodRequest, Timestamp};
 use ipnet::IpNet;
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -60,7 +61,8 @@ pub struct ImportReport {
 
 /// Imports the allocations of a `vpc-cni-ipam/1` file into `node`, which must already hold the
 /// instance's interfaces and prefixes (or secondary addresses). All or nothing: on error the
-/// node is as before.
+/// node is as before. Entries the node holds already (the same key at the same address, assigned
+/// or quarantined) count as done, so importing the same file again changes nothing.
 ///
 /// # Errors
 /// [`PersistError::Parse`] (not JSON, an entry without exactly one of `ipv4`/`ipv6`),
@@ -109,6 +111,13 @@ pub fn import_vpc_cni(
     }
     check_unique(source, entries.iter().map(|e| (e.0.clone(), e.1)))?;
     let mut report = ImportReport::default();
+    // Entries an earlier import parked already: like a pod imported before, nothing to do (and
+    // nothing to undo if this import fails).
+    let parked_before: HashSet<(PodKey, IpAddr)> = node
+        .quarantined()
+        .into_iter()
+        .map(|q| (q.key, q.address))
+        .collect();
     let mut done: Vec<PodKey> = Vec::new();
     let mut parked: Vec<PodKey> = Vec::new();
     let undo = |done: &[PodKey], parked: &[PodKey]| {
@@ -132,6 +141,11 @@ pub fn import_vpc_cni(
             }
             // Imported before (the same key at the same address): nothing to do.
             Ok(_) => Ok(()),
+            Err(NodeError::NotAttached { .. })
+                if parked_before.contains(&(key.clone(), address)) =>
+            {
+                Ok(())
+            }
             Err(NodeError::NotAttached { .. }) => {
                 let info = PodInfo {
                     key: key.clone(),

@@ -408,3 +408,31 @@ proptest::proptest! {
         proptest::prop_assert!(NodeCheckpoint::from_bytes(&damaged, "damaged").is_err());
     }
 }
+
+#[test]
+fn a_second_import_of_the_same_file_changes_nothing_and_a_failed_one_keeps_earlier_pods() {
+    let c = clock();
+    let node = sample(&c);
+    import_vpc_cni(IPAM_JSON.as_bytes(), "ipam.json", &node).unwrap();
+    let (pods, parked) = (node.pods(), node.quarantined());
+    let again = import_vpc_cni(IPAM_JSON.as_bytes(), "ipam.json", &node).unwrap();
+    assert_eq!((again.imported, again.quarantined.len()), (0, 0));
+    assert_eq!(
+        (node.pods(), node.quarantined()),
+        (pods.clone(), parked.clone())
+    );
+    // A file repeating c-a, then an entry the node refuses: the rollback undoes only what this
+    // import added, so c-a (imported before) keeps its address.
+    let clash = r#"{"version":"vpc-cni-ipam/1","allocations":[
+ {"networkName":"aws-cni","containerID":"c-a","ifName":"eth0","ipv4":"10.0.1.7","allocationTimestamp":1763683100000000000,
+  "metadata":{"k8sPodNamespace":"kube-system","k8sPodName":"coredns-1","interfacesCount":1}},
+ {"networkName":"aws-cni","containerID":"c-new","ifName":"eth0","ipv4":"10.0.1.8","allocationTimestamp":1763683100000000002,
+  "metadata":{"k8sPodNamespace":"default","k8sPodName":"new","interfacesCount":1}},
+ {"networkName":"aws-cni","containerID":"c-x","ifName":"eth0","ipv4":"10.0.1.0","allocationTimestamp":1763683100000000003,
+  "metadata":{"k8sPodNamespace":"default","k8sPodName":"x","interfacesCount":1}}
+]}"#;
+    let e = import_vpc_cni(clash.as_bytes(), "ipam.json", &node).unwrap_err();
+    assert!(matches!(e, PersistError::Node { .. }), "{e}");
+    assert_eq!((node.pods(), node.quarantined()), (pods, parked));
+    node.verify().unwrap();
+}
