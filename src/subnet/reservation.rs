@@ -166,3 +166,64 @@ impl ReservationSet {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::Unit;
+
+    /// A set over 256 units holding a prefix reservation of units 64..96 and an explicit one of
+    /// 128..192.
+    fn sample() -> ReservationSet {
+        let mut s = ReservationSet::new(256);
+        let add = |s: &mut ReservationSet, cidr: &str, kind, start, log2| {
+            let res = Reservation {
+                cidr: cidr.parse().unwrap(),
+                kind,
+            };
+            s.insert(
+                res,
+                Run {
+                    start: Unit(start),
+                    log2,
+                },
+                256,
+            );
+        };
+        add(&mut s, "10.0.0.128/26", ReservationKind::Explicit, 128, 6);
+        add(&mut s, "10.0.0.64/27", ReservationKind::Prefix, 64, 5);
+        s
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // a domain is a list of ranges; these have one
+    fn domains_follow_the_entries() {
+        let s = sample();
+        assert_eq!(s.prefix_ranges(), [64..96]);
+        assert_eq!(s.unreserved(), [0..64, 96..128, 192..256]);
+        assert_eq!(s.prefix_domain(false), [64..96]);
+        assert_eq!(s.prefix_domain(true), [0..64, 64..96, 96..128, 192..256]);
+        assert_eq!(s.prefix_reservation_at(70), "10.0.0.64/27".parse().ok());
+        assert_eq!(s.prefix_reservation_at(130), None, "explicit, not prefix");
+        s.verify(256).unwrap();
+    }
+
+    #[test]
+    fn verify_finds_stale_domains_and_disordered_entries() {
+        let mut stale = sample();
+        stale.unreserved.pop();
+        assert_eq!(
+            stale.verify(256),
+            Err("reservation search domains are stale".into())
+        );
+        let mut stale = sample();
+        stale.prefix_ranges.clear();
+        assert!(stale.verify(256).is_err());
+        let mut disordered = sample();
+        disordered.entries.swap(0, 1);
+        assert_eq!(
+            disordered.verify(256),
+            Err("reservations 10.0.0.128/26 and 10.0.0.64/27 overlap or are unsorted".into())
+        );
+    }
+}

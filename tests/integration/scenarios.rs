@@ -575,3 +575,132 @@ fn counting_rules_for_prefix_and_explicit_reservations() {
         "prefixes from the prefix reservation were counted already"
     );
 }
+
+#[test]
+fn the_failure_explanation_prints_the_lines_that_apply_and_only_those() {
+    // A /26 under Aws: reserved addresses in blocks .0 and .48, an explicit reservation over
+    // .16/28, a whole /28 at .32. With no prefix reservation, automatic prefixes may use all
+    // unreserved space whether or not fallback is on.
+    for fallback in [true, false] {
+        let s = with(
+            "10.0.0.0/26",
+            SubnetOptions::default().fallback_to_unreserved(fallback),
+        );
+        s.add_reservation(net("10.0.0.16/28"), ReservationKind::Explicit)
+            .unwrap();
+        s.allocate_prefix_at(net("10.0.0.32/28")).unwrap();
+        let why = s.explain_prefix_failure(28).unwrap();
+        assert_eq!(
+            why.to_string(),
+            "/28 in 10.0.0.0/26: 3 candidate aligned blocks, 0 free; 27 free addresses where \
+             automatic assignment looks\n  \
+             1 blocks are allocated whole as prefixes\n  \
+             2 blocks hold reserved addresses\n  \
+             1 blocks lie in reservations automatic assignment may not use\n",
+            "fallback {fallback}"
+        );
+    }
+    // No reserved address, reservation or whole block: none of those lines.
+    let s = with(
+        "10.0.0.0/26",
+        SubnetOptions::default().profile(ReservedProfile::None),
+    );
+    s.allocate_ip_at(ip("10.0.0.5")).unwrap();
+    assert_eq!(
+        s.explain_prefix_failure(28).unwrap().to_string(),
+        "/28 in 10.0.0.0/26: 4 candidate aligned blocks, 3 free; 63 free addresses where \
+         automatic assignment looks\n  \
+         1 allocations spoil the other blocks; 1 blocks are held by a single allocation each\n    \
+         address 10.0.0.5 alone spoils 1 block(s), e.g. 10.0.0.0/28; touches 1\n"
+    );
+}
+
+#[test]
+fn an_allocation_ending_where_a_block_begins_spoils_only_its_own_block() {
+    let s = with(
+        "10.0.0.0/26",
+        SubnetOptions::default().profile(ReservedProfile::None),
+    );
+    s.allocate_ip_at(ip("10.0.0.15")).unwrap(); // last address of block .0/28
+    s.allocate_ip_at(ip("10.0.0.16")).unwrap(); // first address of block .16/28
+    let why = s.explain_prefix_failure(28).unwrap();
+    assert_eq!(
+        (why.spoiling_allocations, why.blocks_with_one_spoiler),
+        (2, 2)
+    );
+    let touched: Vec<(Holder, u64, u64)> = why
+        .spoilers
+        .iter()
+        .map(|s| (s.holder, s.blocks, s.sole))
+        .collect();
+    assert_eq!(
+        touched,
+        [
+            (Holder::Address(ip("10.0.0.15")), 1, 1),
+            (Holder::Address(ip("10.0.0.16")), 1, 1)
+        ]
+    );
+}
+
+#[test]
+fn free_block_counts_include_pages_never_touched() {
+    // A /15 is two 65,536-unit pages; the second is never touched and counted whole.
+    let s = with(
+        "10.0.0.0/15",
+        SubnetOptions::default().profile(ReservedProfile::None),
+    );
+    s.allocate_ip_at(ip("10.0.0.1")).unwrap();
+    let st = s.stats();
+    let counts: Vec<u64> = [32, 31, 28, 26, 25, 16, 15]
+        .iter()
+        .map(|&len| st.free_blocks_of(len))
+        .collect();
+    assert_eq!(counts, [131_071, 65_535, 8191, 2047, 1023, 1, 0]);
+    assert_eq!(st.largest_free_block, Some(net("10.1.0.0/16")));
+}
+
+#[test]
+fn each_automatic_prefix_names_the_prefix_reservation_it_came_from() {
+    let s = subnet("10.0.0.0/24");
+    for r in ["10.0.0.16/28", "10.0.0.64/28", "10.0.0.128/28"] {
+        let kind = if r == "10.0.0.16/28" {
+            ReservationKind::Explicit
+        } else {
+            ReservationKind::Prefix
+        };
+        s.add_reservation(net(r), kind).unwrap();
+    }
+    let mut origins: Vec<Origin> = (0..2)
+        .map(|_| {
+            let a = s.allocate_prefix(28).unwrap();
+            let Origin::Reservation(r) = a.origin else {
+                panic!("{:?} did not come from a prefix reservation", a.origin);
+            };
+            assert!(r.contains(&a.cidr), "{} credited to {r}", a.cidr);
+            a.origin
+        })
+        .collect();
+    origins.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        origins,
+        [
+            Origin::Reservation(net("10.0.0.128/28")),
+            Origin::Reservation(net("10.0.0.64/28"))
+        ]
+    );
+}
+
+#[test]
+fn reservation_kinds_print_and_parse_as_aws_spells_them() {
+    for (kind, text) in [
+        (ReservationKind::Prefix, "prefix"),
+        (ReservationKind::Explicit, "explicit"),
+    ] {
+        assert_eq!(kind.to_string(), text);
+        assert_eq!(text.parse::<ReservationKind>(), Ok(kind));
+    }
+    assert_eq!(
+        "Prefix".parse::<ReservationKind>(),
+        Err("unknown reservation type \"Prefix\": expected prefix or explicit".to_string())
+    );
+}
