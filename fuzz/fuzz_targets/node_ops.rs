@@ -1,5 +1,5 @@
 //! Arbitrary operation sequences on `Node` and on its naive model (`NaiveNode`): assign, release,
-//! attach, remove, clock advance and warm-pool plans carried out on both; every result compared,
+//! quarantine, attach, remove, clock advance and warm-pool plans carried out on both; every result compared,
 //! `verify()`, counts and pods compared after every step. The replay is
 //! `pdipam::testing::node_ops`, shared with the proptest twin in tests/integration/node_model.rs.
 #![no_main]
@@ -18,6 +18,8 @@ enum Op {
     Assign(u8),
     AssignAddress(u8, u8),
     Release(u8),
+    Quarantine(u8, u8),
+    ReleaseQuarantined(u8),
     Advance(u8),
     RemovePrefix(u8, bool),
     RemoveSecondary(u8, bool),
@@ -34,6 +36,8 @@ impl Op {
             Op::Assign(key) => NodeOp::Assign { key: key % 24 },
             Op::AssignAddress(key, n) => NodeOp::AssignAddress { key: key % 24, n: n % 64 },
             Op::Release(key) => NodeOp::Release { key: key % 24 },
+            Op::Quarantine(key, n) => NodeOp::Quarantine { key: key % 24, n: n % 64 },
+            Op::ReleaseQuarantined(key) => NodeOp::ReleaseQuarantined { key: key % 24 },
             Op::Advance(secs) => NodeOp::Advance { secs: secs % 40 },
             Op::RemovePrefix(n, force) => NodeOp::RemovePrefix { n: n % 8, force },
             Op::RemoveSecondary(n, force) => NodeOp::RemoveSecondary { n: n % 12, force },

@@ -7,8 +7,8 @@ use super::block::Busy;
 use super::key::KeyParts;
 use super::layout::Layout;
 use super::{
-    pod_info, shard_index, Assignment, Guards, Node, NodeError, PodInfo, PodKey, PodRecord,
-    PodRequest, Released, Shard, Timestamp,
+    pod_info, quarantined_in, shard_index, Assignment, Guards, Node, NodeError, PodInfo, PodKey,
+    PodRecord, PodRequest, Released, Shard, Timestamp,
 };
 use ipnet::IpNet;
 use std::hash::BuildHasher;
@@ -23,6 +23,8 @@ impl Node {
     ///
     /// # Errors
     /// [`NodeError::InvalidKey`] for an empty container id or interface name;
+    /// [`NodeError::KeyHoldsOther`] when the key is [quarantined](Node::quarantine) (it holds
+    /// that address, which no attached block holds);
     /// [`NodeError::NoAvailableAddresses`] when no serving address is free (it says how many are
     /// cooling): checked with every index shard locked, so it describes one instant even while
     /// other pods come and go (a full node's requests pay for those locks). Nothing changes on
@@ -31,7 +33,11 @@ impl Node {
         check_key(&request.key)?;
         let hash = self.hasher.hash_one(&request.key);
         let mut guard = self.shard(hash).lock();
-        let Shard { layout, pods } = &mut *guard;
+        let Shard {
+            layout,
+            pods,
+            quarantined,
+        } = &mut *guard;
         // One probe finds the key or the slot it will take (growing the table first if it must:
         // capacity, not content, so a failed claim below still changes nothing).
         let hasher = &self.hasher;
@@ -39,7 +45,15 @@ impl Node {
             hashbrown::hash_table::Entry::Occupied(held) => {
                 return Ok(assignment(layout, held.get(), true))
             }
-            hashbrown::hash_table::Entry::Vacant(slot) => slot,
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                if let Some(held) = quarantined_in(quarantined, |k| k == &request.key) {
+                    return Err(NodeError::KeyHoldsOther {
+                        key: request.key,
+                        held,
+                    });
+                }
+                slot
+            }
         };
         let now = self.clock.now();
         let claimed = layout.claim(now.as_unix_nanos(), self.cooldown);
@@ -74,6 +88,12 @@ impl Node {
         if let Some(rec) = shard.pods.find(hash, |r| r.key == request.key) {
             return Ok(assignment(&shard.layout, rec, true));
         }
+        if let Some(held) = quarantined_in(&shard.quarantined, |k| k == &request.key) {
+            return Err(NodeError::KeyHoldsOther {
+                key: request.key,
+                held,
+            });
+        }
         let now = self.clock.now();
         let Some((block, offset)) = shard.layout.claim(now.as_unix_nanos(), self.cooldown) else {
             let cooling = self.cooling_in(&shard.layout, now);
@@ -88,7 +108,10 @@ impl Node {
         Ok(out)
     }
 
-    /// Releases the address held by `key`; it then cools down for the configured time.
+    /// Releases the address held by `key`; it then cools down for the configured time. A
+    /// [quarantined](Node::quarantine) key leaves the quarantine (its address lies in no
+    /// attached block, so there is nothing to cool): the pod is gone, and its address must not
+    /// come back to it when its block is attached again.
     ///
     /// # Errors
     /// [`NodeError::UnknownPod`] when the key holds nothing (a CNI DEL may treat that as done).
@@ -143,10 +166,26 @@ impl Node {
         key: impl FnOnce() -> PodKey,
     ) -> Result<Released, NodeError> {
         let mut guard = self.shard(hash).lock();
-        let shard = &mut *guard;
-        let Ok(entry) = shard.pods.find_entry(hash, |r| is_key(&r.key)) else {
+        if let Some(released) = self.release_record(&mut guard, hash, &is_key) {
+            return Ok(released);
+        }
+        if quarantined_in(&guard.quarantined, &is_key).is_none() {
             return Err(NodeError::UnknownPod { key: key() });
-        };
+        }
+        drop(guard);
+        self.release_quarantined_matching(hash, is_key, key)
+    }
+
+    /// Removes the record with key hash `hash` for which `is_key` holds from `shard`, and
+    /// releases its address.
+    #[inline(always)]
+    pub(super) fn release_record(
+        &self,
+        shard: &mut Shard,
+        hash: u64,
+        is_key: impl Fn(&PodKey) -> bool,
+    ) -> Option<Released> {
+        let entry = shard.pods.find_entry(hash, |r| is_key(&r.key)).ok()?;
         let (rec, _) = entry.remove();
         let now = if self.cooldown == 0 {
             0
@@ -155,7 +194,7 @@ impl Node {
         };
         let block = shard.layout.block(rec.block);
         block.release(rec.offset, now, self.cooldown);
-        Ok(Released {
+        Some(Released {
             address: block.address(rec.offset),
             block: block.cidr,
             metadata: rec.metadata,
@@ -169,8 +208,10 @@ impl Node {
     ///
     /// # Errors
     /// [`NodeError::InvalidKey`]; [`NodeError::KeyHoldsOther`] when the key holds a different
-    /// address (the same address is returned as `existing`); [`NodeError::NotAttached`] when no
-    /// attached block hands out `address`; [`NodeError::AddressInUse`] or
+    /// address (the same address is returned as `existing`), in a block or in
+    /// [quarantine](Node::quarantine); [`NodeError::NotAttached`] when no attached block hands
+    /// out `address` (a key quarantined at `address` gets this too: it holds the address, which
+    /// is still not attached); [`NodeError::AddressInUse`] or
     /// [`NodeError::AddressCooling`] when it is not free.
     pub fn assign_address(
         &self,
@@ -191,6 +232,15 @@ impl Node {
                 key: request.key,
                 held,
             });
+        }
+        match quarantined_in(&shard.quarantined, |k| k == &request.key) {
+            Some(held) if held != address => {
+                return Err(NodeError::KeyHoldsOther {
+                    key: request.key,
+                    held,
+                })
+            }
+            _ => {}
         }
         let Some((block, offset)) = shard.layout.locate(address) else {
             return Err(NodeError::NotAttached {
@@ -249,7 +299,9 @@ impl Node {
     }
 
     /// Puts back an allocation taken by `release` (a write-through rollback): the same address,
-    /// metadata and time, its fresh cooldown ignored.
+    /// metadata and time, its fresh cooldown ignored. An address no attached block holds (a
+    /// quarantined pod's, or one whose block was detached meanwhile) goes back into quarantine,
+    /// as the checkpoint on disk still has it.
     pub(crate) fn reinstate_released(
         &self,
         key: PodKey,
@@ -259,8 +311,14 @@ impl Node {
         let mut guard = self.shard(hash).lock();
         let shard = &mut *guard;
         let Some((block, offset)) = shard.layout.locate(released.address) else {
-            return Err(NodeError::NotAttached {
-                cidr: IpNet::from(released.address),
+            drop(guard);
+            return self.quarantine(PodInfo {
+                key,
+                address: released.address,
+                block: IpNet::from(released.address),
+                interface_id: "".into(),
+                metadata: released.metadata.clone(),
+                assigned_at: released.assigned_at,
             });
         };
         shard
@@ -316,7 +374,7 @@ impl Node {
     }
 }
 
-fn check_key(key: &PodKey) -> Result<(), NodeError> {
+pub(super) fn check_key(key: &PodKey) -> Result<(), NodeError> {
     let reason = if key.container_id_is_empty() {
         "empty container id"
     } else if key.if_name_is_empty() {

@@ -171,7 +171,29 @@ impl Node {
                 *per_block.entry(id).or_default() += 1;
             }
         }
+        let listed: usize = guards.iter().map(|g| g.quarantined.len()).sum();
+        if listed != admin.quarantine.len() {
+            return fail(format!(
+                "shards list {listed} quarantined keys, the quarantine holds {}",
+                admin.quarantine.len()
+            ));
+        }
+        let mut quarantined_addresses = HashSet::new();
         for q in &admin.quarantine {
+            if !quarantined_addresses.insert(q.address) {
+                return fail(format!("{} is quarantined twice", q.address));
+            }
+            let listed = guards[shard_index(self.hasher.hash_one(&q.key))]
+                .quarantined
+                .iter()
+                .filter(|(k, a)| k == &q.key && *a == q.address)
+                .count();
+            if listed != 1 {
+                return fail(format!(
+                    "quarantined {} at {} is listed {listed} times in its shard",
+                    q.key, q.address
+                ));
+            }
             if layout.locate(q.address).is_some() {
                 return fail(format!(
                     "quarantined {} lies in an attached block",

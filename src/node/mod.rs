@@ -115,6 +115,21 @@ impl PodRecord {
 struct Shard {
     layout: Arc<Layout>,
     pods: HashTable<PodRecord>,
+    /// This shard's keys in the node's quarantine, with their addresses: a quarantined key
+    /// holds its address, and assignment and release by key must see that without the admin
+    /// lock. Nearly always empty; written only with the admin lock held too.
+    quarantined: Vec<(PodKey, IpAddr)>,
+}
+
+/// The address held in quarantine by the key for which `is_key` holds, in a shard's
+/// `quarantined` list.
+#[inline(always)]
+fn quarantined_in(list: &[(PodKey, IpAddr)], is_key: impl Fn(&PodKey) -> bool) -> Option<IpAddr> {
+    // The common case, an empty quarantine, is one length check.
+    if list.is_empty() {
+        return None;
+    }
+    list.iter().find(|(k, _)| is_key(k)).map(|(_, a)| *a)
 }
 
 /// Keeps each shard on its own cache lines, so two threads in two shards do not share one.
@@ -188,6 +203,7 @@ impl Node {
                 Padded(Mutex::new(Shard {
                     layout: layout.clone(),
                     pods: HashTable::new(),
+                    quarantined: Vec::new(),
                 }))
             })
             .collect();

@@ -2,7 +2,7 @@
 
 use crate::{
     AddressMode, Assignment, BlockKind, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec,
-    IpFamily, NodeConfig, NodeError, PodKey, PodMetadata, PodRequest, Released, Timestamp,
+    IpFamily, NodeConfig, NodeError, PodInfo, PodKey, PodMetadata, PodRequest, Released, Timestamp,
 };
 use ipnet::IpNet;
 use parking_lot::Mutex;
@@ -36,6 +36,8 @@ struct State {
     pods: BTreeMap<PodKey, Pod>,
     /// address -> when it was released (cooling while now < released + cooldown).
     released: BTreeMap<IpAddr, Timestamp>,
+    /// Quarantined pods, oldest first.
+    quarantine: Vec<PodInfo>,
 }
 
 /// [`Node`](crate::Node)'s contract written the obvious way, under one lock.
@@ -232,10 +234,93 @@ impl NaiveNode {
                 interface,
             });
         }
+        let (iface, device_number) = (id.to_owned(), st.interfaces[idx].device_number);
         let blocks = &mut st.interfaces[idx].blocks;
         blocks.push((cidr, kind, cap));
         blocks.sort();
+        // Quarantined pods whose address the new block holds get it back.
+        let (back, kept): (Vec<PodInfo>, Vec<PodInfo>) = std::mem::take(&mut st.quarantine)
+            .into_iter()
+            .partition(|q| (0..cap).any(|o| nth(cidr, o) == q.address));
+        st.quarantine = kept;
+        for q in back {
+            let pod = Pod {
+                address: q.address,
+                block: cidr,
+                interface: iface.clone(),
+                device_number,
+                metadata: q.metadata,
+                assigned_at: q.assigned_at,
+            };
+            st.pods.insert(q.key, pod);
+        }
         Ok(())
+    }
+
+    /// The attached block holding `address` and its interface, if any.
+    fn holding(st: &State, address: IpAddr) -> Option<(IpNet, &Iface)> {
+        st.interfaces.iter().find_map(|i| {
+            i.blocks
+                .iter()
+                .find(|b| (0..b.2).any(|o| nth(b.0, o) == address))
+                .map(|b| (b.0, i))
+        })
+    }
+
+    /// The address `key` holds in quarantine.
+    fn quarantined_at(st: &State, key: &PodKey) -> Option<IpAddr> {
+        st.quarantine
+            .iter()
+            .find(|q| &q.key == key)
+            .map(|q| q.address)
+    }
+
+    /// See [`Node::quarantine`](crate::Node::quarantine).
+    pub fn quarantine(&self, mut pod: PodInfo) -> Result<(), NodeError> {
+        check_key(&pod.key)?;
+        let mut st = self.state.lock();
+        let held = st
+            .pods
+            .get(&pod.key)
+            .map(|p| p.address)
+            .or_else(|| Self::quarantined_at(&st, &pod.key));
+        if let Some(held) = held {
+            return Err(NodeError::KeyHoldsOther { key: pod.key, held });
+        }
+        if let Some((existing, i)) = Self::holding(&st, pod.address) {
+            return Err(NodeError::AlreadyAttached {
+                cidr: IpNet::from(pod.address),
+                existing,
+                interface: i.id.clone(),
+            });
+        }
+        if st.quarantine.iter().any(|q| q.address == pod.address) {
+            return Err(NodeError::AddressInUse {
+                address: pod.address,
+            });
+        }
+        pod.block = IpNet::from(pod.address);
+        pod.interface_id = Arc::from("");
+        st.quarantine.push(pod);
+        Ok(())
+    }
+
+    /// See [`Node::release_quarantined`](crate::Node::release_quarantined).
+    pub fn release_quarantined(&self, key: &PodKey) -> Result<PodInfo, NodeError> {
+        let mut st = self.state.lock();
+        match st.quarantine.iter().position(|q| &q.key == key) {
+            Some(i) => Ok(st.quarantine.remove(i)),
+            None => Err(NodeError::UnknownPod { key: key.clone() }),
+        }
+    }
+
+    /// Quarantined pods, oldest first: key and address.
+    pub fn quarantined(&self) -> Vec<(PodKey, IpAddr)> {
+        let st = self.state.lock();
+        st.quarantine
+            .iter()
+            .map(|q| (q.key.clone(), q.address))
+            .collect()
     }
 
     fn assigned_in(st: &State, block: IpNet) -> u32 {
@@ -362,6 +447,12 @@ impl NaiveNode {
         if let Some(p) = st.pods.get(&request.key) {
             return Ok(Self::result(p, true));
         }
+        if let Some(held) = Self::quarantined_at(&st, &request.key) {
+            return Err(NodeError::KeyHoldsOther {
+                key: request.key,
+                held,
+            });
+        }
         let mut choice = None;
         'interfaces: for i in st.interfaces.iter().filter(|i| self.serves(i)) {
             let mut blocks: Vec<(u32, IpNet, u32)> = i
@@ -430,12 +521,16 @@ impl NaiveNode {
                 held: p.address,
             });
         }
-        let found = st.interfaces.iter().find_map(|i| {
-            i.blocks
-                .iter()
-                .find(|b| (0..b.2).any(|o| nth(b.0, o) == address))
-                .map(|b| (b.0, i.id.clone(), i.device_number))
-        });
+        match Self::quarantined_at(&st, &request.key) {
+            Some(held) if held != address => {
+                return Err(NodeError::KeyHoldsOther {
+                    key: request.key,
+                    held,
+                })
+            }
+            _ => {}
+        }
+        let found = Self::holding(&st, address).map(|(b, i)| (b, i.id.clone(), i.device_number));
         let Some((block, interface, device_number)) = found else {
             return Err(NodeError::NotAttached {
                 cidr: IpNet::from(address),
@@ -466,7 +561,17 @@ impl NaiveNode {
         let now = self.clock.now();
         let mut st = self.state.lock();
         let Some(p) = st.pods.remove(key) else {
-            return Err(NodeError::UnknownPod { key: key.clone() });
+            // A quarantined pod leaves the quarantine; its address was never attached.
+            let Some(i) = st.quarantine.iter().position(|q| &q.key == key) else {
+                return Err(NodeError::UnknownPod { key: key.clone() });
+            };
+            let q = st.quarantine.remove(i);
+            return Ok(Released {
+                address: q.address,
+                block: q.block,
+                metadata: q.metadata,
+                assigned_at: q.assigned_at,
+            });
         };
         if !self.config.cooldown.is_zero() {
             st.released.insert(p.address, now);

@@ -5,7 +5,7 @@
 use super::NaiveNode;
 use crate::{
     plan, Action, BlockKind, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock,
-    Node, NodeConfig, PodKey, PodMetadata, PodRequest, Timestamp, WarmSettings,
+    Node, NodeConfig, PodInfo, PodKey, PodMetadata, PodRequest, Timestamp, WarmSettings,
 };
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -53,6 +53,19 @@ pub enum NodeOp {
     },
     /// Release key `key`.
     Release {
+        /// Which key.
+        key: u8,
+    },
+    /// Quarantine key `key` at an address picked as for [`NodeOp::AssignAddress`] (as a restore
+    /// does for a pod whose block is not attached).
+    Quarantine {
+        /// Which key.
+        key: u8,
+        /// Which address.
+        n: u8,
+    },
+    /// Drop key `key`'s quarantine entry.
+    ReleaseQuarantined {
         /// Which key.
         key: u8,
     },
@@ -144,6 +157,16 @@ fn interface(dev: u32, trunk: bool) -> InterfaceSpec {
     }
 }
 
+/// Address `n` of the set [`NodeOp::AssignAddress`] and [`NodeOp::Quarantine`] pick from: a
+/// secondary address, one of a prefix's, or one outside everything.
+fn address(n: u8) -> IpAddr {
+    match n % 4 {
+        0 => secondary(n / 4 % 12),
+        3 => IpAddr::from([10, 9, 0, n]),
+        _ => IpAddr::from([10, 1, n % 8, n / 8]),
+    }
+}
+
 /// `Err` with both sides when they differ.
 fn same<T: PartialEq + std::fmt::Debug>(what: &str, node: T, model: T) -> Result<(), String> {
     if node == model {
@@ -216,11 +239,7 @@ impl NodePair {
                 )?;
             }
             NodeOp::AssignAddress { key, n } => {
-                let a: IpAddr = match n % 4 {
-                    0 => secondary(n / 4 % 12),
-                    3 => IpAddr::from([10, 9, 0, n]),
-                    _ => IpAddr::from([10, 1, n % 8, n / 8]),
-                };
+                let a = address(n);
                 let at = self.clock.now();
                 same(
                     "assign_address",
@@ -230,6 +249,31 @@ impl NodePair {
             }
             NodeOp::Release { key: k } => {
                 same("release", node.release(&key(k)), model.release(&key(k)))?;
+            }
+            NodeOp::Quarantine { key: k, n } => {
+                let a = address(n);
+                let r = request(k);
+                let pod = PodInfo {
+                    key: r.key,
+                    address: a,
+                    // Both sides replace these two.
+                    block: IpNet::from(IpAddr::from([0, 0, 0, 0])),
+                    interface_id: Arc::from("eni-x"),
+                    metadata: r.metadata,
+                    assigned_at: self.clock.now(),
+                };
+                same(
+                    "quarantine",
+                    node.quarantine(pod.clone()),
+                    model.quarantine(pod),
+                )?;
+            }
+            NodeOp::ReleaseQuarantined { key: k } => {
+                same(
+                    "release_quarantined",
+                    node.release_quarantined(&key(k)),
+                    model.release_quarantined(&key(k)),
+                )?;
             }
             NodeOp::Advance { secs } => self.clock.advance(Duration::from_secs(u64::from(secs))),
             NodeOp::RemovePrefix { n, force } => {
@@ -277,6 +321,13 @@ impl NodePair {
             .map(|p| (p.key, p.address))
             .collect();
         same("pods", pods, self.model.pods())?;
+        let quarantined: Vec<(PodKey, IpAddr)> = self
+            .node
+            .quarantined()
+            .into_iter()
+            .map(|q| (q.key, q.address))
+            .collect();
+        same("quarantined", quarantined, self.model.quarantined())?;
         Ok(())
     }
 

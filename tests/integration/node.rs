@@ -2,8 +2,8 @@
 //! removal rules, IPv6.
 
 use pdipam::{
-    AddressMode, InstanceLimits, InterfaceFlags, InterfaceSpec, IpFamily, ManualClock, Node,
-    NodeConfig, NodeError, PodKey, PodRequest, Timestamp,
+    AddressMode, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, IpFamily, ManualClock, Node,
+    NodeConfig, NodeError, PodInfo, PodKey, PodRequest, Timestamp,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -522,5 +522,107 @@ fn assign_address_checks_what_it_is_given() {
         Err(NodeError::AddressCooling { .. })
     ));
     assert!(node.mark_cooling(ip("10.0.1.5"), t).is_err());
+    node.verify().unwrap();
+}
+
+/// A quarantine entry the way a restore makes one: `block` and `interface_id` are replaced.
+fn parked(c: &str, address: &str, clock: &ManualClock) -> PodInfo {
+    PodInfo {
+        key: key(c),
+        address: ip(address),
+        block: "192.0.2.0/24".parse().unwrap(),
+        interface_id: Arc::from("eni-elsewhere"),
+        metadata: Default::default(),
+        assigned_at: clock.now(),
+    }
+}
+
+#[test]
+fn a_quarantined_key_holds_its_address_until_attached_released_or_dropped() {
+    let c = clock();
+    let node = node_with("c5.large", NodeConfig::default(), &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
+    assert_eq!(assign(&node, "a"), "10.0.1.0");
+    let refused = |r: Result<(), NodeError>| {
+        let e = r.unwrap_err();
+        node.verify().unwrap();
+        e
+    };
+    // The key holds an address already: assigned, then quarantined.
+    assert!(matches!(
+        refused(node.quarantine(parked("a", "10.0.2.5", &c))),
+        NodeError::KeyHoldsOther { held, .. } if held == ip("10.0.1.0")
+    ));
+    node.quarantine(parked("q1", "10.0.2.5", &c)).unwrap();
+    node.quarantine(parked("q2", "10.0.2.6", &c)).unwrap();
+    node.verify().unwrap();
+    let q = node.quarantined();
+    assert_eq!(
+        q.iter()
+            .map(|q| (q.key.container_id(), q.block.to_string(), &*q.interface_id))
+            .collect::<Vec<_>>(),
+        [
+            ("q1", "10.0.2.5/32".into(), ""),
+            ("q2", "10.0.2.6/32".into(), "")
+        ]
+    );
+    assert!(matches!(
+        refused(node.quarantine(parked("q1", "10.0.2.7", &c))),
+        NodeError::KeyHoldsOther { held, .. } if held == ip("10.0.2.5")
+    ));
+    // The address is another quarantined pod's, or lies in an attached block.
+    assert!(matches!(
+        refused(node.quarantine(parked("q3", "10.0.2.5", &c))),
+        NodeError::AddressInUse { address } if address == ip("10.0.2.5")
+    ));
+    assert!(matches!(
+        refused(node.quarantine(parked("q3", "10.0.1.5", &c))),
+        NodeError::AlreadyAttached { existing, interface, .. }
+            if existing.to_string() == "10.0.1.0/28" && interface == "eni-0"
+    ));
+    assert!(matches!(
+        refused(node.quarantine(parked("", "10.0.2.8", &c))),
+        NodeError::InvalidKey { .. }
+    ));
+    assert_eq!(node.quarantined(), q, "refusals change nothing");
+    // A quarantined key gets no second address, automatic or given.
+    assert!(matches!(
+        node.assign(PodRequest::new(key("q1"))).unwrap_err(),
+        NodeError::KeyHoldsOther { held, .. } if held == ip("10.0.2.5")
+    ));
+    assert!(matches!(
+        node.assign_address(PodRequest::new(key("q1")), ip("10.0.1.3"), c.now()).unwrap_err(),
+        NodeError::KeyHoldsOther { held, .. } if held == ip("10.0.2.5")
+    ));
+    assert!(matches!(
+        node.assign_address(PodRequest::new(key("q1")), ip("10.0.2.5"), c.now())
+            .unwrap_err(),
+        NodeError::NotAttached { .. }
+    ));
+    node.verify().unwrap();
+    // Dropping one entry returns that entry, not the first.
+    assert_eq!(
+        node.release_quarantined(&key("q2")).unwrap().address,
+        ip("10.0.2.6")
+    );
+    assert!(matches!(
+        node.release_quarantined(&key("q2")).unwrap_err(),
+        NodeError::UnknownPod { .. }
+    ));
+    // A CNI DEL of a quarantined pod ends it: attaching its block later gives it nothing back.
+    let r = node.release(&key("q1")).unwrap();
+    assert_eq!(
+        (r.address, r.block.to_string()),
+        (ip("10.0.2.5"), "10.0.2.5/32".into())
+    );
+    assert!(node.quarantined().is_empty());
+    node.quarantine(parked("q4", "10.0.2.9", &c)).unwrap();
+    node.attach_prefix("eni-0", "10.0.2.0/28".parse().unwrap())
+        .unwrap();
+    assert!(node.pod(&key("q1")).is_none());
+    assert_eq!(node.pod(&key("q4")).unwrap().address, ip("10.0.2.9"));
+    assert!(node.quarantined().is_empty());
     node.verify().unwrap();
 }

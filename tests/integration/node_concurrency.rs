@@ -174,3 +174,84 @@ fn the_same_key_from_many_threads_gets_one_address() {
         clock.advance(Duration::from_millis(1));
     }
 }
+
+/// Quarantine races an attachment of the block that holds the addresses and assignments of the
+/// same keys: every key ends holding one address (a pod's or a quarantined one), never both,
+/// and no quarantined address lies in an attached block (`verify()`).
+#[test]
+fn quarantine_racing_attachment_and_assignment_leaves_each_key_one_address() {
+    let key = |i: u8| PodKey::new("net", format!("q{i}"), "eth0");
+    for round in 0..200u32 {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1)));
+        let node = Arc::new(Node::with_clock(
+            InstanceLimits::lookup("m5.large").unwrap().clone(),
+            NodeConfig::default(),
+            clock.clone(),
+        ));
+        node.attach_interface(InterfaceSpec {
+            id: "eni-0".into(),
+            device_number: 0,
+            primary_address: "10.0.0.10".parse().unwrap(),
+            flags: InterfaceFlags {
+                primary: true,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+        node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+            .unwrap();
+        let start = Arc::new(Barrier::new(3));
+        let quarantine = {
+            let (node, start, clock) = (node.clone(), start.clone(), clock.clone());
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..16u8 {
+                    let pod = pdipam::PodInfo {
+                        key: key(i),
+                        address: IpAddr::from([10, 0, 10, i]),
+                        block: "10.0.10.0/28".parse().unwrap(),
+                        interface_id: Arc::from(""),
+                        metadata: Default::default(),
+                        assigned_at: pdipam::Clock::now(&*clock),
+                    };
+                    match node.quarantine(pod) {
+                        Ok(())
+                        | Err(NodeError::KeyHoldsOther { .. })
+                        | Err(NodeError::AlreadyAttached { .. }) => {}
+                        Err(e) => panic!("round {round}: {e}"),
+                    }
+                }
+            })
+        };
+        let attach = {
+            let (node, start) = (node.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                for _ in 0..(round % 16) * 1000 {
+                    std::hint::spin_loop();
+                }
+                node.attach_prefix("eni-0", "10.0.10.0/28".parse().unwrap())
+                    .unwrap();
+            })
+        };
+        start.wait();
+        for i in (0..16u8).rev() {
+            match node.assign(PodRequest::new(key(i))) {
+                Ok(_)
+                | Err(NodeError::KeyHoldsOther { .. })
+                | Err(NodeError::NoAvailableAddresses { .. }) => {}
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+        quarantine.join().unwrap();
+        attach.join().unwrap();
+        node.verify()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let quarantined = node.quarantined();
+        for i in 0..16u8 {
+            let held = usize::from(node.pod(&key(i)).is_some())
+                + quarantined.iter().filter(|q| q.key == key(i)).count();
+            assert!(held <= 1, "round {round}: q{i} holds {held} addresses");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Random operation sequences on `Node` and on its naive model (`NaiveNode`): every result
-//! compared, counts and pods compared, `verify()` after every step, warm-pool plans checked and
+//! compared, counts, pods and the quarantine compared, `verify()` after every step, warm-pool plans checked and
 //! carried out on both. The replay lives in `pdipam::testing::node_ops`, shared with the
 //! `node_ops` fuzz target.
 
@@ -17,6 +17,8 @@ fn op() -> impl Strategy<Value = NodeOp> {
         10 => (0..24u8).prop_map(|key| NodeOp::Assign { key }),
         2 => (0..24u8, 0..64u8).prop_map(|(key, n)| NodeOp::AssignAddress { key, n }),
         7 => (0..24u8).prop_map(|key| NodeOp::Release { key }),
+        1 => (0..24u8, 0..64u8).prop_map(|(key, n)| NodeOp::Quarantine { key, n }),
+        1 => (0..24u8).prop_map(|key| NodeOp::ReleaseQuarantined { key }),
         2 => (0..40u8).prop_map(|secs| NodeOp::Advance { secs }),
         1 => (0..8u8, any::<bool>()).prop_map(|(n, force)| NodeOp::RemovePrefix { n, force }),
         1 => (0..12u8, any::<bool>()).prop_map(|(n, force)| NodeOp::RemoveSecondary { n, force }),

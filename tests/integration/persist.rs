@@ -2,9 +2,9 @@
 
 use pdipam::{
     import_vpc_cni, Clock, GcPolicy, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock,
-    Node, NodeCheckpoint, NodeConfig, NodeError, PersistError, PodKey, PodMetadata, PodRequest,
-    ReservationKind, Subnet, SubnetCheckpoint, Timestamp, WarmSettings, WriteThroughError,
-    WriteThroughNode,
+    Node, NodeCheckpoint, NodeConfig, NodeError, PersistError, PodInfo, PodKey, PodMetadata,
+    PodRequest, ReservationKind, Subnet, SubnetCheckpoint, Timestamp, WarmSettings,
+    WriteThroughError, WriteThroughNode,
 };
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -243,6 +243,48 @@ fn write_through_rolls_back_when_the_write_fails() {
         .pods
         .iter()
         .any(|p| p.address == a.address));
+}
+
+#[test]
+fn a_quarantined_pod_released_through_write_through_leaves_disk_or_stays() {
+    let _serial = FAILPOINT.lock().unwrap();
+    let c = clock();
+    let path = tmp("write-through-quarantine");
+    let node = sample(&c);
+    node.quarantine(PodInfo {
+        key: key("parked"),
+        address: ip("10.0.9.9"),
+        block: "10.0.9.9/32".parse().unwrap(),
+        interface_id: Arc::from(""),
+        metadata: Default::default(),
+        assigned_at: c.now(),
+    })
+    .unwrap();
+    let w = WriteThroughNode::new(node, &path, None).unwrap();
+    let on_disk = |p: &std::path::Path| {
+        NodeCheckpoint::read(p)
+            .unwrap()
+            .quarantined
+            .iter()
+            .map(|q| q.address)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on_disk(&path), [ip("10.0.9.9")]);
+    // The write fails: the pod goes back into quarantine, as the file still has it.
+    pdipam::testing::fail_next_checkpoint_writes(1);
+    let e = w.release(&key("parked")).unwrap_err();
+    assert!(matches!(e, WriteThroughError::Persist(_)), "{e}");
+    assert_eq!(w.node().quarantined()[0].address, ip("10.0.9.9"));
+    w.node().verify().unwrap();
+    // The write succeeds: gone from the node and from the file.
+    let r = w.release(&key("parked")).unwrap();
+    assert_eq!(
+        (r.address, r.block.to_string()),
+        (ip("10.0.9.9"), "10.0.9.9/32".into())
+    );
+    assert!(w.node().quarantined().is_empty());
+    assert!(on_disk(&path).is_empty());
+    w.node().verify().unwrap();
 }
 
 const IPAM_JSON: &str = r#"{"version":"vpc-cni-ipam/1","allocations":[
