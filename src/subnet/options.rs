@@ -121,3 +121,19 @@ impl SubnetOptions {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_print_their_names() {
+        for (p, name) in [
+            (ReservedProfile::Aws, "aws"),
+            (ReservedProfile::Classic, "classic"),
+            (ReservedProfile::None, "none"),
+        ] {
+            assert_eq!((p.to_string(), p.name()), (name.to_owned(), name));
+        }
+    }
+}

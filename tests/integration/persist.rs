@@ -394,6 +394,9 @@ fn subnet_checkpoints_round_trip() {
     let cp = s.checkpoint();
     let back = SubnetCheckpoint::from_bytes(&cp.to_bytes(), "s").unwrap();
     assert_eq!(back, cp);
+    let path = tmp("subnet").with_file_name("subnet.json");
+    cp.write(&path).unwrap();
+    assert_eq!(SubnetCheckpoint::read(&path).unwrap(), cp);
     let r = back.restore("s").unwrap();
     assert_eq!(r.allocations(), s.allocations());
     assert_eq!(r.reservations(), s.reservations());
