@@ -489,4 +489,18 @@ mod tests {
         fn is<T: Send + Sync>() {}
         is::<Subnet>();
     }
+
+    #[test]
+    fn verify_finds_a_reserved_address_that_is_not_held() {
+        let s = Subnet::new("10.0.0.0/24".parse().unwrap()).unwrap();
+        s.verify().unwrap();
+        // The public API refuses this release; the map below it does not know what is reserved.
+        let network = Run {
+            start: Unit(0),
+            log2: 0,
+        };
+        s.map.release(network).unwrap();
+        let e = s.verify().unwrap_err();
+        assert!(e.to_string().contains("reserved address 10.0.0.0"), "{e}");
+    }
 }

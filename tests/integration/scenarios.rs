@@ -704,3 +704,47 @@ fn reservation_kinds_print_and_parse_as_aws_spells_them() {
         Err("unknown reservation type \"Prefix\": expected prefix or explicit".to_string())
     );
 }
+
+#[test]
+fn an_ipv6_address_is_held_by_the_80_it_lies_in() {
+    let s = subnet("2001:db8:0:7::/64");
+    s.allocate_prefix_at(net("2001:db8:0:7:5::/80")).unwrap();
+    assert_eq!(
+        s.holder(ip("2001:db8:0:7:5:0:0:1234")).unwrap(),
+        Some(Holder::Prefix(net("2001:db8:0:7:5::/80")))
+    );
+    assert_eq!(s.holder(ip("2001:db8:0:7:6::1")).unwrap(), None);
+    assert_eq!(
+        s.holder(ip("2001:db8:0:7:ffff::9")).unwrap(),
+        Some(Holder::Reserved(ip("2001:db8:0:7:ffff::")))
+    );
+}
+
+#[test]
+fn a_subnet_reports_how_it_was_built() {
+    let options = SubnetOptions::default()
+        .profile(ReservedProfile::Classic)
+        .placement(Placement::Random { seed: 7 })
+        .fallback_to_unreserved(false);
+    let s = Subnet::with_options(net("10.0.0.0/24"), options).unwrap();
+    assert_eq!(s.options(), options);
+    assert_eq!(s.unit_len(), 32);
+    assert_eq!(subnet("2001:db8::/64").unit_len(), 80);
+}
+
+#[test]
+fn heap_bytes_grow_with_the_pages_touched() {
+    // A /8 creates its bitmap pages on first use: an allocation far from the start adds one.
+    let s = Subnet::with_options(
+        net("10.0.0.0/8"),
+        SubnetOptions::default().profile(ReservedProfile::None),
+    )
+    .unwrap();
+    let empty = s.heap_bytes();
+    assert!(empty > 0, "the page directory and summaries");
+    s.allocate_prefix_at(net("10.200.0.0/28")).unwrap();
+    let one_page = s.heap_bytes();
+    assert!(one_page > empty + 8192, "{empty} -> {one_page}");
+    s.allocate_prefix_at(net("10.200.0.16/28")).unwrap();
+    assert_eq!(s.heap_bytes(), one_page, "the same page");
+}
