@@ -428,7 +428,7 @@ fn custom_networking_leaves_the_primary_interface_alone() {
         cooldown: Duration::ZERO,
         ..Default::default()
     };
-    let node = node_with("m5.large", cfg, &c);
+    let node = node_with("m5.large", cfg.clone(), &c);
     iface(&node, "eni-0", 0, "10.0.0.10");
     iface(&node, "eni-1", 1, "100.64.0.10");
     node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
@@ -443,6 +443,31 @@ fn custom_networking_leaves_the_primary_interface_alone() {
         "no cooldown: reused at once"
     );
     assert_eq!(node.snapshot().total(), 16);
+    // Either mark is enough: device 0 without the primary flag, or the flag on another device.
+    for (dev, primary) in [(0, false), (1, true)] {
+        let node = node_with("m5.large", cfg.clone(), &c);
+        node.attach_interface(InterfaceSpec {
+            id: "eni-p".into(),
+            device_number: dev,
+            primary_address: "10.0.0.10".parse().unwrap(),
+            flags: InterfaceFlags {
+                primary,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+        node.attach_prefix("eni-p", "10.0.1.0/28".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            node.snapshot().total(),
+            0,
+            "device {dev}, primary {primary}"
+        );
+        assert!(matches!(
+            node.assign(PodRequest::new(key("x"))).unwrap_err(),
+            NodeError::NoAvailableAddresses { .. }
+        ));
+    }
 }
 
 #[test]
