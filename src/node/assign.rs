@@ -46,11 +46,11 @@ impl Node {
                 return Ok(assignment(layout, held.get(), true))
             }
             hashbrown::hash_table::Entry::Vacant(slot) => {
-                if let Some(held) = quarantined_in(quarantined, |k| k == &request.key) {
-                    return Err(NodeError::KeyHoldsOther {
-                        key: request.key,
-                        held,
-                    });
+                // Out of line: the hot path pays one length check.
+                if !quarantined.is_empty() {
+                    if let Some(refusal) = quarantined_refusal(quarantined, &request.key) {
+                        return Err(refusal);
+                    }
                 }
                 slot
             }
@@ -166,27 +166,19 @@ impl Node {
         key: impl FnOnce() -> PodKey,
     ) -> Result<Released, NodeError> {
         let mut guard = self.shard(hash).lock();
-        if let Some(released) = self.release_record(&mut guard, hash, &is_key) {
-            return Ok(released);
-        }
-        if quarantined_in(&guard.quarantined, &is_key).is_none() {
-            return Err(NodeError::UnknownPod { key: key() });
-        }
-        drop(guard);
-        self.release_quarantined_matching(hash, is_key, key)
+        let shard = &mut *guard;
+        let Ok(entry) = shard.pods.find_entry(hash, |r| is_key(&r.key)) else {
+            let quarantined = quarantined_in(&shard.quarantined, &is_key).is_some();
+            drop(guard);
+            return self.release_unheld(quarantined, hash, is_key, key);
+        };
+        let (rec, _) = entry.remove();
+        Ok(self.release_removed(shard, rec))
     }
 
-    /// Removes the record with key hash `hash` for which `is_key` holds from `shard`, and
-    /// releases its address.
+    /// Releases the address of `rec`, just removed from `shard`.
     #[inline(always)]
-    pub(super) fn release_record(
-        &self,
-        shard: &mut Shard,
-        hash: u64,
-        is_key: impl Fn(&PodKey) -> bool,
-    ) -> Option<Released> {
-        let entry = shard.pods.find_entry(hash, |r| is_key(&r.key)).ok()?;
-        let (rec, _) = entry.remove();
+    pub(super) fn release_removed(&self, shard: &Shard, rec: PodRecord) -> Released {
         let now = if self.cooldown == 0 {
             0
         } else {
@@ -194,12 +186,12 @@ impl Node {
         };
         let block = shard.layout.block(rec.block);
         block.release(rec.offset, now, self.cooldown);
-        Some(Released {
+        Released {
             address: block.address(rec.offset),
             block: block.cidr,
             metadata: rec.metadata,
             assigned_at: rec.assigned_at,
-        })
+        }
     }
 
     /// Gives the pod behind `request.key` exactly `address` (a restore, an import, or a caller
@@ -396,4 +388,15 @@ fn assignment(layout: &Layout, rec: &PodRecord, existing: bool) -> Assignment {
         device_number: block.device_number,
         existing,
     }
+}
+
+/// The refusal of an assignment to a key held in quarantine. Cold: called only when the shard
+/// has quarantined keys.
+#[cold]
+#[inline(never)]
+fn quarantined_refusal(quarantined: &[(PodKey, IpAddr)], key: &PodKey) -> Option<NodeError> {
+    quarantined_in(quarantined, |k| k == key).map(|held| NodeError::KeyHoldsOther {
+        key: key.clone(),
+        held,
+    })
 }

@@ -107,21 +107,27 @@ impl Node {
             .ok_or_else(|| NodeError::UnknownPod { key: key.clone() })
     }
 
-    /// The end of [`Node::release`] for a key its shard listed as quarantined. The shard lock
-    /// was dropped to take the admin lock first; if a block attached meanwhile reinstated the
-    /// pod, this is an ordinary release.
+    /// The end of [`Node::release`] for a key its shard holds no record of: unknown, or (if
+    /// `quarantined`, as its shard listed it) in quarantine. The shard lock was dropped to take
+    /// the admin lock first; if a block attached meanwhile reinstated the pod, this is an
+    /// ordinary release.
     #[cold]
     #[inline(never)]
-    pub(super) fn release_quarantined_matching(
+    pub(super) fn release_unheld(
         &self,
+        quarantined: bool,
         hash: u64,
         is_key: impl Fn(&PodKey) -> bool,
         key: impl FnOnce() -> PodKey,
     ) -> Result<Released, NodeError> {
+        if !quarantined {
+            return Err(NodeError::UnknownPod { key: key() });
+        }
         let mut admin = self.admin.lock();
         let mut shard = self.shard(hash).lock();
-        if let Some(released) = self.release_record(&mut shard, hash, &is_key) {
-            return Ok(released);
+        if let Ok(entry) = shard.pods.find_entry(hash, |r| is_key(&r.key)) {
+            let (rec, _) = entry.remove();
+            return Ok(self.release_removed(&shard, rec));
         }
         let q = take_quarantined(&mut admin, &mut shard, is_key)
             .ok_or_else(|| NodeError::UnknownPod { key: key() })?;
