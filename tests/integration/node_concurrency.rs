@@ -20,6 +20,11 @@ fn next(state: &mut u64) -> u64 {
 
 /// An m5.large with one interface holding 9 /28s (10.0.1.0/28 to 10.0.9.0/28, 144 addresses).
 pub(crate) fn nine_prefix_node(clock: Arc<dyn pdipam::Clock>, cooldown: Duration) -> Node {
+    prefix_node(clock, cooldown, 9)
+}
+
+/// An m5.large with one interface holding `prefixes` /28s from 10.0.1.0/28 up.
+fn prefix_node(clock: Arc<dyn pdipam::Clock>, cooldown: Duration, prefixes: u8) -> Node {
     let cfg = NodeConfig {
         cooldown,
         ..Default::default()
@@ -39,7 +44,7 @@ pub(crate) fn nine_prefix_node(clock: Arc<dyn pdipam::Clock>, cooldown: Duration
         },
     })
     .unwrap();
-    for i in 0..9 {
+    for i in 0..prefixes {
         node.attach_prefix("eni-0", format!("10.0.{}.0/28", i + 1).parse().unwrap())
             .unwrap();
     }
@@ -183,23 +188,7 @@ fn quarantine_racing_attachment_and_assignment_leaves_each_key_one_address() {
     let key = |i: u8| PodKey::new("net", format!("q{i}"), "eth0");
     for round in 0..200u32 {
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1)));
-        let node = Arc::new(Node::with_clock(
-            InstanceLimits::lookup("m5.large").unwrap().clone(),
-            NodeConfig::default(),
-            clock.clone(),
-        ));
-        node.attach_interface(InterfaceSpec {
-            id: "eni-0".into(),
-            device_number: 0,
-            primary_address: "10.0.0.10".parse().unwrap(),
-            flags: InterfaceFlags {
-                primary: true,
-                ..Default::default()
-            },
-        })
-        .unwrap();
-        node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
-            .unwrap();
+        let node = Arc::new(prefix_node(clock.clone(), Duration::ZERO, 1));
         let start = Arc::new(Barrier::new(3));
         let quarantine = {
             let (node, start, clock) = (node.clone(), start.clone(), clock.clone());
