@@ -225,14 +225,13 @@ impl Node {
                 held,
             });
         }
-        match quarantined_in(&shard.quarantined, |k| k == &request.key) {
-            Some(held) if held != address => {
-                return Err(NodeError::KeyHoldsOther {
-                    key: request.key,
-                    held,
-                })
-            }
-            _ => {}
+        // A key quarantined at `address` itself is told below that it is not attached.
+        let quarantined = quarantined_in(&shard.quarantined, |k| k == &request.key);
+        if let Some(held) = quarantined.filter(|&held| held != address) {
+            return Err(NodeError::KeyHoldsOther {
+                key: request.key,
+                held,
+            });
         }
         let Some((block, offset)) = shard.layout.locate(address) else {
             return Err(NodeError::NotAttached {

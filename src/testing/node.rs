@@ -521,14 +521,11 @@ impl NaiveNode {
                 held: p.address,
             });
         }
-        match Self::quarantined_at(&st, &request.key) {
-            Some(held) if held != address => {
-                return Err(NodeError::KeyHoldsOther {
-                    key: request.key,
-                    held,
-                })
-            }
-            _ => {}
+        if let Some(held) = Self::quarantined_at(&st, &request.key).filter(|&h| h != address) {
+            return Err(NodeError::KeyHoldsOther {
+                key: request.key,
+                held,
+            });
         }
         let found = Self::holding(&st, address).map(|(b, i)| (b, i.id.clone(), i.device_number));
         let Some((block, interface, device_number)) = found else {
