@@ -87,34 +87,36 @@ impl SummaryTree {
         t
     }
 
-    /// Sets bit `i`; returns true if the top word went between zero and non-zero in this call
-    /// (the caller then syncs whatever summarises this tree).
-    pub(crate) fn set(&self, i: usize) -> bool {
+    /// Sets bit `i`.
+    pub(crate) fn set(&self, i: usize) {
         let levels = self.levels();
         let prev = levels[0][i >> 6].fetch_or(1 << (i & 63), SeqCst);
-        prev == 0 && self.settle(1, i >> 6)
+        if prev == 0 {
+            self.settle(1, i >> 6);
+        }
     }
 
-    /// Clears bit `i`; returns true if the top word went between zero and non-zero in this call.
-    pub(crate) fn clear(&self, i: usize) -> bool {
+    /// Clears bit `i`.
+    pub(crate) fn clear(&self, i: usize) {
         let levels = self.levels();
         let bit = 1u64 << (i & 63);
         let now = levels[0][i >> 6].fetch_and(!bit, SeqCst) & !bit;
-        now == 0 && self.settle(1, i >> 6)
+        if now == 0 {
+            self.settle(1, i >> 6);
+        }
     }
 
     /// Makes bit `idx` of level `k` say "word `idx` of level `k - 1` is non-zero", re-reading that
     /// word after each write until the two agree, and carries the change upward. Any thread that
     /// flips a word between zero and non-zero runs this afterwards, so when writers finish every
     /// upper bit is exact (neither a stale one nor a missing one survives).
-    fn settle(&self, k: usize, idx: usize) -> bool {
+    fn settle(&self, k: usize, idx: usize) {
         let levels = self.levels();
         if k == levels.len() {
-            return true; // the child was the top word: it flipped
+            return; // the child was the top word: nothing above it
         }
         let bit = 1u64 << (idx & 63);
         let word = &levels[k][idx >> 6];
-        let mut flipped = false;
         loop {
             let want = levels[k - 1][idx].load(SeqCst) != 0;
             let before = if want {
@@ -124,10 +126,10 @@ impl SummaryTree {
             };
             let after = if want { before | bit } else { before & !bit };
             if (before == 0) != (after == 0) {
-                flipped |= self.settle(k + 1, idx >> 6);
+                self.settle(k + 1, idx >> 6);
             }
             if (levels[k - 1][idx].load(SeqCst) != 0) == want {
-                return flipped;
+                return;
             }
         }
     }
@@ -235,6 +237,8 @@ mod tests {
     #[test]
     fn finds_across_levels() {
         let t = SummaryTree::new(300_000);
+        // Four levels of 4688, 74, 2 and 1 words.
+        assert_eq!(t.heap_bytes(), (4688 + 74 + 2 + 1) * 8);
         assert!(t.is_empty());
         assert_eq!(t.find_from(0), None);
         t.set(299_999);

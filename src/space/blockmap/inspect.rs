@@ -140,7 +140,7 @@ impl BlockMap {
                         f(Words::One(base + i, unpack(cell.load(SeqCst)).0));
                     }
                 }
-                None => f(Words::Empty(base, self.page_len(p))),
+                None => f(Words::Empty(base, self.page_len())),
             }
         }
     }

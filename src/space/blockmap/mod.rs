@@ -135,7 +135,7 @@ impl BlockMap {
         };
         let npages = words.div_ceil(PAGE_WORDS);
         let more: Box<[OnceLock<Box<Page>>]> = (1..npages).map(|_| OnceLock::new()).collect();
-        let page0 = Page::new(words.min(PAGE_WORDS), if npages == 1 { pad } else { 0 });
+        let page0 = Page::new(words.min(PAGE_WORDS), pad);
         let dir = ALL_PROPS.map(|p| {
             if p == Prop::Empty && pad == 0 {
                 SummaryTree::new_full(npages)
@@ -157,16 +157,17 @@ impl BlockMap {
             },
             big: Mutex::new(()),
         };
-        // Page 0 exists from the start (with the padded word of a tiny map summarised), so its
-        // directory bits must say so.
-        for p in ALL_PROPS {
-            map.sync_dir(p, 0, &map.page0);
-        }
+        // The directory starts as pages of free words are (each has Empty words and no other
+        // property), and page 0 is one: only a map of fewer than 64 units pads a word, and that
+        // map has one page and keeps no directory.
+        debug_assert!(npages == 1 || pad == 0);
         map
     }
 
-    fn page_len(&self, p: usize) -> usize {
-        (self.words - p * PAGE_WORDS).min(PAGE_WORDS)
+    /// Words in each page. Maps are `2^k` units, so a map of more than one page is made of whole
+    /// pages, and only a one-page map has a shorter one.
+    fn page_len(&self) -> usize {
+        self.words.min(PAGE_WORDS)
     }
 
     #[inline(always)]
@@ -180,13 +181,8 @@ impl BlockMap {
     /// Page `p > 0`, created on first use.
     #[inline(never)]
     fn later_page(&self, p: usize) -> &Page {
-        self.more[p - 1].get_or_init(|| {
-            let len = self.page_len(p);
-            Box::new(Page::new(
-                len,
-                if p + 1 == self.npages { self.pad } else { 0 },
-            ))
-        })
+        // Whole and unpadded: see `page_len`, and `pad`, which only a one-page map has.
+        self.more[p - 1].get_or_init(|| Box::new(Page::new(PAGE_WORDS, 0)))
     }
 
     #[inline]
@@ -227,13 +223,6 @@ impl BlockMap {
     }
 
     /// Makes directory bit (`prop`, page `p`) equal "the page's tree is non-empty".
-    #[inline(always)]
-    fn sync_dir(&self, prop: Prop, p: usize, pg: &Page) {
-        if self.npages > 1 {
-            self.sync_dir_bit(prop, p, pg);
-        }
-    }
-
     #[inline(never)]
     fn sync_dir_bit(&self, prop: Prop, p: usize, pg: &Page) {
         sync_bit(&self.dir[prop as usize], p, || !pg.is_empty(prop));

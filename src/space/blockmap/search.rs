@@ -192,7 +192,7 @@ impl BlockMap {
                     }
                 }
                 None => {
-                    if prop == Prop::Empty && off < self.page_len(p) {
+                    if prop == Prop::Empty && off < self.page_len() {
                         return Some((p << PAGE_SHIFT) + off);
                     }
                 }
