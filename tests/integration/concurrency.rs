@@ -259,3 +259,26 @@ fn release_then_allocate_never_fails_spuriously_in_a_full_subnet() {
         10_000,
     );
 }
+
+#[test]
+fn churn_across_bitmap_pages_keeps_the_page_directory_exact() {
+    // A /15 is two bitmap pages (65,536 units each), so releases and claims also flip the
+    // directory bits that say which pages hold free space; a stale one would hide the freed /28
+    // and fail the request that follows it.
+    let none = SubnetOptions::default().profile(ReservedProfile::None);
+    churn_full("10.0.0.0/15", none, 28, None, 10_000);
+    churn_full(
+        "10.0.0.0/15",
+        none.placement(Placement::Random { seed: 11 }),
+        28,
+        None,
+        10_000,
+    );
+    hammer(
+        "10.0.0.0/15".parse().unwrap(),
+        none.placement(Placement::Random { seed: 12 }),
+        4,
+        25_000,
+        28,
+    );
+}

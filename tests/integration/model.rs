@@ -277,6 +277,21 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(24) / 8 + 8))]
+
+    /// Subnets of more than one bitmap page (65,536 units), where a directory says which pages
+    /// hold which kinds of word and runs longer than a page span pages.
+    #[test]
+    fn multi_page_subnet_matches_the_model(
+        subnet in prop_oneof![Just("10.0.0.0/15"), Just("10.4.0.0/14")],
+        opts in options(),
+        ops in prop::collection::vec(op(), 1..60),
+    ) {
+        replay(subnet.parse().unwrap(), opts, &ops)?;
+    }
+}
+
 /// A fixed long sequence on a crowded /24, to reach full and fragmented states every run.
 #[test]
 fn crowded_sequence_matches_the_model() {

@@ -748,3 +748,48 @@ fn heap_bytes_grow_with_the_pages_touched() {
     s.allocate_prefix_at(net("10.200.0.16/28")).unwrap();
     assert_eq!(s.heap_bytes(), one_page, "the same page");
 }
+
+#[test]
+fn a_subnet_larger_than_one_bitmap_page_is_summarised_across_its_pages() {
+    // A bitmap page tracks 65,536 units, so a /15 has two and keeps a directory of which pages
+    // hold which kinds of word. Page 0 filled by one /16, page 1 broken by one address in every
+    // /28: the first broken word lies in the second page, and a /28 request must be explained
+    // from there.
+    let s = with(
+        "10.0.0.0/15",
+        SubnetOptions::default().profile(ReservedProfile::None),
+    );
+    s.allocate_prefix_at(net("10.0.0.0/16")).unwrap();
+    for block in 0..4096u32 {
+        let a = std::net::Ipv4Addr::from(u32::from_be_bytes([10, 1, 0, 0]) + block * 16 + 5);
+        s.allocate_ip_at(IpAddr::V4(a)).unwrap();
+    }
+    s.verify().unwrap();
+    assert_eq!(
+        fails_unchanged(&s, |s| s.allocate_prefix(28)),
+        SubnetError::InsufficientCidrBlocks {
+            subnet: net("10.0.0.0/15"),
+            len: 28
+        }
+    );
+    assert_eq!(
+        fails_unchanged(&s, |s| s.allocate_prefix(26)),
+        SubnetError::InsufficientCidrBlocks {
+            subnet: net("10.0.0.0/15"),
+            len: 26
+        }
+    );
+    // Single addresses go where the second page's summaries and the directory point: the
+    // lowest address of the most-used broken /28.
+    assert_eq!(s.allocate_ip().unwrap(), ip("10.1.0.0"));
+    // Freed space in the first page shows up through the directory, and Pack uses it for a /28
+    // rather than breaking nothing: the only free /28s are there.
+    s.release(net("10.0.0.0/16")).unwrap();
+    assert_eq!(
+        s.allocate_prefix(28).unwrap().cidr,
+        net("10.0.0.0/28"),
+        "the first free /28, in page 0"
+    );
+    s.verify().unwrap();
+    assert_eq!(s.stats().free, 65_536 - 16 + 4096 * 15 - 1);
+}
