@@ -292,6 +292,40 @@ mod tests {
     }
 
     #[test]
+    fn verify_names_each_kind_of_stale_summary() {
+        let fails_with = |pg: &Page, base: usize, text: &str| {
+            let err = pg.verify_summaries(base).unwrap_err();
+            assert!(err.contains(text), "{err:?} should say {text:?}");
+        };
+        // A word changed behind its summary's back, named by its index in the whole map.
+        let pg = Page::new(PAGE_WORDS, 0);
+        pg.words[3].store(pack(1, 0), SeqCst);
+        fails_with(
+            &pg,
+            1024,
+            "word 1027: summary 0b001 is stale (the word has 0b110)",
+        );
+        pg.words[3].store(pack(0, 0), SeqCst);
+        pg.verify_summaries(1024).unwrap();
+        // A property given to a word a short page does not have.
+        let short = Page::new(4, 0);
+        short.write_props::<true>(9, Prop::set_of(0), ALL);
+        fails_with(&short, 0, "properties set for word 9, beyond the page");
+        // The spare fourth bit of a word's nibble.
+        let pg = Page::new(PAGE_WORDS, 0);
+        pg.props[2].fetch_or(1 << 3, SeqCst);
+        fails_with(&pg, 0, "page summary entry 2: spare bits set");
+        // A level-1 bit that disagrees with its entry.
+        let pg = Page::new(PAGE_WORDS, 0);
+        pg.up[Prop::Empty as usize].fetch_and(!(1 << 5), SeqCst);
+        fails_with(
+            &pg,
+            0,
+            "page summary Empty: level-1 bit 5 disagrees with its entry",
+        );
+    }
+
+    #[test]
     fn a_short_page_summarises_only_its_words() {
         let pg = Page::new(4, FULL << 8);
         pg.verify_summaries(0).unwrap();

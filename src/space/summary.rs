@@ -255,6 +255,34 @@ mod tests {
     }
 
     #[test]
+    fn a_search_from_the_end_of_a_level_finds_nothing() {
+        // 256 items (a /8's pages): level 0 is exactly four words, so starting at item 256 asks
+        // for a word past the end of the level.
+        let t = SummaryTree::new(256);
+        t.set(3);
+        t.set(200);
+        assert_eq!(t.find_from(201), None);
+        assert_eq!(t.find_from(256), None);
+        assert_eq!(t.find_from(4), Some(200));
+    }
+
+    #[test]
+    fn a_stale_upper_bit_is_searched_past() {
+        // Writers can leave an upper bit set over a word that is already zero (until they
+        // settle it). The straight-down search must then resume after that word, not give up
+        // and not start over.
+        let t = SummaryTree::new(300_000);
+        t.set(100);
+        t.set(299_999);
+        t.levels()[1][0].fetch_or(1, SeqCst); // says level-0 word 0 (items 0..64) is non-zero
+        assert_eq!(t.find_from(0), Some(100));
+        t.clear(100);
+        t.levels()[1][0].fetch_or(0b11, SeqCst);
+        assert_eq!(t.find_from(0), Some(299_999));
+        assert!(t.verify_structure().is_err(), "the planted bits are stale");
+    }
+
+    #[test]
     fn full_tree_is_consistent() {
         let t = SummaryTree::new_full(4097);
         t.verify_structure().unwrap();
