@@ -170,6 +170,35 @@ fn a_word_seen_free_is_never_refused() {
     seen_free_is_never_refused("10.0.0.0/25", &["10.0.0.0/26", "10.0.0.64/26"]);
 }
 
+#[test]
+fn an_address_seen_free_is_never_refused() {
+    // The same for single addresses, which take the quick path of an automatic claim over the
+    // whole map (no reservations): one word, every unit held, one address released.
+    model(|| {
+        let s = subnet("10.0.0.0/26");
+        for held in [
+            "10.0.0.0/27",
+            "10.0.0.32/28",
+            "10.0.0.48/29",
+            "10.0.0.56/30",
+            "10.0.0.60/31",
+            "10.0.0.62/32",
+            "10.0.0.63/32",
+        ] {
+            s.allocate_prefix_at(net(held)).unwrap();
+        }
+        let single = net("10.0.0.62/32");
+        let s2 = Arc::clone(&s);
+        let t = thread::spawn(move || s2.release(single).unwrap());
+        if s.is_free(single).unwrap() {
+            let got = s.allocate_ip().expect("a free address was refused");
+            assert_eq!(got, single.addr());
+        }
+        t.join().unwrap();
+        s.verify().unwrap();
+    });
+}
+
 // ---- the node's assignment protocol ----------------------------------------------------------
 
 mod node {
