@@ -656,3 +656,40 @@ pub(super) fn outside_mask(w: usize, range: &Range<u64>) -> u64 {
         & !if lo == 64 { FULL } else { (1u64 << lo) - 1 };
     !inside
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::space::Run;
+
+    #[test]
+    fn the_stalled_writer_fallback_visits_every_touched_word() {
+        // `Scan::Every`, taken when a summary writer seems stuck, cannot trust any summary: every
+        // word of a page that exists is a candidate, and an untouched page offers only empty
+        // words. Four pages, of which 0 (always there) and 2 exist.
+        let m = BlockMap::new(18);
+        let one = Run {
+            start: Unit(2 * 65_536 + 5),
+            log2: 0,
+        };
+        assert!(m.claim_at(one));
+        let every = |p: Prop, from: usize| m.find_word(p, from, Scan::Every);
+        assert_eq!(every(Prop::Broken16, 0), Some(0));
+        assert_eq!(every(Prop::Broken16, PAGE_WORDS), Some(2 * PAGE_WORDS));
+        assert_eq!(
+            every(Prop::Partial16, 2 * PAGE_WORDS + 1),
+            Some(2 * PAGE_WORDS + 1)
+        );
+        assert_eq!(every(Prop::Broken16, 3 * PAGE_WORDS), None);
+        assert_eq!(every(Prop::Empty, PAGE_WORDS + 6), Some(PAGE_WORDS + 6));
+        // The summaries name only the word that has the property.
+        assert_eq!(
+            m.find_word(Prop::Broken16, 0, Scan::Summaries),
+            Some(2 * PAGE_WORDS)
+        );
+        assert_eq!(
+            m.find_word(Prop::Broken16, 2 * PAGE_WORDS + 1, Scan::Summaries),
+            None
+        );
+    }
+}
