@@ -692,4 +692,21 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn a_start_point_on_a_range_boundary_opens_the_next_range() {
+        // Random and FirstFit placement start at a point of the domain (ranges of unreserved
+        // units); a point at the exact end of one range is the next range's start.
+        let domain = [0..10, 20..30];
+        assert_eq!(start_point(&domain, 10, 0), (1, 20));
+        assert_eq!(start_point(&domain, 9, 0), (0, 9));
+        assert_eq!(start_point(&domain, 20, 0), (0, 0), "wraps around");
+        assert_eq!(start_point(&domain, 17, 2), (1, 24), "aligned down");
+        assert_eq!(
+            start_point(&domain, 11, 3),
+            (1, 20),
+            "not below the range's start"
+        );
+        assert_eq!(start_point(&[], 7, 0), (0, 0));
+    }
 }
