@@ -675,6 +675,143 @@ mod tests {
         m.verify().unwrap();
     }
 
+    /// The whole-map reads skip pages never touched, and must still see every later page that
+    /// was: a range that starts in an untouched page is read page by page, not judged by its
+    /// first page.
+    #[test]
+    fn reads_past_untouched_pages_find_later_ones() {
+        let m = BlockMap::new(18); // four pages
+        let page = 1u64 << 16;
+        assert!(m.claim_at(run(3 * page + 5, 0)));
+        assert!(m.claim_at(run(3 * page + 64, 6)));
+        assert_eq!(m.first_used_in(page..4 * page), Some(Unit(3 * page + 5)));
+        assert_eq!(
+            m.first_used_in(page + 7..4 * page),
+            Some(Unit(3 * page + 5))
+        );
+        assert_eq!(
+            m.first_used_in(3 * page + 6..4 * page),
+            Some(Unit(3 * page + 64))
+        );
+        assert_eq!(m.first_used_in(page..3 * page), None);
+        assert_eq!(m.used_in(page..4 * page), 65);
+        assert_eq!(m.used_in(page + 7..3 * page + 70), 7);
+        assert!(m.is_free(page..3 * page + 5));
+        assert!(!m.is_free(page..3 * page + 6));
+        m.verify().unwrap();
+    }
+
+    /// What a page costs: an untouched one only its slot in the page table, a touched one its
+    /// words and summaries besides.
+    #[test]
+    fn memory_grows_by_whole_pages_as_they_are_touched() {
+        let words_of_a_page = PAGE_WORDS * 16;
+        let directory = |m: &BlockMap| m.dir.iter().map(SummaryTree::heap_bytes).sum::<usize>();
+        // One page, inline in the map: its words are all the heap it holds.
+        let m = BlockMap::new(16);
+        assert_eq!(m.heap_bytes(), words_of_a_page + directory(&m));
+        let m = BlockMap::new(30);
+        let slot = std::mem::size_of::<OnceLock<Box<Page>>>();
+        let untouched = m.heap_bytes();
+        assert_eq!(
+            untouched,
+            (m.npages - 1) * slot + directory(&m) + words_of_a_page
+        );
+        assert!(m.claim_at(run(5 << 16, 0)));
+        assert_eq!(
+            m.heap_bytes() - untouched,
+            std::mem::size_of::<Page>() + words_of_a_page
+        );
+        assert!(m.claim_at(run((5 << 16) + 64, 0)));
+        assert_eq!(
+            m.heap_bytes() - untouched,
+            std::mem::size_of::<Page>() + words_of_a_page,
+            "a second claim in the same page costs nothing"
+        );
+    }
+
+    /// `verify` names each way a map can be broken. Words are written raw here, behind the
+    /// claim protocol's back, to build states no sequence of claims and releases can reach.
+    #[test]
+    fn verify_names_each_kind_of_broken_map() {
+        let fails_with = |m: &BlockMap, text: &str| {
+            let err = m.verify().unwrap_err();
+            assert!(err.contains(text), "{err:?} should say {text:?}");
+        };
+        let plant = |m: &BlockMap, w: usize, used: u64, cont: u64| {
+            m.page(w >> PAGE_SHIFT).words[w & (PAGE_WORDS - 1)].store(pack(used, cont), SeqCst);
+        };
+        // A four-unit map: the other 60 bits of its word are padding, used and never continued.
+        let m = BlockMap::new(2);
+        plant(&m, 0, 0b1, 0);
+        fails_with(&m, "padding bits of word 0 changed");
+        plant(&m, 0, FULL, FULL << 4);
+        fails_with(&m, "padding bits of word 0 changed");
+        plant(&m, 0, FULL << 4, 0);
+        m.verify().unwrap();
+
+        let m = BlockMap::new(8);
+        plant(&m, 0, 0b1, 0b10);
+        fails_with(&m, "word 0: continuation bits on free units: 0x2");
+        // Continued from a word that is free.
+        plant(&m, 0, 0, 0);
+        plant(&m, 1, FULL, FULL);
+        fails_with(&m, "word 1: allocation boundary at unit 0 broken");
+        // Word 0 is one allocation that goes on into word 1, which must then be wholly continued.
+        plant(&m, 0, FULL, FULL & !1);
+        plant(&m, 1, 0b11, 0b11);
+        fails_with(
+            &m,
+            "word 1: continued from the previous word but not wholly",
+        );
+        plant(&m, 1, FULL, 0b1);
+        fails_with(
+            &m,
+            "word 1: continued from the previous word but not wholly",
+        );
+        plant(&m, 0, 0, 0);
+        plant(&m, 1, 0, 0);
+        // Three units, and two units that start off their alignment.
+        plant(&m, 2, 0b111, 0b110);
+        fails_with(
+            &m,
+            "allocation at unit 128 of 3 units is not an aligned power of two",
+        );
+        plant(&m, 2, 0b110, 0b100);
+        fails_with(
+            &m,
+            "allocation at unit 129 of 2 units is not an aligned power of two",
+        );
+        plant(&m, 2, 0, 0);
+        m.verify().unwrap();
+
+        // Four pages: the directory must tell which pages hold which kinds of word.
+        let m = BlockMap::new(18);
+        assert!(m.claim_at(run((1 << 16) + 5, 0)));
+        m.verify().unwrap();
+        // Words are named by their index in the whole map.
+        plant(&m, PAGE_WORDS + 3, 0b1, 0b10);
+        fails_with(
+            &m,
+            &format!("word {}: continuation bits on free units", PAGE_WORDS + 3),
+        );
+        // A word changed behind its summaries.
+        plant(&m, PAGE_WORDS + 3, 1, 0);
+        fails_with(&m, &format!("word {}: summary", PAGE_WORDS + 3));
+        plant(&m, PAGE_WORDS + 3, 0, 0);
+        m.verify().unwrap();
+        m.dir[Prop::Empty as usize].clear(1);
+        fails_with(&m, "page 1: directory bit Empty is stale");
+        m.dir[Prop::Empty as usize].set(1);
+        m.dir[Prop::Empty as usize].clear(2);
+        fails_with(&m, "untouched page 2 not marked empty in the directory");
+        m.dir[Prop::Empty as usize].set(2);
+        m.dir[Prop::Broken16 as usize].set(3);
+        fails_with(&m, "untouched page 3 marked Broken16 in the directory");
+        m.dir[Prop::Broken16 as usize].clear(3);
+        m.verify().unwrap();
+    }
+
     #[test]
     fn huge_maps_are_lazy() {
         let m = BlockMap::new(36);
