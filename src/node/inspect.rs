@@ -225,3 +225,266 @@ impl Node {
         Ok(())
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! `verify` names each way a node can be broken. The states are planted behind the public
+    //! API's back (it cannot reach them), one corruption per node.
+    use super::super::block::BlockKind;
+    use super::super::layout::{Interface, Layout};
+    use super::*;
+    use crate::{
+        InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, NodeConfig, PodKey,
+        PodMetadata, PodRequest,
+    };
+
+    const PREFIX: &str = "10.0.1.16/28";
+
+    fn key(name: &str) -> PodKey {
+        PodKey::new("net", name, "eth0")
+    }
+
+    /// An m5.large (3 interfaces of 10 IPv4 slots) with one prefix on eni-0, and pods "a" and
+    /// "b" at its first two addresses.
+    fn node() -> Node {
+        let limits = InstanceLimits::lookup("m5.large").unwrap().clone();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 40)));
+        let node = Node::with_clock(limits, NodeConfig::default(), clock);
+        node.attach_interface(InterfaceSpec {
+            id: "eni-0".into(),
+            device_number: 0,
+            primary_address: "10.0.0.10".parse().unwrap(),
+            flags: InterfaceFlags {
+                primary: true,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+        node.attach_prefix("eni-0", PREFIX.parse().unwrap())
+            .unwrap();
+        for k in ["a", "b"] {
+            node.assign(PodRequest::new(key(k))).unwrap();
+        }
+        node.verify().unwrap();
+        node
+    }
+
+    fn fails_with(node: &Node, text: &str) {
+        let err = node.verify().unwrap_err().0;
+        assert!(err.contains(text), "{err:?} should say {text:?}");
+    }
+
+    /// Gives the admin and every shard a new layout built from the interfaces as `change` leaves
+    /// them. Blocks keep their indices as long as `change` only appends.
+    fn relayout(node: &Node, change: impl FnOnce(&mut Vec<Interface>)) {
+        let mut admin = node.admin.lock();
+        let mut interfaces = admin.layout.interfaces.clone();
+        change(&mut interfaces);
+        let layout = Arc::new(Layout::new(interfaces, &node.config));
+        for s in node.shards.iter() {
+            s.0.lock().layout = layout.clone();
+        }
+        admin.layout = layout;
+    }
+
+    fn interface(id: &str, device_number: u32, primary: &str) -> Interface {
+        Interface {
+            id: id.into(),
+            device_number,
+            primary_address: primary.parse().unwrap(),
+            flags: InterfaceFlags::default(),
+            attached_at: Timestamp::from_unix_nanos(0),
+            blocks: Vec::new(),
+        }
+    }
+
+    fn prefix(cidr: &str, interface: &str, device_number: u32) -> Arc<Block> {
+        Arc::new(Block::new(
+            cidr.parse().unwrap(),
+            BlockKind::Prefix,
+            interface.into(),
+            device_number,
+            16,
+        ))
+    }
+
+    /// Runs `change` on the record of `key`, in its shard.
+    fn edit_record(node: &Node, k: &str, change: impl FnOnce(&mut super::super::PodRecord)) {
+        let k = key(k);
+        let h = node.hasher.hash_one(&k);
+        let mut shard = node.shard(h).lock();
+        change(shard.pods.find_mut(h, |r| r.key == k).unwrap());
+    }
+
+    fn quarantined(k: &str, address: &str) -> PodInfo {
+        let address: std::net::IpAddr = address.parse().unwrap();
+        PodInfo {
+            key: key(k),
+            address,
+            block: IpNet::from(address),
+            interface_id: "".into(),
+            metadata: PodMetadata::default(),
+            assigned_at: Timestamp::from_unix_nanos(0),
+        }
+    }
+
+    #[test]
+    fn interfaces_beyond_the_instance_limits() {
+        let n = node();
+        relayout(&n, |ifs| {
+            ifs.push(interface("eni-1", 1, "10.0.0.11"));
+            ifs.push(interface("eni-2", 2, "10.0.0.12"));
+        });
+        n.verify().unwrap(); // three: the limit
+        relayout(&n, |ifs| ifs.push(interface("eni-3", 3, "10.0.0.13")));
+        fails_with(&n, "4 interfaces attached");
+
+        let n = node();
+        relayout(&n, |ifs| {
+            for k in 0..8u32 {
+                let cidr = format!("10.0.2.{}/28", 16 * k);
+                ifs[0].blocks.push(prefix(&cidr, "eni-0", 0));
+            }
+        });
+        n.verify().unwrap(); // the primary address and nine prefixes: ten slots, the limit
+        relayout(&n, |ifs| {
+            ifs[0].blocks.push(prefix("10.0.3.0/28", "eni-0", 0))
+        });
+        fails_with(&n, "interface eni-0 uses 11 IPv4 slots");
+    }
+
+    #[test]
+    fn an_interface_or_device_twice() {
+        let n = node();
+        relayout(&n, |ifs| ifs.push(interface("eni-0", 1, "10.0.0.11")));
+        fails_with(&n, "interface eni-0 or device 1 twice");
+        let n = node();
+        relayout(&n, |ifs| ifs.push(interface("eni-1", 0, "10.0.0.11")));
+        fails_with(&n, "interface eni-1 or device 0 twice");
+    }
+
+    #[test]
+    fn a_block_naming_the_wrong_interface() {
+        let n = node();
+        relayout(&n, |ifs| {
+            ifs[0].blocks.push(prefix("10.0.2.0/28", "eni-9", 0))
+        });
+        fails_with(&n, "10.0.2.0/28 names the wrong interface");
+        let n = node();
+        relayout(&n, |ifs| {
+            ifs[0].blocks.push(prefix("10.0.2.0/28", "eni-0", 4))
+        });
+        fails_with(&n, "10.0.2.0/28 names the wrong interface");
+    }
+
+    #[test]
+    fn overlapping_attachments() {
+        let n = node();
+        relayout(&n, |ifs| {
+            ifs[0].blocks.push(prefix("10.0.0.0/28", "eni-0", 0))
+        });
+        fails_with(&n, "10.0.0.0/28 and 10.0.0.10/32 overlap");
+        let n = node();
+        relayout(&n, |ifs| ifs.push(interface("eni-1", 1, "10.0.1.20")));
+        fails_with(&n, "10.0.1.16/28 and 10.0.1.20/32 overlap");
+    }
+
+    #[test]
+    fn a_shard_with_a_stale_layout() {
+        let n = node();
+        let fresh = {
+            let admin = n.admin.lock();
+            Arc::new(Layout::new(admin.layout.interfaces.clone(), &n.config))
+        };
+        n.shards[5].0.lock().layout = fresh;
+        fails_with(&n, "shard 5 holds a stale layout");
+    }
+
+    #[test]
+    fn a_record_in_the_wrong_shard() {
+        let n = node();
+        let k = key("a");
+        let h = n.hasher.hash_one(&k);
+        let home = shard_index(h);
+        let rec = {
+            let mut shard = n.shards[home].0.lock();
+            let entry = shard.pods.find_entry(h, |r| r.key == k).unwrap();
+            entry.remove().0
+        };
+        let other = (home + 1) % n.shards.len();
+        let hasher = n.hasher.clone();
+        n.shards[other]
+            .0
+            .lock()
+            .pods
+            .insert_unique(h, rec, |r| hasher.hash_one(&r.key));
+        fails_with(&n, "net/a/eth0 is in the wrong shard");
+    }
+
+    #[test]
+    fn a_record_naming_what_is_not_there() {
+        let n = node();
+        edit_record(&n, "a", |r| r.block = 7);
+        fails_with(&n, "net/a/eth0 names block 7 of 1");
+        let n = node();
+        edit_record(&n, "a", |r| r.offset = 16);
+        fails_with(&n, "net/a/eth0 holds offset 16 of 10.0.1.16/28");
+        let n = node();
+        edit_record(&n, "a", |r| r.offset = 5);
+        fails_with(&n, "net/a/eth0 holds 10.0.1.21 but it is not marked");
+    }
+
+    #[test]
+    fn an_address_held_twice_or_marked_without_a_record() {
+        let n = node();
+        edit_record(&n, "b", |r| r.offset = 0);
+        fails_with(&n, "10.0.1.16 is held twice");
+        let n = node();
+        let block = n.admin.lock().layout.block(0).clone();
+        block.claim_at(7, 0, 0).unwrap();
+        fails_with(&n, "10.0.1.16/28: 3 assigned bits, 2 records");
+    }
+
+    /// Plants `entries` in the admin's quarantine and `listed` in the shard lists.
+    fn plant_quarantine(n: &Node, entries: &[PodInfo], listed: &[(&str, &str)]) {
+        let mut admin = n.admin.lock();
+        admin.quarantine.extend(entries.iter().cloned());
+        for (k, a) in listed {
+            let k = key(k);
+            let h = n.hasher.hash_one(&k);
+            n.shard(h).lock().quarantined.push((k, a.parse().unwrap()));
+        }
+    }
+
+    #[test]
+    fn a_quarantine_out_of_step() {
+        let n = node();
+        n.quarantine(quarantined("q", "10.9.9.9")).unwrap();
+        n.verify().unwrap();
+        plant_quarantine(&n, &[], &[("q", "10.9.9.9")]);
+        fails_with(&n, "shards list 2 quarantined keys, the quarantine holds 1");
+
+        let n = node();
+        let (q, r) = (quarantined("q", "10.9.9.9"), quarantined("r", "10.9.9.9"));
+        plant_quarantine(&n, &[q, r], &[("q", "10.9.9.9"), ("r", "10.9.9.9")]);
+        fails_with(&n, "10.9.9.9 is quarantined twice");
+
+        let n = node();
+        let (q, r) = (quarantined("q", "10.9.9.9"), quarantined("r", "10.9.9.8"));
+        plant_quarantine(&n, &[q, r], &[("q", "10.9.9.9"), ("q", "10.9.9.9")]);
+        fails_with(
+            &n,
+            "quarantined net/q/eth0 at 10.9.9.9 is listed 2 times in its shard",
+        );
+
+        let n = node();
+        let q = quarantined("q", "10.0.1.30");
+        plant_quarantine(&n, &[q], &[("q", "10.0.1.30")]);
+        fails_with(&n, "quarantined 10.0.1.30 lies in an attached block");
+
+        let n = node();
+        let q = quarantined("a", "10.9.9.9");
+        plant_quarantine(&n, &[q], &[("a", "10.9.9.9")]);
+        fails_with(&n, "net/a/eth0 is both quarantined and assigned");
+    }
+}
