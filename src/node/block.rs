@@ -785,4 +785,142 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_never_used_lower_address_comes_before_an_expired_higher_one() {
+        // Address 0 cooling (until 15), 5 expired (at 10), 1..4 never used: the lowest free is 1.
+        let b = block("10.0.0.16/28", 16);
+        b.claim_at(0, 0, 10).unwrap();
+        b.claim_at(5, 0, 10).unwrap();
+        b.release(5, 0, 10);
+        b.release(0, 5, 10);
+        assert_eq!(b.claim(12, 10), Some(1));
+        b.verify_bits(10).unwrap();
+    }
+
+    #[test]
+    fn a_cooldown_read_below_does_not_hide_an_expired_address_above() {
+        // At 12 the searches read only address 0 (cooling until 15), the one below the lowest
+        // never-used address. Address 15, above them all, expired at 10, and must be found
+        // once the never-used addresses are gone, not held back until 15.
+        let b = block("10.0.0.16/28", 16);
+        b.claim_at(0, 0, 10).unwrap();
+        b.claim_at(15, 0, 10).unwrap();
+        b.release(15, 0, 10);
+        b.release(0, 5, 10);
+        for o in 1..15 {
+            assert_eq!(b.claim(12, 10), Some(o));
+        }
+        assert_eq!(b.claim(12, 10), Some(15));
+        assert_eq!(b.claim(12, 10), None, "address 0 cools until 15");
+        assert_eq!(b.claim(15, 10), Some(0));
+    }
+
+    #[test]
+    fn an_address_in_a_later_word_cools_on_its_own_release_time() {
+        let b = block("2001:db8::/80", 40);
+        b.claim_at(35, 0, 10).unwrap();
+        b.release(35, 100, 10);
+        assert_eq!(b.cooling(105, 10), vec![(35, 110)]);
+        assert_eq!(b.claim_at(35, 105, 10), Err(Busy::Cooling));
+        assert_eq!(b.cooling(110, 10), vec![]);
+        b.claim_at(35, 110, 10).unwrap();
+        b.verify_bits(10).unwrap();
+    }
+
+    /// `verify_bits` names each way a block's words can be broken. The words are written raw,
+    /// behind the protocol's back, to build states no claim or release can reach.
+    #[test]
+    fn verify_bits_names_each_kind_of_broken_block() {
+        let fails_with = |b: &Block, text: &str| {
+            let err = b.verify_bits(10).unwrap_err();
+            assert!(err.contains(text), "{err:?} should say {text:?}");
+        };
+        let b = block("10.0.0.16/28", 10);
+        b.first.store(pack(0, 1 << 12), Ordering::Release);
+        fails_with(&b, "10.0.0.16/28: bits set beyond its capacity in word 0");
+        b.first
+            .store(pack(1 << 12, 0) + b.count_one, Ordering::Release);
+        fails_with(&b, "bits set beyond its capacity in word 0");
+        b.first.store(pack(0b1, 0), Ordering::Release);
+        fails_with(&b, "its count says 0 addresses are assigned, its bits 1");
+        b.first
+            .store(pack(0b1, 0b1) + b.count_one, Ordering::Release);
+        fails_with(&b, "an address is both assigned and cooling");
+        b.first
+            .store(pack(1 << 12, 1 << 12) + b.count_one, Ordering::Release);
+        fails_with(&b, "bits set beyond its capacity in word 0");
+        b.first
+            .store(pack(0b10, 0b1) + b.count_one, Ordering::Release);
+        b.verify_bits(10).unwrap();
+
+        // Only the last word has addresses beyond the capacity.
+        let big = block("2001:db8::/80", 40);
+        big.rest[0].store(pack(1 << 8, 0), Ordering::Release);
+        fails_with(&big, "bits set beyond its capacity in word 1");
+        big.rest[0].store(pack(1 << 7, 0), Ordering::Release);
+        big.first.store(pack(u32::MAX, 0), Ordering::Release);
+        big.verify_bits(10).unwrap();
+
+        // The fresh cache promises address 2 cools until 50; it was released at 20, so it cools
+        // until 30.
+        let b = block("10.0.0.16/28", 16);
+        b.claim_at(2, 0, 10).unwrap();
+        b.release(2, 20, 10);
+        b.fresh[0].store(Fresh::default().with(1 << 2, 30).0, Ordering::Release);
+        b.verify_bits(10).unwrap();
+        b.fresh[0].store(Fresh::default().with(1 << 2, 1 << 20).0, Ordering::Release);
+        fails_with(
+            &b,
+            "address 10.0.0.18 cools until 30, but the fresh cache says not before 1048576",
+        );
+    }
+
+    #[test]
+    fn offsets_are_found_only_inside_the_block_and_its_capacity() {
+        let v4 = block("10.0.0.16/28", 10);
+        let at = |b: &Block, a: &str| b.offset_of(a.parse().unwrap());
+        assert_eq!(at(&v4, "10.0.0.16"), Some(0));
+        assert_eq!(at(&v4, "10.0.0.25"), Some(9));
+        assert_eq!(at(&v4, "10.0.0.26"), None, "beyond the capacity");
+        assert_eq!(at(&v4, "10.0.0.15"), None);
+        assert_eq!(at(&v4, "10.0.0.32"), None);
+        assert_eq!(at(&v4, "2001:db8::1"), None);
+        let v6 = block("2001:db8::1:0:0:0/80", 40);
+        assert_eq!(at(&v6, "2001:db8::1:0:0:0"), Some(0));
+        assert_eq!(at(&v6, "2001:db8::1:0:0:27"), Some(39));
+        assert_eq!(at(&v6, "2001:db8::1:0:0:28"), None, "beyond the capacity");
+        assert_eq!(at(&v6, "2001:db8::5"), None, "below the prefix");
+        assert_eq!(at(&v6, "2001:db8::2:0:0:0"), None, "above the prefix");
+        assert_eq!(at(&v6, "10.0.0.16"), None);
+    }
+
+    /// The fresh cache: a search that reads cooling addresses and finds them unexpired names
+    /// them, until the earliest of their ends, so that the next searches skip reading their
+    /// times; a later search adds what it reads to what is still valid.
+    #[test]
+    fn a_search_remembers_the_cooling_addresses_it_read() {
+        const S: u64 = 1_000_000_000;
+        let cooldown = 100 * S;
+        let b = block("10.0.0.16/28", 16);
+        for o in 0..4 {
+            assert_eq!(b.claim(0, cooldown), Some(o));
+        }
+        b.release(1, 10 * S, cooldown); // cooling until 110 s
+        b.release(0, 20 * S, cooldown); // until 120 s
+        b.release(2, 30 * S, cooldown); // until 130 s
+        let cache = || Fresh(b.fresh[0].load(Ordering::Acquire));
+        // Before 110 s nothing can have expired and no search reads a time.
+        assert_eq!(b.claim(50 * S, cooldown), Some(4));
+        assert_eq!(cache().valid_at(50 * S), 0, "nothing read yet");
+        // At 110 s a search reads address 0 (cooling until 120 s) on its way to 1 (expired).
+        assert_eq!(b.claim(110 * S, cooldown), Some(1));
+        assert_eq!(cache().valid_at(119 * S), 0b001);
+        assert_eq!(cache().valid_at(120 * S), 0);
+        // The next skips 0, reads 2 (until 130 s), and adds it to what it knew.
+        assert_eq!(b.claim(111 * S, cooldown), Some(5));
+        assert_eq!(cache().valid_at(119 * S), 0b101);
+        // At 120 s the cache no longer holds: address 0 is found expired.
+        assert_eq!(b.claim(120 * S, cooldown), Some(0));
+    }
 }
