@@ -477,6 +477,15 @@ mod tests {
             "quarantined net/q/eth0 at 10.9.9.9 is listed 2 times in its shard",
         );
 
+        // Listed under the wrong key: q's entry with r's address.
+        let n = node();
+        let (q, r) = (quarantined("q", "10.9.9.9"), quarantined("r", "10.9.9.8"));
+        plant_quarantine(&n, &[q, r], &[("q", "10.9.9.9"), ("q", "10.9.9.8")]);
+        fails_with(
+            &n,
+            "quarantined net/r/eth0 at 10.9.9.8 is listed 0 times in its shard",
+        );
+
         let n = node();
         let q = quarantined("q", "10.0.1.30");
         plant_quarantine(&n, &[q], &[("q", "10.0.1.30")]);
