@@ -138,3 +138,21 @@ pub(crate) fn free<T>(p: *mut T) {
         drop(unsafe { Box::from_raw(p) });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    #[test]
+    fn text_takes_strings_of_up_to_max_string_bytes() {
+        let longest = CString::new("a".repeat(MAX_STRING)).unwrap();
+        assert_eq!(
+            text(longest.as_ptr(), "id").map(str::len).ok(),
+            Some(MAX_STRING)
+        );
+        let longer = CString::new("a".repeat(MAX_STRING + 1)).unwrap();
+        assert!(text(longer.as_ptr(), "id").is_err());
+        assert!(text(std::ptr::null(), "id").is_err());
+    }
+}

@@ -260,6 +260,22 @@ static bool test_subnet_options_and_reservations(void) {
     CHECK(same(got, "10.0.0.128/28"));
     EXPECT(pdipam_subnet_remove_reservation(s, &res), PDIPAM_STATUS_OK);
     EXPECT(pdipam_subnet_remove_reservation(s, &res), PDIPAM_STATUS_RESERVATION_NOT_FOUND);
+    /* Half of an allocated /28 is not one allocation. */
+    pdipam_prefix half = P("10.0.0.128/29");
+    EXPECT(pdipam_subnet_release(s, &half), PDIPAM_STATUS_NOT_ONE_ALLOCATION);
+    CHECK(last_error_has("10.0.0.128/29"));
+    pdipam_subnet_free(s);
+
+    /* Without the fallback, automatic prefixes come only from prefix reservations. */
+    o.fallback_to_unreserved = 0;
+    EXPECT(pdipam_subnet_new_with(&cidr, &o, &s), PDIPAM_STATUS_OK);
+    pdipam_prefix one = P("10.0.0.64/28");
+    EXPECT(pdipam_subnet_add_reservation(s, &one, PDIPAM_RESERVATION_PREFIX), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_subnet_alloc_prefix(s, 28, &got), PDIPAM_STATUS_OK);
+    CHECK(same(got, "10.0.0.64/28"));
+    /* The reservation, the only place it may look, has no address left. */
+    EXPECT(pdipam_subnet_alloc_prefix(s, 28, &got), PDIPAM_STATUS_INSUFFICIENT_FREE_ADDRESSES);
+    EXPECT(pdipam_subnet_alloc_ip(s, &got), PDIPAM_STATUS_OK);
     pdipam_subnet_free(s);
 
     pdipam_subnet *bad = NULL;
@@ -435,6 +451,188 @@ static bool test_node_config_and_plan(void) {
     return true;
 }
 
+/* Each field of pdipam_node_config reaches the node. */
+static bool test_node_config_fields_reach_the_node(void) {
+    pdipam_node *n = NULL;
+    pdipam_node_stats st;
+    pdipam_prefix a;
+    pdipam_prefix primary = P("10.0.0.10"), second = P("10.0.0.11");
+    pdipam_prefix prefix = P("10.0.1.16/28"), secondary = P("10.0.0.20");
+
+    /* Secondary mode: a secondary address serves pods, a prefix does not. */
+    pdipam_node_config c = {PDIPAM_MODE_SECONDARY, 4, 0, 0, 0};
+    EXPECT(pdipam_node_new_with("m5.large", &c, &n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface(n, "eni-0", 0, &primary), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_secondary(n, "eni-0", &secondary), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_secondary(n, "eni-0", &secondary), PDIPAM_STATUS_ALREADY_ATTACHED);
+    EXPECT(pdipam_node_attach_secondary(n, "eni-0", &prefix), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_node_attach_secondary(n, "eni-0", NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
+    CHECK(st.total == 1);
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_OK);
+    CHECK(same(a, "10.0.0.20/32"));
+    /* The plan asks for secondary addresses, not prefixes: eni-0's eight free slots, and with
+     * WARM_ENI_TARGET=1 a spare interface with nine. */
+    pdipam_action actions[8];
+    size_t len = 0;
+    EXPECT(pdipam_node_plan(n, actions, 8, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 2 && actions[0].kind == PDIPAM_ACTION_ATTACH_ADDRESSES);
+    CHECK(actions[0].count == 8 && strcmp(actions[0].interface_id, "eni-0") == 0);
+    CHECK(actions[1].kind == PDIPAM_ACTION_ATTACH_INTERFACE && actions[1].prefixes == 0);
+    CHECK(actions[1].device_number == 1 && actions[1].count == 9);
+    pdipam_node_free(n);
+
+    /* IPv6: pods get addresses from /80 prefixes. */
+    c = (pdipam_node_config){PDIPAM_MODE_PREFIX, 6, 0, 0, 0};
+    EXPECT(pdipam_node_new_with("m5.large", &c, &n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface(n, "eni-0", 0, &primary), PDIPAM_STATUS_OK);
+    pdipam_prefix v6 = P("2001:db8:1::/80");
+    EXPECT(pdipam_node_attach_prefix(n, "eni-0", &v6), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_OK);
+    CHECK(same(a, "2001:db8:1::/128"));
+    pdipam_node_free(n);
+
+    /* Custom networking: the primary interface serves no pods. */
+    c = (pdipam_node_config){PDIPAM_MODE_PREFIX, 4, 1, 0, 0};
+    EXPECT(pdipam_node_new_with("m5.large", &c, &n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface(n, "eni-0", 0, &primary), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_prefix(n, "eni-0", &prefix), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
+    CHECK(st.total == 0);
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &a),
+           PDIPAM_STATUS_NO_AVAILABLE_ADDRESSES);
+    pdipam_node_free(n);
+
+    /* MAX_ENI=1: a second interface is one too many. */
+    c = (pdipam_node_config){PDIPAM_MODE_PREFIX, 4, 0, 0, 1};
+    EXPECT(pdipam_node_new_with("m5.large", &c, &n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface(n, "eni-0", 0, &primary), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface(n, "eni-1", 1, &second), PDIPAM_STATUS_TOO_MANY_INTERFACES);
+    pdipam_node_free(n);
+    return true;
+}
+
+/* Trunk and EFA interfaces hold blocks but serve no pods; an interface's slots run out. */
+static bool test_node_interface_flags_and_slots(void) {
+    pdipam_node *n = node_with_one_prefix();
+    CHECK(n != NULL);
+    pdipam_node_stats st;
+    pdipam_prefix second = P("10.0.0.11"), third = P("10.0.0.12");
+    pdipam_prefix p2 = P("10.0.2.0/28"), p3 = P("10.0.3.0/28");
+    EXPECT(pdipam_node_attach_interface_with_flags(n, "eni-2", 1, &second, PDIPAM_INTERFACE_TRUNK),
+           PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_prefix(n, "eni-2", &p2), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface_with_flags(n, "eni-3", 2, &third, 0), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_prefix(n, "eni-3", &p3), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
+    CHECK(st.interfaces == 3 && st.total == 32); /* eni-1 and eni-3 */
+    EXPECT(pdipam_node_remove_interface(n, "eni-2", 0, NULL), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface_with_flags(n, "eni-2", 1, &second, PDIPAM_INTERFACE_EFA),
+           PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_prefix(n, "eni-2", &p2), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
+    CHECK(st.total == 32);
+
+    /* m5.large: ten slots per interface, the primary address in one, nine prefixes. */
+    char text[32];
+    for (int i = 1; i < 9; i++) {
+        snprintf(text, sizeof text, "10.0.3.%d/28", 16 * i);
+        pdipam_prefix p = P(text);
+        EXPECT(pdipam_node_attach_prefix(n, "eni-3", &p), PDIPAM_STATUS_OK);
+    }
+    pdipam_prefix tenth = P("10.0.4.0/28");
+    EXPECT(pdipam_node_attach_prefix(n, "eni-3", &tenth), PDIPAM_STATUS_NO_FREE_SLOT);
+    CHECK(last_error_has("eni-3"));
+    EXPECT(pdipam_node_verify(n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_verify(NULL), PDIPAM_STATUS_NULL_ARG);
+    pdipam_node_free(n);
+    return true;
+}
+
+/* A block or interface with an address cooling down is not removed unless forced. */
+static bool test_node_cooling_blocks_stay(void) {
+    pdipam_node *n = node_with_one_prefix();
+    CHECK(n != NULL);
+    pdipam_prefix second = P("10.0.0.11"), p2 = P("10.0.2.0/28"), a;
+    EXPECT(pdipam_node_attach_interface(n, "eni-2", 1, &second), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_prefix(n, "eni-2", &p2), PDIPAM_STATUS_OK);
+    pdipam_prefix first = P("10.0.1.16/28");
+    size_t dropped = 0;
+    EXPECT(pdipam_node_remove_block(n, &first, 1, &dropped), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_OK);
+    CHECK(same(a, "10.0.2.0/32"));
+    EXPECT(pdipam_node_release(n, "aws-cni", "c1", "eth0", &a), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_remove_block(n, &p2, 0, NULL), PDIPAM_STATUS_COOLING);
+    EXPECT(pdipam_node_remove_interface(n, "eni-2", 0, NULL), PDIPAM_STATUS_COOLING);
+    CHECK(last_error_has("eni-2"));
+    EXPECT(pdipam_node_remove_interface(n, "eni-2", 1, NULL), PDIPAM_STATUS_OK);
+    pdipam_node_free(n);
+    return true;
+}
+
+/* Plans with every kind of action, each field filled in. */
+static bool test_node_plan_actions(void) {
+    pdipam_node *n = node_with_one_prefix();
+    CHECK(n != NULL);
+    pdipam_action actions[8];
+    size_t len = 0;
+    /* Three prefixes with no pods and WARM_PREFIX_TARGET=1: two are released. */
+    pdipam_prefix p2 = P("10.0.2.0/28"), p3 = P("10.0.3.0/28");
+    EXPECT(pdipam_node_attach_prefix(n, "eni-1", &p2), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_prefix(n, "eni-1", &p3), PDIPAM_STATUS_OK);
+    pdipam_warm_settings w = {0, 0, 0, 1, 0};
+    EXPECT(pdipam_node_set_warm_settings(n, &w), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_plan(n, actions, 8, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 2);
+    for (size_t i = 0; i < len; i++) {
+        CHECK(actions[i].kind == PDIPAM_ACTION_RELEASE_BLOCK);
+        CHECK(strcmp(actions[i].interface_id, "eni-1") == 0);
+    }
+    CHECK(same(actions[0].block, "10.0.3.0/28") || same(actions[0].block, "10.0.2.0/28"));
+    CHECK(same(actions[1].block, "10.0.3.0/28") || same(actions[1].block, "10.0.2.0/28"));
+    pdipam_node_free(n);
+
+    /* Secondary mode, a t3.small (three interfaces of four addresses): the primary interface
+     * full, WARM_ENI_TARGET=1 asks for a second interface with its three addresses. */
+    pdipam_node_config c = {PDIPAM_MODE_SECONDARY, 4, 0, 0, 0};
+    EXPECT(pdipam_node_new_with("t3.small", &c, &n), PDIPAM_STATUS_OK);
+    pdipam_prefix primary = P("10.0.0.10");
+    EXPECT(pdipam_node_attach_interface(n, "eni-0", 0, &primary), PDIPAM_STATUS_OK);
+    char text[32], id[16];
+    pdipam_prefix a;
+    for (int i = 0; i < 3; i++) {
+        snprintf(text, sizeof text, "10.0.0.%d", 20 + i);
+        pdipam_prefix s = P(text);
+        EXPECT(pdipam_node_attach_secondary(n, "eni-0", &s), PDIPAM_STATUS_OK);
+        snprintf(id, sizeof id, "c%d", i);
+        EXPECT(pdipam_node_assign(n, "aws-cni", id, "eth0", &a), PDIPAM_STATUS_OK);
+    }
+    EXPECT(pdipam_node_plan(n, actions, 8, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 1 && actions[0].kind == PDIPAM_ACTION_ATTACH_INTERFACE);
+    CHECK(actions[0].device_number == 1 && actions[0].prefixes == 0 && actions[0].count == 3);
+    CHECK(actions[0].interface_id[0] == 0);
+    pdipam_node_free(n);
+
+    /* The same in prefix mode: the new interface comes with one prefix. */
+    c.mode = PDIPAM_MODE_PREFIX;
+    EXPECT(pdipam_node_new_with("t3.small", &c, &n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface(n, "eni-0", 0, &primary), PDIPAM_STATUS_OK);
+    for (int i = 0; i < 3; i++) {
+        snprintf(text, sizeof text, "10.0.%d.0/28", 1 + i);
+        pdipam_prefix p = P(text);
+        EXPECT(pdipam_node_attach_prefix(n, "eni-0", &p), PDIPAM_STATUS_OK);
+    }
+    for (int i = 0; i < 48; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        EXPECT(pdipam_node_assign(n, "aws-cni", id, "eth0", &a), PDIPAM_STATUS_OK);
+    }
+    EXPECT(pdipam_node_plan(n, actions, 8, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 1 && actions[0].kind == PDIPAM_ACTION_ATTACH_INTERFACE);
+    CHECK(actions[0].device_number == 1 && actions[0].prefixes == 1 && actions[0].count == 1);
+    pdipam_node_free(n);
+    return true;
+}
+
 static bool test_max_pods(void) {
     uint32_t m = 0;
     EXPECT(pdipam_max_pods("m5.large", NULL, &m), PDIPAM_STATUS_OK);
@@ -502,6 +700,10 @@ int main(void) {
         {"node_assigns_idempotently_and_releases", test_node_assigns_idempotently_and_releases},
         {"node_errors", test_node_errors},
         {"node_config_and_plan", test_node_config_and_plan},
+        {"node_config_fields_reach_the_node", test_node_config_fields_reach_the_node},
+        {"node_interface_flags_and_slots", test_node_interface_flags_and_slots},
+        {"node_cooling_blocks_stay", test_node_cooling_blocks_stay},
+        {"node_plan_actions", test_node_plan_actions},
         {"max_pods", test_max_pods},
         {"checkpoint_round_trip", test_checkpoint_round_trip},
     };
