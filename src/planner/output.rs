@@ -210,3 +210,79 @@ pub struct Plan {
     /// The effective targets.
     pub explanation: Explanation,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attach_prefixes(count: u32) -> Action {
+        Action::AttachPrefixes {
+            interface: "eni-1".into(),
+            count,
+        }
+    }
+
+    #[test]
+    fn each_action_prints_as_one_line_and_says_whether_it_grows() {
+        let lines = [
+            (attach_prefixes(1), "attach 1 prefix to eni-1", true),
+            (attach_prefixes(3), "attach 3 prefixes to eni-1", true),
+            (
+                Action::AttachAddresses {
+                    interface: "eni-1".into(),
+                    count: 1,
+                },
+                "attach 1 secondary address to eni-1",
+                true,
+            ),
+            (
+                Action::AttachInterface {
+                    device_number: 2,
+                    kind: BlockKind::Secondary,
+                    count: 9,
+                },
+                "attach a new interface at device 2 with 9 secondary addresses",
+                true,
+            ),
+            (
+                Action::AttachInterface {
+                    device_number: 1,
+                    kind: BlockKind::Prefix,
+                    count: 1,
+                },
+                "attach a new interface at device 1 with 1 prefix",
+                true,
+            ),
+            (
+                Action::ReleasePrefixes {
+                    interface: "eni-1".into(),
+                    prefixes: vec![
+                        "10.0.1.0/28".parse().unwrap(),
+                        "10.0.1.16/28".parse().unwrap(),
+                    ],
+                },
+                "release 10.0.1.0/28, 10.0.1.16/28 from eni-1",
+                false,
+            ),
+            (
+                Action::ReleaseAddresses {
+                    interface: "eni-2".into(),
+                    addresses: vec!["10.0.0.7".parse().unwrap(), "10.0.0.9".parse().unwrap()],
+                },
+                "release 10.0.0.7, 10.0.0.9 from eni-2",
+                false,
+            ),
+            (
+                Action::FreeInterface {
+                    interface: "eni-3".into(),
+                },
+                "free interface eni-3",
+                false,
+            ),
+        ];
+        for (action, line, grows) in lines {
+            assert_eq!(action.to_string(), line);
+            assert_eq!(action.is_growth(), grows, "{line}");
+        }
+    }
+}

@@ -80,7 +80,7 @@ impl WarmSettings {
     ///     _ => None,
     /// });
     /// assert_eq!((s.warm_ip_target, s.warm_eni_target), (5, 1));
-    /// assert_eq!(warnings[0].to_string(), "WARM_ENI_TARGET=\"-1\" is negative or not a number; using 1");
+    /// assert_eq!(warnings[0].to_string(), "WARM_ENI_TARGET=\"-1\" is negative or not a number; using 0");
     /// ```
     pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Self, Vec<SettingWarning>) {
         let mut out = WarmSettings::default();
@@ -153,6 +153,10 @@ mod tests {
         );
         let names: Vec<_> = w.iter().map(|w| w.name).collect();
         assert_eq!(names, ["WARM_IP_TARGET", "WARM_PREFIX_TARGET"]);
+        assert_eq!(
+            w[1].to_string(),
+            "WARM_PREFIX_TARGET=\"-2\" is negative or not a number; using 0"
+        );
         let (s, w) = parse(&[
             ("WARM_IP_TARGET", ""),
             ("WARM_PREFIX_TARGET", "99999999999"),
