@@ -35,16 +35,22 @@ fn io(path: &Path, operation: &'static str, e: std::io::Error) -> PersistError {
     }
 }
 
+/// The directory holding `path`, where the temporary file goes and which is synced after the
+/// rename: a bare file name's parent is the empty path, which cannot be opened, so it is `.`.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Replaces `path` with `bytes` durably (see the module docs).
 ///
 /// # Errors
 /// [`PersistError::Io`] naming the step that failed; the temporary file is removed and `path`
 /// is untouched.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = directory_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -87,4 +93,23 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
 /// [`PersistError::Io`].
 pub fn read_file(path: &Path) -> Result<Vec<u8>, PersistError> {
     fs::read(path).map_err(|e| io(path, "read", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_file_name_lives_in_the_current_directory() {
+        assert_eq!(directory_of(Path::new("node.json")), Path::new("."));
+        assert_eq!(directory_of(Path::new("./node.json")), Path::new("."));
+        assert_eq!(
+            directory_of(Path::new("/var/lib/node.json")),
+            Path::new("/var/lib")
+        );
+        assert_eq!(
+            directory_of(Path::new("state/node.json")),
+            Path::new("state")
+        );
+    }
 }
