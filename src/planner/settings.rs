@@ -80,7 +80,7 @@ impl WarmSettings {
     ///     _ => None,
     /// });
     /// assert_eq!((s.warm_ip_target, s.warm_eni_target), (5, 1));
-    /// assert_eq!(warnings[0].to_string(), "WARM_ENI_TARGET=\"-1\" is negative or not a number; using 0");
+    /// assert_eq!(warnings[0].to_string(), "WARM_ENI_TARGET=\"-1\" is negative or not a number; using 1");
     /// ```
     pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> (Self, Vec<SettingWarning>) {
         let mut out = WarmSettings::default();
