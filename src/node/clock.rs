@@ -172,6 +172,16 @@ mod tests {
     }
 
     #[test]
+    fn a_manual_clock_can_be_set_both_ways() {
+        let c = ManualClock::new(Timestamp::from_unix_nanos(5));
+        c.set(Timestamp::from_unix_nanos(3_000));
+        assert_eq!(c.now(), Timestamp::from_unix_nanos(3_000));
+        c.set(Timestamp::from_unix_nanos(7));
+        assert_eq!(c.now(), Timestamp::from_unix_nanos(7));
+        assert_eq!(c.resolution(), Duration::ZERO);
+    }
+
+    #[test]
     fn the_system_clock_reads_the_wall_clock_and_is_never_ahead_of_it() {
         let tick = SystemClock.resolution();
         if cfg!(target_os = "linux") {

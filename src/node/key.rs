@@ -174,6 +174,37 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_only_the_parts_it_was_made_of() {
+        let key = PodKey::new("net", "abc", "eth0");
+        assert!(key.is(&KeyParts("net", "abc", "eth0")));
+        // Same lengths, one byte different in each part in turn: the lengths match, so only
+        // the byte comparisons can tell.
+        for parts in [
+            KeyParts("nex", "abc", "eth0"),
+            KeyParts("net", "abd", "eth0"),
+            KeyParts("net", "abc", "eth1"),
+        ] {
+            assert!(!key.is(&parts), "{} {} {}", parts.0, parts.1, parts.2);
+        }
+        // A length differing in each part in turn.
+        for parts in [
+            KeyParts("netx", "abc", "eth0"),
+            KeyParts("net", "abcd", "eth0"),
+            KeyParts("net", "abc", "eth"),
+        ] {
+            assert!(!key.is(&parts), "{} {} {}", parts.0, parts.1, parts.2);
+        }
+    }
+
+    #[test]
+    fn debug_names_the_parts() {
+        assert_eq!(
+            format!("{:?}", PodKey::new("net", "abc", "eth0")),
+            r#"PodKey { network_name: "net", container_id: "abc", if_name: "eth0" }"#
+        );
+    }
+
+    #[test]
     fn emptiness_from_offsets_matches_the_parts() {
         for (n, c, i) in [
             ("net", "abc", "eth0"),

@@ -651,3 +651,122 @@ fn a_quarantined_key_holds_its_address_until_attached_released_or_dropped() {
     assert!(node.quarantined().is_empty());
     node.verify().unwrap();
 }
+
+#[test]
+fn snapshot_counts_add_up_per_block_interface_and_node() {
+    // Numbers chosen so that no two of the counts coincide: a mistaken sum or difference in
+    // any accessor shows.
+    let c = clock();
+    let node = node_with("m5.large", NodeConfig::default(), &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    iface(&node, "eni-1", 1, "10.0.0.20");
+    for (eni, prefix) in [
+        ("eni-0", "10.0.1.0/28"),
+        ("eni-0", "10.0.2.0/28"),
+        ("eni-1", "10.0.3.0/28"),
+    ] {
+        node.attach_prefix(eni, prefix.parse().unwrap()).unwrap();
+    }
+    for i in 0..21 {
+        assign(&node, &format!("p{i}"));
+    }
+    let snap = node.snapshot();
+    let in_block = |cidr: &str| {
+        snap.interfaces
+            .iter()
+            .flat_map(|i| &i.blocks)
+            .find(|b| b.cidr == cidr.parse::<ipnet::IpNet>().unwrap())
+            .unwrap()
+            .assigned
+    };
+    // Packing fills one block before it starts the next.
+    let full = ["10.0.1.0/28", "10.0.2.0/28", "10.0.3.0/28"]
+        .into_iter()
+        .find(|b| in_block(b) == 16)
+        .expect("one block full");
+    let partial = ["10.0.1.0/28", "10.0.2.0/28", "10.0.3.0/28"]
+        .into_iter()
+        .find(|b| in_block(b) == 5)
+        .expect("one block with five pods");
+    // Three pods of the partial block leave: two assigned, three cooling, eleven available.
+    let mut left = 0;
+    for pod in node.pods() {
+        if left < 3 && pod.block == partial.parse::<ipnet::IpNet>().unwrap() {
+            node.release(&pod.key).unwrap();
+            left += 1;
+        }
+    }
+    let snap = node.snapshot();
+    let block = snap
+        .interfaces
+        .iter()
+        .flat_map(|i| &i.blocks)
+        .find(|b| b.cidr == partial.parse::<ipnet::IpNet>().unwrap())
+        .unwrap();
+    assert_eq!(
+        (
+            block.capacity,
+            block.assigned,
+            block.cooling.len(),
+            block.available()
+        ),
+        (16, 2, 3, 11)
+    );
+    assert!(!block.is_empty());
+    let owner = snap
+        .interfaces
+        .iter()
+        .find(|i| i.blocks.iter().any(|b| b.cidr == block.cidr))
+        .unwrap();
+    let full_here = owner
+        .blocks
+        .iter()
+        .any(|b| b.cidr == full.parse::<ipnet::IpNet>().unwrap());
+    assert_eq!(
+        (owner.assigned(), owner.cooling()),
+        (if full_here { 18 } else { 2 }, 3)
+    );
+    assert_eq!(
+        snap.interfaces.iter().map(|i| i.assigned()).sum::<u32>(),
+        18
+    );
+    assert_eq!(
+        (
+            snap.total(),
+            snap.assigned(),
+            snap.cooling(),
+            snap.available(),
+            snap.empty_blocks()
+        ),
+        (48, 18, 3, 27, 1)
+    );
+    node.verify().unwrap();
+}
+
+#[test]
+fn a_wall_clock_set_back_never_shortens_a_cooldown() {
+    let c = clock();
+    let secondary = NodeConfig {
+        mode: AddressMode::Secondary,
+        ..NodeConfig::default()
+    };
+    let node = node_with("m5.large", secondary, &c);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    node.attach_secondary("eni-0", ip("10.0.0.11")).unwrap();
+    assert_eq!(assign(&node, "a"), "10.0.0.11");
+    let released_at = c.now_ts();
+    node.release(&key("a")).unwrap();
+    // NTP steps the wall clock back an hour: the address stays cooling.
+    c.set(Timestamp::from_unix_nanos(
+        released_at.as_unix_nanos() - 3_600_000_000_000,
+    ));
+    assert!(matches!(
+        node.assign(PodRequest::new(key("b"))),
+        Err(NodeError::NoAvailableAddresses { cooling: 1, .. })
+    ));
+    c.set(released_at.saturating_add(Duration::from_secs(29)));
+    assert!(node.assign(PodRequest::new(key("b"))).is_err());
+    c.set(released_at.saturating_add(Duration::from_secs(30)));
+    assert_eq!(assign(&node, "b"), "10.0.0.11");
+    node.verify().unwrap();
+}
