@@ -159,6 +159,36 @@ mod tests {
     }
 
     #[test]
+    fn long_names_allow_more_typos() {
+        // Four edits away: too many for a short name, within a third of a 14-character one.
+        let short = InstanceLimits::lookup("t9.xyzzy").unwrap_err();
+        assert!(
+            matches!(&short, LimitsError::UnknownInstanceType { suggestions, .. } if suggestions.is_empty()),
+            "{short:?}"
+        );
+        match InstanceLimits::lookup("r6idn.32xl") {
+            Err(LimitsError::UnknownInstanceType { suggestions, .. }) => {
+                assert!(
+                    suggestions.iter().any(|s| s == "r6idn.32xlarge"),
+                    "{suggestions:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hypervisors_display_as_the_table_spells_them() {
+        for (h, text) in [
+            (Hypervisor::Nitro, "nitro"),
+            (Hypervisor::Xen, "xen"),
+            (Hypervisor::Unknown, "unknown"),
+        ] {
+            assert_eq!(h.to_string(), text);
+        }
+    }
+
+    #[test]
     fn per_interface_addresses() {
         let l = InstanceLimits::lookup("c5.large").unwrap();
         assert_eq!(l.addresses_per_interface(false), 9);
