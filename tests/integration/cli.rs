@@ -270,3 +270,119 @@ fn inspect_summarises_checkpoints_and_ipamd_files() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn explain_in_secondary_mode_keeps_a_spare_interface() {
+    // m5.large: 9 addresses per interface. With WARM_ENI_TARGET=1 (the default) and 5 pods the
+    // node keeps a whole interface of spare addresses: 2 interfaces, 18 addresses.
+    let (ok, out, err) = pdipam(&[
+        "explain",
+        "--instance-type",
+        "m5.large",
+        "--mode",
+        "secondary",
+        "--pods",
+        "5",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            v["mode"].as_str(),
+            v["rule"].as_str(),
+            v["attached"].as_u64(),
+            v["interfaces"].as_u64(),
+            v["idle"].as_u64(),
+            v["max_pods"].as_u64()
+        ),
+        (
+            Some("secondary"),
+            Some("WARM_ENI_TARGET"),
+            Some(18),
+            Some(2),
+            Some(13),
+            Some(29)
+        )
+    );
+    let (ok, out, _) = pdipam(&[
+        "explain",
+        "--instance-type",
+        "m5.large",
+        "--mode",
+        "secondary",
+        "--pods",
+        "5",
+    ]);
+    assert!(ok);
+    assert!(
+        out.starts_with("m5.large in secondary-IP mode, 5 pods"),
+        "{out}"
+    );
+    assert!(
+        out.contains("in 18 secondary addresses on 2 interfaces"),
+        "{out}"
+    );
+}
+
+#[test]
+fn help_is_clap_s_own_output() {
+    let (ok, out, err) = pdipam(&["--help"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Usage:") && out.contains("max-pods"), "{out}");
+    // With no command, the whole help on stderr (not the one-line error form) and exit code 2.
+    let bare = Command::new(env!("CARGO_BIN_EXE_pdipam")).output().unwrap();
+    assert_eq!(bare.status.code(), Some(2));
+    let err = String::from_utf8(bare.stderr).unwrap();
+    assert!(
+        err.contains("Commands:") && err.lines().count() > 5,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reader_closing_the_pipe_early_is_not_an_error() {
+    // `pdipam ... | head`: the reader goes away before the output is written. Every command
+    // must end quietly with success, not panic in `println!` or report a broken pipe.
+    let dir = std::env::temp_dir().join(format!("pdipam-cli-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checkpoint.md"))
+        .unwrap();
+    let start = doc.find("```json\n").unwrap() + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    let node = dir.join("node.json");
+    std::fs::write(&node, &doc[start..end]).unwrap();
+    let checkpoint = node.to_str().unwrap();
+    for args in [
+        &["max-pods", "--all"][..],
+        &["explain", "--instance-type", "m5.large", "--pods", "5"][..],
+        &["explain", "--instance-type", "m5.large", "--json"][..],
+        &["inspect", checkpoint][..],
+        &["inspect", checkpoint, "--json"][..],
+        &[
+            "simulate",
+            "--subnet",
+            "10.0.0.0/24",
+            "--instance-type",
+            "m5.large",
+            "--nodes",
+            "1",
+            "--pods",
+            "10",
+            "--json",
+        ][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -7,6 +7,7 @@ use pdipam::{
     execute, explain, plan, AddressMode, Clock, InstanceLimits, LocalProvider, ManualClock, Node,
     NodeConfig, PodKey, PodRequest, Rule, Subnet, SubnetOptions, Timestamp,
 };
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,8 +68,11 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Rule::WarmEni => "WARM_ENI_TARGET",
         _ => "IPv6 prefix",
     };
+    // Written, not printed: a closed pipe is an error `main` treats as success.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::json!({
                 "instance_type": limits.instance_type,
@@ -85,7 +89,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 "interfaces": snap.interfaces.len(),
                 "idle": e.idle_after,
             })
-        );
+        )?;
         return Ok(());
     }
     let unit = if mode == AddressMode::Prefix {
@@ -93,7 +97,8 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         "secondary addresses"
     };
-    println!(
+    writeln!(
+        out,
         "{} in {} mode, {placed} pods{} (max pods {})",
         limits.instance_type,
         if mode == AddressMode::Prefix {
@@ -107,24 +112,26 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             String::new()
         },
         e.max_pods
-    );
-    println!("rule: {rule}");
+    )?;
+    writeln!(out, "rule: {rule}")?;
     match e.target_prefixes {
-        Some(p) => println!(
+        Some(p) => writeln!(
+            out,
             "keeps available: {} addresses; wants {p} {} for these pods",
             e.target_available,
             if p == 1 { "prefix" } else { "prefixes" }
-        ),
-        None => println!("keeps available: {} addresses", e.target_available),
+        )?,
+        None => writeln!(out, "keeps available: {} addresses", e.target_available)?,
     }
     if e.target_total > 0 {
-        println!("keeps attached at least: {} addresses", e.target_total);
+        writeln!(out, "keeps attached at least: {} addresses", e.target_total)?;
     }
-    println!(
+    writeln!(
+        out,
         "attached: {} addresses in {blocks} {unit} on {} interfaces",
         e.total,
         snap.interfaces.len()
-    );
-    println!("idle: {} addresses", e.idle_after);
+    )?;
+    writeln!(out, "idle: {} addresses", e.idle_after)?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use pdipam::{NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -30,10 +31,13 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         node(&NodeCheckpoint::from_bytes(&bytes, &name)?)
     };
+    // Written, not printed: a reader that closes the pipe early is an error `main` treats as
+    // success, where `println!` would panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{report}");
+        writeln!(out, "{report}")?;
     } else {
-        print_text(&report);
+        write_text(&mut out, &report)?;
     }
     Ok(())
 }
@@ -133,68 +137,80 @@ fn vpc_cni(head: &Value) -> Value {
     })
 }
 
-fn print_text(r: &Value) {
+fn write_text(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
     match r["kind"].as_str() {
         Some("node") => {
-            println!(
+            writeln!(
+                out,
                 "node checkpoint: {}, {} mode",
                 r["instance_type"].as_str().unwrap_or("?"),
                 r["mode"].as_str().unwrap_or("?")
-            );
+            )?;
             for i in r["interfaces"].as_array().into_iter().flatten() {
-                println!(
+                writeln!(
+                    out,
                     "  interface {} (device {}, primary {}): {} prefixes, {} secondary addresses",
                     i["id"].as_str().unwrap_or("?"),
                     i["device_number"],
                     i["primary_address"].as_str().unwrap_or("?"),
                     i["prefixes"],
                     i["secondary_addresses"]
-                );
+                )?;
             }
             for b in r["blocks"].as_array().into_iter().flatten() {
-                println!(
+                writeln!(
+                    out,
                     "  {:<20} {} pods, {} cooling",
                     b["cidr"].as_str().unwrap_or("?"),
                     b["pods"],
                     b["cooling"]
-                );
+                )?;
             }
-            println!("pods: {}, cooling: {}", r["pods"], r["cooling"]);
+            writeln!(out, "pods: {}, cooling: {}", r["pods"], r["cooling"])?;
             let q = r["quarantined"].as_array().cloned().unwrap_or_default();
-            println!("quarantined: {}", q.len());
+            writeln!(out, "quarantined: {}", q.len())?;
             for e in q {
-                println!(
+                writeln!(
+                    out,
                     "  {} at {}",
                     e["key"].as_str().unwrap_or("?"),
                     e["address"].as_str().unwrap_or("?")
-                );
+                )?;
             }
         }
         Some("subnet") => {
-            println!("subnet checkpoint: {}", r["cidr"].as_str().unwrap_or("?"));
-            println!(
+            writeln!(
+                out,
+                "subnet checkpoint: {}",
+                r["cidr"].as_str().unwrap_or("?")
+            )?;
+            writeln!(
+                out,
                 "  {} prefixes, {} single addresses, {} reservations",
                 r["prefixes"],
                 r["addresses"],
                 r["reservations"].as_array().map_or(0, Vec::len)
-            );
-            println!(
+            )?;
+            writeln!(
+                out,
                 "  free addresses {}, free /28s {}, largest free block {}, fragmentation {:.2}",
                 r["free_addresses"],
                 r["free_28s"],
                 r["largest_free_block"].as_str().unwrap_or("none"),
                 r["fragmentation"].as_f64().unwrap_or(0.0)
-            );
+            )?;
         }
         _ => {
-            println!("{} file: {} pods", VPC_CNI_VERSION, r["pods"]);
+            writeln!(out, "{} file: {} pods", VPC_CNI_VERSION, r["pods"])?;
             for b in r["blocks"].as_array().into_iter().flatten() {
-                println!(
+                writeln!(
+                    out,
                     "  {:<20} {} pods",
                     b["cidr"].as_str().unwrap_or("?"),
                     b["pods"]
-                );
+                )?;
             }
         }
     }
+    Ok(())
 }

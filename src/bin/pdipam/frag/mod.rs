@@ -169,7 +169,12 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        // Written, not printed: a closed pipe is an error `main` treats as success.
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
         return Ok(());
     }
     print(&report, args)?;

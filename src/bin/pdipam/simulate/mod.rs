@@ -16,6 +16,7 @@ use pdipam::{
     AddressMode, BlockKind, InstanceLimits, Placement, Reservation, Subnet, SubnetOptions,
 };
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -138,7 +139,12 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         write_map(path, &cluster)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        // Written, not printed: a closed pipe is an error `main` treats as success.
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report)?
+        )?;
     } else {
         report.print(args.map.as_deref())?;
     }
