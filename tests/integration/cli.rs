@@ -144,6 +144,24 @@ fn explain_reports_the_warm_pool_and_its_cost() {
         "{out}"
     );
     assert!(out.contains("idle: 27 addresses"), "{out}");
+    // No MINIMUM_IP_TARGET: no floor line.
+    assert!(!out.contains("keeps attached at least"), "{out}");
+    let (ok, out, _) = pdipam(&[
+        "explain",
+        "--instance-type",
+        "m5.large",
+        "--warm-ip-target",
+        "5",
+        "--minimum-ip-target",
+        "40",
+        "--pods",
+        "10",
+    ]);
+    assert!(ok);
+    assert!(
+        out.contains("keeps available: 5 addresses; wants 3 prefixes for these pods\nkeeps attached at least: 40 addresses\n"),
+        "{out}"
+    );
     let (ok, out, _) = pdipam(&[
         "explain",
         "--instance-type",

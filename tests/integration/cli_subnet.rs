@@ -594,3 +594,75 @@ fn simulate_draws_a_progress_bar_on_a_terminal_only() {
     assert!(piped.stderr.is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn frag_counts_a_prefix_smaller_than_a_28_by_its_size() {
+    // Prefixes are /28s when EC2 delegates them, but a /29 in the input is counted as the eight
+    // addresses it holds: the cell it sits in keeps eight free.
+    let dir = scratch("frag-29");
+    let enis = write(
+        &dir,
+        "enis.json",
+        &json!({"NetworkInterfaces": [
+            {"NetworkInterfaceId": "eni-a", "PrivateIpAddress": "10.0.0.4",
+             "PrivateIpAddresses": [{"Primary": true, "PrivateIpAddress": "10.0.0.4"}],
+             "Ipv4Prefixes": [{"Ipv4Prefix": "10.0.0.40/29"}]}]}),
+    );
+    let map = dir.join("frag.svg");
+    let map_arg = map.to_str().unwrap();
+    let v = json_of(&[
+        "frag",
+        "--subnet",
+        "10.0.0.0/24",
+        "--network-interfaces",
+        &enis,
+        "--json",
+        "--map",
+        map_arg,
+    ]);
+    // 256 - 5 reserved - 1 single address - 8 in the /29.
+    assert_eq!(v["free"], 242);
+    // Free addresses inside a suggestion plus those outside it are all free addresses.
+    let first = &v["reservation_suggestions"][0];
+    assert_eq!(first["cidr"], "10.0.0.128/25", "{v}");
+    assert_eq!(first["free_outside"], 242 - 127, "{v}");
+    let svg = std::fs::read_to_string(&map).unwrap();
+    assert!(
+        svg.contains("10.0.0.32/28: prefix 10.0.0.40/29 on eni-a; 0 single, 8 free"),
+        "{svg}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn frag_refuses_subnets_smaller_than_a_28() {
+    let out = run(&[
+        "frag",
+        "--subnet",
+        "10.0.0.0/29",
+        "--network-interfaces",
+        "/nonexistent.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.trim_end(),
+        "pdipam: --subnet 10.0.0.0/29: frag diagnoses IPv4 subnets of /28 or larger (prefixes are /28s)"
+    );
+    // A /28 is the smallest it takes: 11 usable addresses, no delegatable /28.
+    let dir = scratch("frag-28");
+    let enis = write(&dir, "enis.json", &json!({"NetworkInterfaces": []}));
+    let v = json_of(&[
+        "frag",
+        "--subnet",
+        "10.0.0.0/28",
+        "--network-interfaces",
+        &enis,
+        "--json",
+    ]);
+    assert_eq!(
+        (v["free"].as_u64(), v["free_28s"].as_u64()),
+        (Some(11), Some(0))
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
