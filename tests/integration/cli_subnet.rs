@@ -174,7 +174,7 @@ fn simulate_in_secondary_mode_stops_at_max_pods() {
 fn simulate_map_has_one_cell_per_28_coloured_by_node() {
     let dir = scratch("simulate-map");
     let map = dir.join("subnet.svg");
-    let out = run(&[
+    let args = [
         "simulate",
         "--subnet",
         "10.0.0.0/22",
@@ -190,16 +190,23 @@ fn simulate_map_has_one_cell_per_28_coloured_by_node() {
         "10.0.1.240/28:explicit",
         "--map",
         map.to_str().unwrap(),
-    ]);
+    ];
+    let out = run(&args);
     assert!(out.status.success(), "{out:?}");
     let (fills, legend, reservations) = read_map(&map);
     assert_eq!(fills.len(), 64, "a /22 has 64 /28s");
     assert_eq!(reservations, 2);
-    for k in 1..=3 {
-        assert!(
-            legend.contains(&format!("prefixes on node-{k}")),
-            "{legend}"
+    // Each node's colour counts its own prefixes, as the JSON report of the same run lists them.
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v = json_of(&json_args);
+    for n in v["nodes"].as_array().unwrap() {
+        let line = format!(
+            "prefixes on {} ({} /28s)",
+            n["name"].as_str().unwrap(),
+            n["prefixes"]
         );
+        assert!(legend.contains(&line), "{line:?} not in {legend}");
     }
     // 32 cells in the prefix reservation, 18 of them prefixes, one holding .255; and the explicit one.
     assert!(legend.contains("free, in a reservation (14)"), "{legend}");
@@ -373,15 +380,37 @@ fn frag_diagnoses_a_subnet_from_aws_cli_output() {
     let out = run(&args);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    for needle in [
-        "in use: 3 interfaces with 6 addresses and 2 prefixes (1 interface of other subnets skipped)",
-        "free aligned /28s: 8 (7 where automatic prefixes look)",
-        "10.0.0.100 on eni-b: frees 10.0.0.96/28",
-        "eni-b: 3 addresses in 2 /28s, 2 of them alone",
-        "--cidr 10.0.0.0/26 --reservation-type prefix",
-    ] {
-        assert!(text.contains(needle), "{needle:?} not in\n{text}");
-    }
+    // The whole report, line for line: what an operator reads.
+    let expected = format!(
+        "\
+subnet 10.0.0.0/24: 256 addresses, 5 reserved by AWS
+in use: 3 interfaces with 6 addresses and 2 prefixes (1 interface of other subnets skipped)
+reservations: 10.0.0.64/28 explicit
+free: 213 addresses (213 available as AWS counts them)
+free aligned /28s: 8 (7 where automatic prefixes look); largest free block: 10.0.0.64/27; fragmentation 0.40
+an automatic /28 now: succeeds (10.0.0.48/28 would be chosen)
+
+addresses that alone spoil a /28 (releasing one gives its /28 back):
+  10.0.0.20 on eni-a: frees 10.0.0.16/28
+  10.0.0.100 on eni-b: frees 10.0.0.96/28
+  10.0.0.200 on eni-c: frees 10.0.0.192/28
+interfaces whose addresses spoil the most /28s:
+  eni-b: 3 addresses in 2 /28s, 2 of them alone
+  eni-a: 1 address in 1 /28, 1 of them alone
+  eni-c: 1 address in 1 /28, 1 of them alone
+
+the prefix reservation that gives the most /28s back:
+  10.0.0.0/26: gives back 2 /28s as its 4 single addresses are released, keeps 1 free /28 free; 141 free addresses stay outside it
+  aws ec2 create-subnet-cidr-reservation --subnet-id SUBNET --cidr 10.0.0.0/26 --reservation-type prefix
+other sizes:
+  10.0.0.128/25: gives back 1 /28 as its 1 single address is released, keeps 4 free /28s free; 103 free addresses stay outside it
+  10.0.0.96/27: gives back 1 /28 as its 1 single address is released, keeps 1 free /28 free; 166 free addresses stay outside it
+  10.0.0.16/28: gives back 1 /28 as its 1 single address is released, keeps 0 free /28s free; 182 free addresses stay outside it
+map: {}
+",
+        map.display()
+    );
+    assert_eq!(text, expected);
     let (fills, legend, reservations) = read_map(&map);
     assert_eq!(fills.len(), 16);
     assert_eq!(reservations, 1);
@@ -626,6 +655,24 @@ fn frag_counts_a_prefix_smaller_than_a_28_by_its_size() {
     let first = &v["reservation_suggestions"][0];
     assert_eq!(first["cidr"], "10.0.0.128/25", "{v}");
     assert_eq!(first["free_outside"], 242 - 127, "{v}");
+    // No interface of another subnet, no reservation: neither is mentioned.
+    let out = run(&[
+        "frag",
+        "--subnet",
+        "10.0.0.0/24",
+        "--network-interfaces",
+        &enis,
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().take(3).collect();
+    assert_eq!(
+        lines,
+        [
+            "subnet 10.0.0.0/24: 256 addresses, 5 reserved by AWS",
+            "in use: 1 interface with 1 address and 1 prefix",
+            "free: 242 addresses (242 available as AWS counts them)"
+        ]
+    );
     let svg = std::fs::read_to_string(&map).unwrap();
     assert!(
         svg.contains("10.0.0.32/28: prefix 10.0.0.40/29 on eni-a; 0 single, 8 free"),
