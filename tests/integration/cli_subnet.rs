@@ -79,6 +79,10 @@ fn simulate_places_every_pod_and_accounts_for_every_address() {
     let v = json_of(&args);
     assert_eq!(v["pods"]["running"], 600);
     assert_eq!(v["pods"]["pending"], 0);
+    // Placement and five churn rounds, each over once 130 quiet seconds have passed.
+    assert_eq!(v["unsettled_phases"], 0);
+    let simulated = v["simulated_seconds"].as_u64().unwrap();
+    assert!((6 * 130..3600).contains(&simulated), "{simulated}");
     assert_eq!(v["failures"].as_array().unwrap().len(), 0, "{v:#}");
     let nodes = v["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 8);
@@ -712,4 +716,63 @@ fn frag_refuses_subnets_smaller_than_a_28() {
         (Some(11), Some(0))
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `frag`'s JSON and text reports of one interface holding `addresses` and `prefixes`.
+fn frag_of(name: &str, subnet: &str, addresses: &[String], prefixes: &[String]) -> (Value, String) {
+    let dir = scratch(name);
+    let enis = write(
+        &dir,
+        "enis.json",
+        &json!({"NetworkInterfaces": [{
+            "NetworkInterfaceId": "eni-a",
+            "PrivateIpAddresses": addresses.iter()
+                .map(|a| json!({"PrivateIpAddress": a}))
+                .collect::<Vec<_>>(),
+            "Ipv4Prefixes": prefixes.iter()
+                .map(|p| json!({"Ipv4Prefix": p}))
+                .collect::<Vec<_>>()}]}),
+    );
+    let args = ["frag", "--subnet", subnet, "--network-interfaces", &enis];
+    let text = String::from_utf8(run(&args).stdout).unwrap();
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let v = json_of(&json_args);
+    std::fs::remove_dir_all(dir).unwrap();
+    (v, text)
+}
+
+const NO_SUGGESTION: &str = "no prefix reservation would give back or keep free a /28 while \
+                             leaving room for the single addresses";
+
+#[test]
+fn frag_suggests_no_reservation_that_gives_nothing_back() {
+    // A /29 in every /28 (the last one's lower half: .255 is reserved): 123 addresses free, but
+    // no /28 free or spoiled by single addresses alone, so no reservation could give one back.
+    let prefixes: Vec<String> = (0..16)
+        .map(|i| format!("10.0.0.{}/29", i * 16 + if i == 15 { 0 } else { 8 }))
+        .collect();
+    let (v, text) = frag_of("frag-none", "10.0.0.0/24", &[], &prefixes);
+    assert_eq!(
+        (v["free"].as_u64(), v["free_28s"].as_u64()),
+        (Some(123), Some(0))
+    );
+    assert_eq!(v["reservation_suggestions"], json!([]), "{v:#}");
+    assert!(text.contains(NO_SUGGESTION), "{text}");
+}
+
+#[test]
+fn frag_keeps_room_for_single_addresses_outside_a_suggestion() {
+    // A /26 whose only free /28 is .32/28: reserving it would leave no address outside for the
+    // next interface's primary address, so it is not suggested.
+    let mut addresses: Vec<String> = (4..8).map(|a| format!("10.0.0.{a}")).collect();
+    addresses.extend((56..63).map(|a| format!("10.0.0.{a}")));
+    let prefixes = ["10.0.0.8/29", "10.0.0.16/28", "10.0.0.48/29"].map(String::from);
+    let (v, text) = frag_of("frag-room", "10.0.0.0/26", &addresses, &prefixes);
+    assert_eq!(
+        (v["free"].as_u64(), v["free_28s"].as_u64()),
+        (Some(16), Some(1))
+    );
+    assert_eq!(v["reservation_suggestions"], json!([]), "{v:#}");
+    assert!(text.contains(NO_SUGGESTION), "{text}");
 }
