@@ -253,6 +253,21 @@ fn space(e: SubnetError) -> ProviderError {
     }
 }
 
+/// The refusal of a request for `count` blocks, from the refusal of the one that did not fit.
+/// The cloud takes all or nothing, so "fewer than 1 free" (true once the first blocks were
+/// taken, false once they are given back) becomes "fewer than `count` free".
+fn whole_request(e: SubnetError, count: u32) -> SubnetError {
+    match e {
+        SubnetError::InsufficientFreeAddressesInSubnet { subnet, needed } => {
+            SubnetError::InsufficientFreeAddressesInSubnet {
+                subnet,
+                needed: needed.saturating_mul(u64::from(count)),
+            }
+        }
+        other => other,
+    }
+}
+
 impl Provider for LocalProvider {
     fn create_interface(&mut self, device_number: u32) -> Result<InterfaceSpec, ProviderError> {
         let primary = self.v4.allocate_ip().map_err(space)?;
@@ -281,7 +296,7 @@ impl Provider for LocalProvider {
                     for p in got {
                         let _ = subnet.release(p);
                     }
-                    return Err(space(e));
+                    return Err(space(whole_request(e, count)));
                 }
             }
         }
@@ -301,7 +316,7 @@ impl Provider for LocalProvider {
                     for a in got {
                         let _ = self.v4.release_ip(a);
                     }
-                    return Err(space(e));
+                    return Err(space(whole_request(e, count)));
                 }
             }
         }

@@ -287,14 +287,12 @@ fn frag_diagnoses_a_subnet_from_aws_cli_output() {
     let v = json_of(&args);
     // `pdipam frag ... | head`: a reader leaving early is no failure, in either output.
     for args in [&base[..], &args[..]] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
             .args(args)
-            .stdout(std::process::Stdio::piped())
+            .stdout(crate::cli::closed_pipe())
             .stderr(std::process::Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{args:?}: {out:?}");
         assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
     }
@@ -775,4 +773,70 @@ fn frag_keeps_room_for_single_addresses_outside_a_suggestion() {
     );
     assert_eq!(v["reservation_suggestions"], json!([]), "{v:#}");
     assert!(text.contains(NO_SUGGESTION), "{text}");
+}
+
+/// Simulation runs whose text reports are kept line for line in `tests/integration/golden/`:
+/// a fragmented prefix-mode subnet, a single node, and a secondary-IP subnet that runs out of
+/// addresses in two different ways. `PDIPAM_BLESS=1 cargo test` rewrites the files after a
+/// deliberate change of the report; review the diff.
+const GOLDEN_SIMULATIONS: &[(&str, &str)] = &[
+    (
+        "simulate-random-24.txt",
+        "--subnet 10.0.0.0/24 --instance-type m5.large --nodes 3 --pods 150 --policy random --churn 2",
+    ),
+    (
+        "simulate-one-node.txt",
+        "--subnet 10.0.0.0/24 --instance-type m5.large --nodes 1 --pods 150 --policy random --churn 1",
+    ),
+    (
+        "simulate-secondary-25.txt",
+        "--subnet 10.0.0.0/25 --instance-type m5.large --nodes 6 --pods 180 --mode secondary --churn 1",
+    ),
+];
+
+#[test]
+fn simulate_text_reports_line_for_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/golden");
+    let bless = std::env::var_os("PDIPAM_BLESS").is_some();
+    for (file, args) in GOLDEN_SIMULATIONS {
+        let mut argv = vec!["simulate"];
+        argv.extend(args.split(' '));
+        let out = run(&argv);
+        assert!(out.status.success(), "{args}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let path = dir.join(file);
+        if bless {
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text == expected,
+            "pdipam simulate {args}: the report differs from {file}\n--- got\n{text}--- expected\n{expected}"
+        );
+    }
+}
+
+#[test]
+fn simulate_text_lists_forty_nodes_and_counts_the_rest() {
+    let out = run(&[
+        "simulate",
+        "--subnet",
+        "10.0.0.0/20",
+        "--instance-type",
+        "m5.large",
+        "--nodes",
+        "41",
+        "--pods",
+        "100",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("node-")).collect();
+    assert_eq!(rows.len(), 40, "{text}");
+    assert!(rows[39].starts_with("node-40 "), "{text}");
+    assert!(
+        text.contains("\n... and 1 more node (--json lists every node)\n"),
+        "{text}"
+    );
 }

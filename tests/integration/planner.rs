@@ -457,3 +457,30 @@ fn never_grows_past_max_pods() {
     );
     assert_eq!(x.max_pods, 50);
 }
+
+#[test]
+fn a_local_provider_refuses_a_whole_request_and_says_how_much_it_needed() {
+    use pdipam::{Provider, ProviderError, SubnetError};
+    // A /28: 11 usable addresses, no /28 to delegate.
+    let subnet = Arc::new(Subnet::new("10.0.0.0/28".parse().unwrap()).unwrap());
+    let mut provider = LocalProvider::new("n", subnet.clone());
+    let free = subnet.stats().free;
+    match provider.assign_addresses("eni-1", 20) {
+        Err(ProviderError::InsufficientSpace(SubnetError::InsufficientFreeAddressesInSubnet {
+            needed,
+            ..
+        })) => assert_eq!(needed, 20),
+        other => panic!("{other:?}"),
+    }
+    // All or nothing: the 11 it could take were given back.
+    assert_eq!(subnet.stats().free, free);
+    assert_eq!(provider.assign_addresses("eni-1", 11).unwrap().len(), 11);
+    match provider.assign_prefixes("eni-1", false, 2) {
+        Err(ProviderError::InsufficientSpace(SubnetError::InsufficientFreeAddressesInSubnet {
+            needed,
+            ..
+        })) => assert_eq!(needed, 32),
+        other => panic!("{other:?}"),
+    }
+    subnet.verify().unwrap();
+}

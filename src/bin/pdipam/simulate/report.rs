@@ -276,8 +276,12 @@ impl Report {
         if self.nodes.len() > TEXT_NODES {
             writeln!(
                 out,
-                "... and {} more nodes (--json lists every node)",
-                self.nodes.len() - TEXT_NODES
+                "... and {} (--json lists every node)",
+                count(
+                    (self.nodes.len() - TEXT_NODES) as u64,
+                    "more node",
+                    "more nodes"
+                )
             )?;
         }
         let idle: u64 = self.nodes.iter().map(|n| u64::from(n.idle)).sum();
@@ -287,9 +291,13 @@ impl Report {
         let s = &self.subnet;
         writeln!(
             out,
-            "subnet {}: {} free of {} ({} available as AWS counts), {} prefixes and {} single \
-             addresses delegated",
-            s.cidr, s.free, s.total, s.available, s.prefixes, s.single_addresses
+            "subnet {}: {} free of {} ({} available as AWS counts), {} and {} delegated",
+            s.cidr,
+            s.free,
+            s.total,
+            s.available,
+            count(s.prefixes, "prefix", "prefixes"),
+            count(s.single_addresses, "single address", "single addresses")
         )?;
         writeln!(
             out,
