@@ -392,3 +392,24 @@ fn clock(secs: u64) -> String {
         format!("{s}s")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::clock;
+
+    #[test]
+    fn clock_reads_hours_minutes_seconds() {
+        for (secs, text) in [
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m00s"),
+            (125, "2m05s"),
+            (3599, "59m59s"),
+            (3600, "1h00m00s"),
+            (3725, "1h02m05s"),
+            (43_200, "12h00m00s"),
+        ] {
+            assert_eq!(clock(secs), text, "{secs}");
+        }
+    }
+}
