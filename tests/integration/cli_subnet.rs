@@ -819,24 +819,30 @@ fn simulate_text_reports_line_for_line() {
 
 #[test]
 fn simulate_text_lists_forty_nodes_and_counts_the_rest() {
-    let out = run(&[
-        "simulate",
-        "--subnet",
-        "10.0.0.0/20",
-        "--instance-type",
-        "m5.large",
-        "--nodes",
-        "41",
-        "--pods",
-        "100",
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("node-")).collect();
-    assert_eq!(rows.len(), 40, "{text}");
-    assert!(rows[39].starts_with("node-40 "), "{text}");
+    let text_of = |nodes: &str| {
+        let out = run(&[
+            "simulate",
+            "--subnet",
+            "10.0.0.0/20",
+            "--instance-type",
+            "m5.large",
+            "--nodes",
+            nodes,
+            "--pods",
+            "100",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let rows = |text: &str| text.lines().filter(|l| l.starts_with("node-")).count();
+    let forty = text_of("40");
+    assert_eq!(rows(&forty), 40, "{forty}");
+    assert!(!forty.contains("more node"), "{forty}");
+    let more = text_of("41");
+    assert_eq!(rows(&more), 40, "{more}");
     assert!(
-        text.contains("\n... and 1 more node (--json lists every node)\n"),
-        "{text}"
+        more.contains("node-40 ")
+            && more.contains("\n... and 1 more node (--json lists every node)\n"),
+        "{more}"
     );
 }
