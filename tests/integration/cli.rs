@@ -217,17 +217,23 @@ fn bad_input_is_one_line_naming_the_value_and_exit_code_2() {
     }
 }
 
+/// The node checkpoint documented in docs/checkpoint.md (its first JSON block).
+fn documented_node_checkpoint() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checkpoint.md"))
+        .unwrap();
+    let start = doc.find("```json\n").unwrap() + 8;
+    let end = start + doc[start..].find("```").unwrap();
+    doc[start..end].to_string()
+}
+
 #[test]
 fn inspect_summarises_checkpoints_and_ipamd_files() {
     let dir = std::env::temp_dir().join(format!("pdipam-cli-inspect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // The documented node checkpoint.
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checkpoint.md"))
-        .unwrap();
-    let start = doc.find("```json\n").unwrap() + 8;
-    let end = start + doc[start..].find("```").unwrap();
+    let documented = documented_node_checkpoint();
     let node = dir.join("node.json");
-    std::fs::write(&node, &doc[start..end]).unwrap();
+    std::fs::write(&node, &documented).unwrap();
     let (ok, out, err) = pdipam(&["inspect", node.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(
@@ -274,11 +280,7 @@ fn inspect_summarises_checkpoints_and_ipamd_files() {
     for bad in ["missing.json", "node.json"] {
         let path = dir.join(bad);
         if bad == "node.json" {
-            std::fs::write(
-                &path,
-                doc[start..end].replace("10.0.1.16/28", "10.0.1.32/28"),
-            )
-            .unwrap();
+            std::fs::write(&path, documented.replace("10.0.1.16/28", "10.0.1.32/28")).unwrap();
         }
         let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
             .args(["inspect", path.to_str().unwrap()])
@@ -367,12 +369,9 @@ fn a_reader_closing_the_pipe_early_is_not_an_error() {
     // or report a broken pipe.
     let dir = std::env::temp_dir().join(format!("pdipam-cli-pipe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checkpoint.md"))
-        .unwrap();
-    let start = doc.find("```json\n").unwrap() + 8;
-    let end = start + doc[start..].find("```").unwrap();
+    let documented = documented_node_checkpoint();
     let node = dir.join("node.json");
-    std::fs::write(&node, &doc[start..end]).unwrap();
+    std::fs::write(&node, &documented).unwrap();
     let checkpoint = node.to_str().unwrap();
     for args in [
         &["max-pods", "--all"][..],
