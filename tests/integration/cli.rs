@@ -148,7 +148,7 @@ fn explain_reports_the_warm_pool_and_its_cost() {
     assert!(out.contains("idle: 27 addresses"), "{out}");
     // No MINIMUM_IP_TARGET: no floor line.
     assert!(!out.contains("keeps attached at least"), "{out}");
-    let (ok, out, _) = pdipam(&[
+    let mut warm_ip = vec![
         "explain",
         "--instance-type",
         "m5.large",
@@ -158,24 +158,15 @@ fn explain_reports_the_warm_pool_and_its_cost() {
         "40",
         "--pods",
         "10",
-    ]);
+    ];
+    let (ok, out, _) = pdipam(&warm_ip);
     assert!(ok);
     assert!(
         out.contains("keeps available: 5 addresses; wants 3 prefixes for these pods\nkeeps attached at least: 40 addresses\n"),
         "{out}"
     );
-    let (ok, out, _) = pdipam(&[
-        "explain",
-        "--instance-type",
-        "m5.large",
-        "--warm-ip-target",
-        "5",
-        "--minimum-ip-target",
-        "40",
-        "--pods",
-        "10",
-        "--json",
-    ]);
+    warm_ip.push("--json");
+    let (ok, out, _) = pdipam(&warm_ip);
     assert!(ok);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -297,7 +288,7 @@ fn inspect_summarises_checkpoints_and_ipamd_files() {
 fn explain_in_secondary_mode_keeps_a_spare_interface() {
     // m5.large: 9 addresses per interface. With WARM_ENI_TARGET=1 (the default) and 5 pods the
     // node keeps a whole interface of spare addresses: 2 interfaces, 18 addresses.
-    let (ok, out, err) = pdipam(&[
+    let mut secondary = vec![
         "explain",
         "--instance-type",
         "m5.large",
@@ -305,8 +296,19 @@ fn explain_in_secondary_mode_keeps_a_spare_interface() {
         "secondary",
         "--pods",
         "5",
-        "--json",
-    ]);
+    ];
+    let (ok, out, _) = pdipam(&secondary);
+    assert!(ok);
+    assert!(
+        out.starts_with("m5.large in secondary-IP mode, 5 pods"),
+        "{out}"
+    );
+    assert!(
+        out.contains("in 18 secondary addresses on 2 interfaces"),
+        "{out}"
+    );
+    secondary.push("--json");
+    let (ok, out, err) = pdipam(&secondary);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -326,24 +328,6 @@ fn explain_in_secondary_mode_keeps_a_spare_interface() {
             Some(13),
             Some(29)
         )
-    );
-    let (ok, out, _) = pdipam(&[
-        "explain",
-        "--instance-type",
-        "m5.large",
-        "--mode",
-        "secondary",
-        "--pods",
-        "5",
-    ]);
-    assert!(ok);
-    assert!(
-        out.starts_with("m5.large in secondary-IP mode, 5 pods"),
-        "{out}"
-    );
-    assert!(
-        out.contains("in 18 secondary addresses on 2 interfaces"),
-        "{out}"
     );
 }
 
@@ -392,12 +376,7 @@ fn a_reader_closing_the_pipe_early_is_not_an_error() {
             "--json",
         ][..],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
-            .args(args)
-            .stdout(closed_pipe())
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .unwrap();
+        let out = with_reader_gone(args);
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
         assert!(
@@ -408,10 +387,19 @@ fn a_reader_closing_the_pipe_early_is_not_an_error() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// The writing end of a pipe whose reader has already gone: every write fails with a broken
-/// pipe, from the first one. (Closing the reader after the spawn would race with a child quick
-/// enough to fill the pipe's buffer first.)
-pub(crate) fn closed_pipe() -> std::process::Stdio {
+/// Runs `pdipam args` with stdout the writing end of a pipe whose reader has already gone, so
+/// every write fails with a broken pipe from the first one. (Closing the reader after the spawn
+/// would race with a child quick enough to fill the pipe's buffer first.)
+pub(crate) fn with_reader_gone(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args(args)
+        .stdout(closed_pipe())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+fn closed_pipe() -> std::process::Stdio {
     let mut reader = Command::new("true")
         .stdin(std::process::Stdio::piped())
         .spawn()
