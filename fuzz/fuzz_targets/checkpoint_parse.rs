@@ -22,10 +22,14 @@ fn node() -> Node {
         id: "eni-0".into(),
         device_number: 0,
         primary_address: "10.0.0.10".parse().unwrap(),
-        flags: InterfaceFlags { primary: true, ..Default::default() },
+        flags: InterfaceFlags {
+            primary: true,
+            ..Default::default()
+        },
     })
     .unwrap();
-    n.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap()).unwrap();
+    n.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
+        .unwrap();
     n
 }
 
@@ -42,7 +46,9 @@ fn resealed(kind: &str, body: &[u8]) -> Option<Vec<u8>> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
     match mode % 5 {
         0 => {
@@ -62,7 +68,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 | 3 => {
-            let bytes = if mode % 5 == 2 { Some(rest.to_vec()) } else { resealed("subnet", rest) };
+            let bytes = if mode % 5 == 2 {
+                Some(rest.to_vec())
+            } else {
+                resealed("subnet", rest)
+            };
             if let Some(bytes) = bytes {
                 if let Ok(cp) = SubnetCheckpoint::from_bytes(&bytes, "fuzz") {
                     if let Ok(s) = cp.restore("fuzz") {

@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
         .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from));
 
     // The C ABI's parser, through the same pointer and buffer path C callers use.
-    let mut out = c::pdipam_prefix { family: 0xEE, len: 0xEE, addr: [0xEE; 16] };
+    let mut out = c::pdipam_prefix {
+        family: 0xEE,
+        len: 0xEE,
+        addr: [0xEE; 16],
+    };
     let untouched = out;
     let status = match CString::new(data.to_vec()) {
         Ok(cs) => c::pdipam_prefix_parse(cs.as_ptr(), &mut out),
@@ -31,8 +35,13 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(status, c::PDIPAM_STATUS_OK, "{text:?}");
             let mut buf = [0 as std::ffi::c_char; c::PDIPAM_PREFIX_TEXT_MAX];
             let mut len = 0usize;
-            assert_eq!(c::pdipam_prefix_format(&out, buf.as_mut_ptr(), buf.len(), &mut len), 0);
-            let formatted = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+            assert_eq!(
+                c::pdipam_prefix_format(&out, buf.as_mut_ptr(), buf.len(), &mut len),
+                0
+            );
+            let formatted = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+                .to_str()
+                .unwrap();
             assert_eq!(formatted.len(), len);
             assert_eq!(formatted, net.to_string(), "{text:?}");
             assert_eq!(formatted.parse::<IpNet>().unwrap(), net);
@@ -54,7 +63,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(k) => assert!(t == "prefix" || t == "explicit", "{k:?} from {t:?}"),
         Err(e) => assert!(e.contains(&format!("{t:?}"))),
     }
-    let (settings, warnings) = WarmSettings::parse(|name| (name == "WARM_IP_TARGET").then(|| t.to_string()));
+    let (settings, warnings) =
+        WarmSettings::parse(|name| (name == "WARM_IP_TARGET").then(|| t.to_string()));
     if let Ok(n) = t.trim().parse::<u32>() {
         assert!(warnings.is_empty() && settings.warm_ip_target == n, "{t:?}");
     }

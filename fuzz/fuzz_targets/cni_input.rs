@@ -39,6 +39,8 @@ fn texts(v: &[Net]) -> Vec<String> {
     v.iter().map(Net::text).collect()
 }
 
+// One value per run, built once: its size does not matter, and boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Arbitrary, Debug)]
 enum Stdin {
     Raw(Vec<u8>),

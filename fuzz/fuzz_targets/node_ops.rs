@@ -30,18 +30,37 @@ enum Op {
 impl Op {
     fn node_op(&self) -> NodeOp {
         match *self {
-            Op::AttachInterface(dev, trunk) => NodeOp::AttachInterface { dev: u32::from(dev % 4), trunk },
-            Op::AttachPrefix(dev, n, shape) => NodeOp::AttachPrefix { dev: u32::from(dev % 4), n: n % 8, shape: shape % 10 },
-            Op::AttachSecondary(dev, n) => NodeOp::AttachSecondary { dev: u32::from(dev % 4), n: n % 12 },
+            Op::AttachInterface(dev, trunk) => NodeOp::AttachInterface {
+                dev: u32::from(dev % 4),
+                trunk,
+            },
+            Op::AttachPrefix(dev, n, shape) => NodeOp::AttachPrefix {
+                dev: u32::from(dev % 4),
+                n: n % 8,
+                shape: shape % 10,
+            },
+            Op::AttachSecondary(dev, n) => NodeOp::AttachSecondary {
+                dev: u32::from(dev % 4),
+                n: n % 12,
+            },
             Op::Assign(key) => NodeOp::Assign { key: key % 24 },
-            Op::AssignAddress(key, n) => NodeOp::AssignAddress { key: key % 24, n: n % 64 },
+            Op::AssignAddress(key, n) => NodeOp::AssignAddress {
+                key: key % 24,
+                n: n % 64,
+            },
             Op::Release(key) => NodeOp::Release { key: key % 24 },
-            Op::Quarantine(key, n) => NodeOp::Quarantine { key: key % 24, n: n % 64 },
+            Op::Quarantine(key, n) => NodeOp::Quarantine {
+                key: key % 24,
+                n: n % 64,
+            },
             Op::ReleaseQuarantined(key) => NodeOp::ReleaseQuarantined { key: key % 24 },
             Op::Advance(secs) => NodeOp::Advance { secs: secs % 40 },
             Op::RemovePrefix(n, force) => NodeOp::RemovePrefix { n: n % 8, force },
             Op::RemoveSecondary(n, force) => NodeOp::RemoveSecondary { n: n % 12, force },
-            Op::RemoveInterface(dev, force) => NodeOp::RemoveInterface { dev: u32::from(dev % 4), force },
+            Op::RemoveInterface(dev, force) => NodeOp::RemoveInterface {
+                dev: u32::from(dev % 4),
+                force,
+            },
             Op::Plan => NodeOp::Plan,
         }
     }
@@ -59,8 +78,16 @@ struct Input {
 fuzz_target!(|input: Input| {
     let instance = ["t3.small", "m5.large", "t3.nano"][input.instance as usize % 3];
     let config = NodeConfig {
-        mode: if input.secondary_mode { AddressMode::Secondary } else { AddressMode::Prefix },
-        cooldown: if input.cooldown { Duration::from_secs(30) } else { Duration::ZERO },
+        mode: if input.secondary_mode {
+            AddressMode::Secondary
+        } else {
+            AddressMode::Prefix
+        },
+        cooldown: if input.cooldown {
+            Duration::from_secs(30)
+        } else {
+            Duration::ZERO
+        },
         custom_networking: input.custom_networking,
         ..Default::default()
     };

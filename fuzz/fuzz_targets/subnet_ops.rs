@@ -1,5 +1,7 @@
 //! Arbitrary operation sequences on `Subnet` and on the naive model: every result compared,
-//! `verify()` after every step, statistics compared at the end.
+//! `verify()` after every step, statistics compared at the end. IPv4 subnets run from a /30 to a
+//! /14, so inputs reach maps of more than one 65,536-unit page (their directory, and runs that
+//! span pages) as well as the one-page maps most CNI subnets are.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -12,15 +14,15 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 #[derive(Arbitrary, Debug)]
 enum Op {
     Prefix(u8),
-    PrefixAt(u16, u8),
+    PrefixAt(u32, u8),
     Ip,
-    IpAt(u16),
-    Release(u16, u8),
+    IpAt(u32),
+    Release(u32, u8),
     ReleaseHeld(u8),
-    Reserve(u16, u8, bool),
+    Reserve(u32, u8, bool),
     Unreserve(u8),
-    Holder(u16),
-    IsFree(u16, u8),
+    Holder(u32),
+    IsFree(u32, u8),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -34,10 +36,15 @@ struct Input {
     ops: Vec<Op>,
 }
 
-fn cidr(subnet: IpNet, unit: u16, len: u8) -> IpNet {
+/// The CIDR of length `len` (taken modulo the family's width, so it may be misaligned, outside
+/// the subnet or of the wrong size on purpose) at unit `unit` of the subnet. Units run to twice
+/// the subnet's size, so half the raw values land outside it.
+fn cidr(subnet: IpNet, unit: u32, len: u8) -> IpNet {
+    let unit_len: u8 = if subnet.addr().is_ipv4() { 32 } else { 80 };
+    let unit = unit % (2u32 << (unit_len - subnet.prefix_len()));
     match subnet {
         IpNet::V4(n) => {
-            let a = Ipv4Addr::from(u32::from(n.network()).wrapping_add(unit as u32));
+            let a = Ipv4Addr::from(u32::from(n.network()).wrapping_add(unit));
             IpNet::V4(Ipv4Net::new(a, len % 33).unwrap())
         }
         IpNet::V6(n) => {
@@ -51,10 +58,18 @@ fuzz_target!(|input: Input| {
     let subnet: IpNet = if input.v6 {
         "2001:db8:5::/64".parse().unwrap()
     } else {
-        let len = 21 + input.subnet_len % 10; // /21 to /30
-        IpNet::V4(Ipv4Net::new(Ipv4Addr::new(10, 7, 0, 0), len).unwrap().trunc())
+        let len = 14 + input.subnet_len % 17; // /14 (four pages) to /30
+        IpNet::V4(
+            Ipv4Net::new(Ipv4Addr::new(10, 7, 0, 0), len)
+                .unwrap()
+                .trunc(),
+        )
     };
-    let profile = [ReservedProfile::Aws, ReservedProfile::Classic, ReservedProfile::None][input.profile as usize % 3];
+    let profile = [
+        ReservedProfile::Aws,
+        ReservedProfile::Classic,
+        ReservedProfile::None,
+    ][input.profile as usize % 3];
     let placement = match input.placement % 3 {
         0 => Placement::Pack,
         1 => Placement::FirstFit,
@@ -67,9 +82,17 @@ fuzz_target!(|input: Input| {
     let real = Subnet::with_options(subnet, opts).unwrap();
     let mut model = NaiveSubnet::with_options(subnet, opts).unwrap();
     let unit_len: u8 = if input.v6 { 80 } else { 32 };
-    let len = |x: u8| unit_len.saturating_sub(x % 12);
+    // Every length from one unit to the whole subnet, and one longer than the subnet.
+    let span_bits = unit_len - subnet.prefix_len();
+    let len = |x: u8| unit_len.saturating_sub(x % (span_bits + 2));
+    // The naive model scans every unit per call: fewer steps on larger maps keep runs fast.
+    let steps = match span_bits {
+        0..=12 => 200,
+        13..=16 => 32,
+        _ => 16,
+    };
     let mut held: Vec<IpNet> = Vec::new();
-    for op in input.ops.iter().take(if input.v6 { 24 } else { 200 }) {
+    for op in input.ops.iter().take(steps) {
         match *op {
             Op::Prefix(l) => {
                 let r = real.allocate_prefix(len(l));
@@ -119,7 +142,11 @@ fuzz_target!(|input: Input| {
             }
             Op::Reserve(u, l, prefix) => {
                 let c = cidr(subnet, u, len(l.wrapping_add(2)));
-                let k = if prefix { ReservationKind::Prefix } else { ReservationKind::Explicit };
+                let k = if prefix {
+                    ReservationKind::Prefix
+                } else {
+                    ReservationKind::Explicit
+                };
                 assert_eq!(real.add_reservation(c, k), model.add_reservation(c, k));
             }
             Op::Unreserve(i) => {
