@@ -277,3 +277,6 @@ fn render(census: &Census, owners: &Owners<'_>) -> Document {
         .add(reservations)
         .add(legend)
 }
+
+#[cfg(test)]
+mod tests;
