@@ -566,12 +566,39 @@ mod tests {
                        "routes": [{"dst": "nowhere"}]}),
                 "routes[0].dst \"nowhere\"",
             ),
+            (
+                json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
+                       "routes": [{"dst": "0.0.0.0/0", "gw": "router"}]}),
+                "routes[0].gw \"router\" is not an IP address",
+            ),
+            (
+                json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
+                       "routes": [{"dst": "0.0.0.0/0", "gw": 1}]}),
+                "routes[0].gw 1 is not an IP address",
+            ),
         ];
         for (ipam, needle) in cases {
             let e = err(ipam.clone());
             assert_eq!(e.code, code::INVALID_CONFIG, "{ipam}");
             assert!(e.message.contains(needle), "{ipam}: {e}");
         }
+    }
+
+    #[test]
+    fn routes_take_an_address_or_no_gateway() {
+        let routes = json!([
+            {"dst": "0.0.0.0/0", "gw": "10.0.0.1"},
+            {"dst": "::/0", "gw": "2600:1f14::1"},
+            {"dst": "192.168.0.0/16", "gw": null},
+            {"dst": "172.16.0.0/12"},
+        ]);
+        let c = NetworkConfig::parse(&conf(json!({
+            "type": "pdipam-cni",
+            "prefixes": ["10.0.1.0/28"],
+            "routes": routes,
+        })))
+        .unwrap();
+        assert_eq!(c.ipam.routes.len(), 4);
     }
 
     #[test]

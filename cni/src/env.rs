@@ -261,6 +261,20 @@ mod tests {
             .message
             .contains("CNI_IFNAME"));
         assert!(with("CNI_IFNAME", "..").message.contains("CNI_IFNAME"));
+        for bad in [".", "a/b", "a:b", "a b", "sixteen-bytes-xx"] {
+            assert!(
+                with("CNI_IFNAME", bad).message.contains("CNI_IFNAME"),
+                "{bad}"
+            );
+        }
+        // Fifteen bytes is the longest name Linux takes; dots inside a name are fine.
+        for good in ["fifteen-bytes-x", "eth0.100", "..x"] {
+            let vars: Vec<_> = ADD
+                .iter()
+                .map(|&(k, v)| if k == "CNI_IFNAME" { (k, good) } else { (k, v) })
+                .collect();
+            assert_eq!(from(&vars).unwrap().if_name, good);
+        }
         assert!(with("CNI_ARGS", "K8S_POD_NAME")
             .message
             .contains("K8S_POD_NAME"));

@@ -248,7 +248,14 @@ fn a_block_dropped_from_the_configuration_keeps_its_pods_in_quarantine() {
     assert_eq!(pods.len(), 1);
     assert_eq!(quarantined.len(), 1);
     assert_eq!(quarantined[0].address, first);
-    assert_eq!(call("CHECK", "c1", &smaller).code(), 102);
+    let r = call("CHECK", "c1", &smaller);
+    assert_eq!(r.code(), 102);
+    assert!(
+        r.stdout
+            .contains(&format!("holds {first}, which lies in no configured block")),
+        "{}",
+        r.stdout
+    );
     // With the prefix back, c1 holds its address again.
     assert!(call("CHECK", "c1", &conf).success);
     assert_eq!(call("ADD", "c1", &conf).addresses()[0].addr(), first);
@@ -293,10 +300,55 @@ fn gc_releases_exactly_the_attachments_missing_from_the_valid_list() {
         let i: usize = p.key.container_id()[1..].parse().unwrap();
         assert_eq!(p.address, addresses[i], "a kept pod moved");
     }
+    // A quarantined pod (its block dropped from the configuration) is released too, and the
+    // release is written even when it is the only one.
+    let moved = keep
+        .iter()
+        .find(|c| {
+            within(
+                addresses[c[1..].parse::<usize>().unwrap()],
+                &["10.0.1.16/28"],
+            )
+        })
+        .expect("a kept pod in the first prefix")
+        .clone();
+    let mut smaller = gc.clone();
+    smaller["ipam"]["prefixes"] = json!(["10.0.1.48/28"]);
+    assert_eq!(call("CHECK", &moved, &smaller).code(), 102);
+    let valid: Vec<Value> = keep
+        .iter()
+        .filter(|c| **c != moved)
+        .map(|c| json!({"containerID": c, "ifname": "eth0"}))
+        .collect();
+    smaller["cni.dev/valid-attachments"] = json!(valid);
+    let r = call_with(
+        &[("CNI_COMMAND", "GC".into())],
+        smaller.to_string().as_bytes(),
+    );
+    assert!(r.success, "{r:?}");
+    // The other kept pods of the dropped block stay, in quarantine.
+    let (pods, quarantined) = stored_pods(dir.path(), "ipv4");
+    let left: HashSet<&str> = pods
+        .iter()
+        .chain(&quarantined)
+        .map(|p| p.key.container_id())
+        .collect();
+    let expected: HashSet<&str> = keep
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != moved)
+        .collect();
+    assert_eq!(left, expected);
+    assert!(quarantined
+        .iter()
+        .all(|q| within(q.address, &["10.0.1.16/28"])));
+    assert!(!quarantined.is_empty());
+
     // GC without the list refuses rather than releasing everything.
     let r = call_with(&[("CNI_COMMAND", "GC".into())], conf.to_string().as_bytes());
     assert_eq!(r.code(), 7);
-    assert_eq!(stored_pods(dir.path(), "ipv4").0.len(), keep.len());
+    let (pods, quarantined) = stored_pods(dir.path(), "ipv4");
+    assert_eq!(pods.len() + quarantined.len(), keep.len() - 1);
 }
 
 /// docs/cni.md's example configuration gives docs/cni.md's example result.
@@ -339,9 +391,66 @@ fn an_unreadable_checkpoint_is_an_io_error_naming_it() {
     let conf = v4_network("1.0.0", &dir);
     // A directory where the checkpoint should be: it exists but cannot be read as a file.
     std::fs::create_dir_all(dir.path().join("pods/ipv4.checkpoint")).unwrap();
-    let r = call("ADD", "c1", &conf);
-    assert_eq!(r.code(), 5, "{}", r.stdout);
-    assert!(r.stdout.contains("ipv4.checkpoint"), "{}", r.stdout);
+    // Refused when it is read, before anything else happens: a DEL or CHECK that would write
+    // nothing does not mistake it for a network that has no state yet.
+    for verb in ["ADD", "DEL", "CHECK"] {
+        let r = call(verb, "c1", &conf);
+        assert_eq!(r.code(), 5, "{verb}: {}", r.stdout);
+        assert!(r.stdout.contains("cannot read"), "{verb}: {}", r.stdout);
+        assert!(r.stdout.contains("ipv4.checkpoint"), "{verb}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn status_tells_a_busy_network_from_an_unusable_one() {
+    let dir = DataDir::new("status");
+    let mut conf = v4_network("1.1.0", &dir);
+    conf["ipam"]["lockTimeoutSeconds"] = json!(0.2);
+    let status = || {
+        call_with(
+            &[("CNI_COMMAND", "STATUS".into())],
+            conf.to_string().as_bytes(),
+        )
+    };
+    assert!(call("ADD", "c1", &conf).success);
+    assert!(status().success);
+    // Busy: the runtime should ask again, not mark the network unavailable.
+    let lock = std::fs::File::open(dir.path().join("pods/lock")).unwrap();
+    lock.lock().unwrap();
+    let r = status();
+    assert_eq!(r.code(), 11, "{}", r.stdout);
+    drop(lock);
+    // Unusable: a checkpoint that cannot be restored makes the network unavailable.
+    let path = dir.path().join("pods/ipv4.checkpoint");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let r = status();
+    assert_eq!(r.code(), 50, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("the network's state is unusable"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_call_removes_only_temporaries_a_killed_writer_left() {
+    let dir = DataDir::new("temporaries");
+    let conf = v4_network("1.0.0", &dir);
+    assert!(call("ADD", "c1", &conf).success);
+    let pods = dir.path().join("pods");
+    let abandoned = ".ipv4.checkpoint.tmp.4242.0";
+    let others = [".keep", "notes.checkpoint.tmp.1", ".notes"];
+    for name in others.iter().chain([&abandoned]) {
+        std::fs::write(pods.join(name), b"x").unwrap();
+    }
+    assert!(call("ADD", "c2", &conf).success);
+    assert!(!pods.join(abandoned).exists());
+    for name in others {
+        assert!(pods.join(name).exists(), "{name} was removed");
+    }
 }
 
 #[test]
