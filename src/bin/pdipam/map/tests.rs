@@ -82,6 +82,19 @@ fn label(n: roxmltree::Node<'_, '_>) -> Label {
     }
 }
 
+/// The `tag` elements directly inside the group with id `id`.
+fn children<'a, 'i>(
+    svg: roxmltree::Node<'a, 'i>,
+    id: &str,
+    tag: &'static str,
+) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> {
+    svg.descendants()
+        .find(|n| n.attribute("id") == Some(id))
+        .unwrap_or_else(|| panic!("no {id} group"))
+        .children()
+        .filter(move |n| n.has_tag_name(tag))
+}
+
 fn draw(subnet: &Subnet, names: &[&str], owner_of: &dyn Fn(IpNet) -> usize) -> Drawn {
     let census = Census::of(subnet).unwrap();
     let owners = Owners {
@@ -91,25 +104,8 @@ fn draw(subnet: &Subnet, names: &[&str], owner_of: &dyn Fn(IpNet) -> usize) -> D
     let text = render(&census, &owners).to_string();
     let doc = roxmltree::Document::parse(&text).expect("the map is well-formed XML");
     let svg = doc.root_element();
-    let group = |id: &str| {
-        svg.descendants()
-            .find(|n| n.attribute("id") == Some(id))
-            .unwrap_or_else(|| panic!("no {id} group"))
-    };
-    let rects = |id: &str| {
-        group(id)
-            .children()
-            .filter(|n| n.has_tag_name("rect"))
-            .map(rect)
-            .collect::<Vec<_>>()
-    };
-    let texts = |id: &str| {
-        group(id)
-            .children()
-            .filter(|n| n.has_tag_name("text"))
-            .map(label)
-            .collect::<Vec<_>>()
-    };
+    let rects = |id| children(svg, id, "rect").map(rect).collect();
+    let texts = |id| children(svg, id, "text").map(label).collect();
     let top_level = |tag: &str| {
         svg.children()
             .find(|n| n.has_tag_name(tag))
