@@ -512,8 +512,6 @@ fn checkpoint_benches(c: &mut Criterion) {
     g.finish();
 }
 
-#[path = "suite/c_abi.rs"]
-mod c_abi;
 #[path = "suite/hardware.rs"]
 mod hardware;
 #[path = "suite/scaling.rs"]
@@ -527,7 +525,6 @@ criterion_group!(
     node_benches::benches,
     checkpoint_benches,
     subnet_suite::benches,
-    c_abi::benches,
     scaling::benches,
     hardware::benches
 );

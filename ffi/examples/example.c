@@ -1,5 +1,5 @@
 /* A node's life from C: carve prefixes from a subnet, attach them, give pods addresses.
- *   cargo build --release -p pdipam-ffi
+ *   cargo build --release -p libpdipam
  *   cc -std=c11 -Iinclude ffi/examples/example.c target/release/libpdipam.a -lpthread -ldl -lm
  */
 #include "pdipam.h"

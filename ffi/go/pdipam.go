@@ -4,7 +4,7 @@
 //
 // Build the library first, from the repository root:
 //
-//	cargo build --release -p pdipam-ffi
+//	cargo build --release -p libpdipam
 //
 // Subnets and nodes are safe for concurrent use by many goroutines. Close releases one; it is
 // idempotent, later calls return ErrClosed, and a finalizer closes what was forgotten.

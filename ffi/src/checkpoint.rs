@@ -5,7 +5,7 @@ use crate::boundary::{run, run_on};
 use crate::node::pdipam_node;
 use crate::raw::{self, Out};
 use crate::status::{pdipam_status, Failure};
-use pdipam_core::{write_durably, NodeCheckpoint, PersistError, SystemClock, WarmSettings};
+use pdipam::{write_durably, NodeCheckpoint, PersistError, SystemClock, WarmSettings};
 use std::ffi::c_char;
 use std::path::Path;
 use std::sync::Arc;

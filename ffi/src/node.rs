@@ -5,7 +5,7 @@ use crate::boundary::{run, run_on, Guarded};
 use crate::prefix::{addr_arg, net_arg, pdipam_prefix};
 use crate::raw::{self, Out};
 use crate::status::{pdipam_status, Failure};
-use pdipam_core::{
+use pdipam::{
     AddressMode, InstanceLimits, InterfaceFlags, InterfaceSpec, IpFamily, Node, NodeConfig, PodKey,
     PodRequest, WarmSettings,
 };

@@ -6,7 +6,7 @@ use crate::prefix::pdipam_prefix;
 use crate::raw::{self, Out};
 use crate::status::{pdipam_status, Failure};
 use ipnet::IpNet;
-use pdipam_core::{plan, Action, BlockKind};
+use pdipam::{plan, Action, BlockKind};
 use std::ffi::c_char;
 
 /// Delegate `count` prefixes to `interface_id`.

@@ -4,7 +4,7 @@ use crate::boundary::{run, run_on, Guarded};
 use crate::prefix::{addr_arg, net_arg, pdipam_prefix};
 use crate::raw::{self, Out};
 use crate::status::{pdipam_status, Failure};
-use pdipam_core::{Placement, ReservationKind, ReservedProfile, Subnet, SubnetOptions};
+use pdipam::{Placement, ReservationKind, ReservedProfile, Subnet, SubnetOptions};
 use std::ffi::c_char;
 use std::sync::atomic::AtomicBool;
 

@@ -15,8 +15,8 @@ use crate::{
 };
 use arbitrary::Arbitrary;
 use ipnet::IpNet;
-use pdipam_core::testing::NaiveSubnet;
-use pdipam_core::{Placement, ReservedProfile, SubnetOptions};
+use pdipam::testing::NaiveSubnet;
+use pdipam::{Placement, ReservedProfile, SubnetOptions};
 use std::ffi::{c_char, CStr, CString};
 use std::net::{IpAddr, Ipv4Addr};
 use std::ptr::{null, null_mut};

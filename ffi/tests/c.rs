@@ -26,14 +26,7 @@ fn static_lib() -> &'static Path {
         let target = root().join("target/c-abi");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "pdipam-ffi",
-                "--lib",
-                "--target-dir",
-            ])
+            .args(["build", "--quiet", "-p", "libpdipam", "--target-dir"])
             .arg(&target)
             .current_dir(root())
             .status()

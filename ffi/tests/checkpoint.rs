@@ -2,12 +2,12 @@
 //! sees, and a stray pod kept in quarantine that holds its key.
 
 use pdipam::{
-    pdipam_node, pdipam_node_assign, pdipam_node_free, pdipam_node_load, pdipam_prefix,
-    PDIPAM_STATUS_CHECKPOINT_CONFLICT, PDIPAM_STATUS_KEY_CONFLICT, PDIPAM_STATUS_OK,
-};
-use pdipam_core::{
     InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeCheckpoint, NodeConfig, PodKey,
     PodRequest,
+};
+use pdipam_ffi::{
+    pdipam_node, pdipam_node_assign, pdipam_node_free, pdipam_node_load, pdipam_prefix,
+    PDIPAM_STATUS_CHECKPOINT_CONFLICT, PDIPAM_STATUS_KEY_CONFLICT, PDIPAM_STATUS_OK,
 };
 use std::ffi::CString;
 use std::path::PathBuf;

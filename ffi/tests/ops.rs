@@ -1,8 +1,8 @@
 //! The proptest twin of the `ffi_ops` fuzz target: random bytes become operation sequences
 //! through `arbitrary` (the fuzzer's own decoding), replayed through the C ABI beside the
-//! naive model by `pdipam::testing_ops` (the code the fuzz target runs).
+//! naive model by `pdipam_ffi::testing_ops` (the code the fuzz target runs).
 
-use pdipam::testing_ops::{decode, FfiOp, FfiPair};
+use pdipam_ffi::testing_ops::{decode, FfiOp, FfiPair};
 use proptest::prelude::*;
 
 proptest! {

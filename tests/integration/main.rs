@@ -1,6 +1,4 @@
 //! The integration tests: one binary (STYLE.md), one module per concern.
-mod cli;
-mod cli_subnet;
 mod concurrency;
 mod crash;
 mod limits;

@@ -1,5 +1,4 @@
 //! `pdipam simulate` and `pdipam frag`, run as a user runs them; their maps parsed as XML.
-#![cfg(feature = "cli")]
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,5 @@
 //! The `pdipam` binary: max-pods, explain and inspect, run as a user runs them (simulate and frag:
 //! `cli_subnet`).
-#![cfg(feature = "cli")]
 
 use std::process::Command;
 
@@ -210,8 +209,11 @@ fn bad_input_is_one_line_naming_the_value_and_exit_code_2() {
 
 /// The node checkpoint documented in docs/checkpoint.md (its first JSON block).
 fn documented_node_checkpoint() -> String {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/checkpoint.md"))
-        .unwrap();
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/checkpoint.md"
+    ))
+    .unwrap();
     let start = doc.find("```json\n").unwrap() + 8;
     let end = start + doc[start..].find("```").unwrap();
     doc[start..end].to_string()

@@ -1,12 +1,12 @@
 //! What the C ABI adds to a call: one /28 allocate + release and one pod assign + release,
 //! through the `extern "C"` functions (as C calls them) beside the same work through the Rust
-//! API. `cargo bench --bench pdipam -- c_abi`.
+//! API. `cargo bench -p pdipam-ffi --bench c_abi`.
 
-use criterion::Criterion;
+use criterion::{criterion_group, criterion_main, Criterion};
 use pdipam::{
     InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeConfig, PodKey, PodRequest, Subnet,
 };
-use pdipam_c as c;
+use pdipam_ffi as c;
 use std::ffi::CString;
 use std::hint::black_box;
 use std::time::Duration;
@@ -147,7 +147,5 @@ fn node_pair(crit: &mut Criterion) {
     g.finish();
 }
 
-pub fn benches(c: &mut Criterion) {
-    subnet_pair(c);
-    node_pair(c);
-}
+criterion_group!(benches, subnet_pair, node_pair);
+criterion_main!(benches);

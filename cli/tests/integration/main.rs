@@ -1,0 +1,3 @@
+//! The command line's tests: the `pdipam` binary run as a user runs it, its reports pinned.
+mod cli;
+mod cli_subnet;
