@@ -219,8 +219,10 @@ mod node_benches {
     use super::*;
     use pdipam::testing::NaiveNode;
     use pdipam::{
-        plan, AddressMode, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node,
-        NodeConfig, PodKey, PodRequest, SystemClock, Timestamp, WarmSettings,
+        limits::InstanceLimits,
+        planner::{plan, WarmSettings},
+        AddressMode, Clock, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig, PodKey,
+        PodRequest, SystemClock, Timestamp,
     };
     use std::sync::Arc;
 
@@ -268,15 +270,17 @@ mod node_benches {
     /// addresses held by pods.
     fn fifteen_prefixes<N: PodAlloc>(n: N) -> Arc<N> {
         for dev in 0..2u32 {
-            n.iface(InterfaceSpec {
-                id: format!("eni-{dev}"),
-                device_number: dev,
-                primary_address: format!("10.0.0.{}", 10 + dev).parse().unwrap(),
-                flags: InterfaceFlags {
+            n.iface(
+                InterfaceSpec::new(
+                    format!("eni-{dev}"),
+                    dev,
+                    format!("10.0.0.{}", 10 + dev).parse().unwrap(),
+                )
+                .flags(InterfaceFlags {
                     primary: dev == 0,
                     ..Default::default()
-                },
-            });
+                }),
+            );
         }
         for i in 0..15u32 {
             let id = if i < 9 { "eni-0" } else { "eni-1" };
@@ -297,10 +301,7 @@ mod node_benches {
     /// 30 addresses per thread are cooling at any time (a steady churn of one pod per second).
     pub fn pairs<N: PodAlloc>(iters: u64, threads: usize, cooldown: Duration) -> Duration {
         let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
-        let config = NodeConfig {
-            cooldown,
-            ..Default::default()
-        };
+        let config = NodeConfig::new().cooldown(cooldown);
         let node = fifteen_prefixes(N::make(config, clock.clone()));
         timed_pairs(node, iters, threads, (!cooldown.is_zero()).then_some(clock))
     }
@@ -309,10 +310,7 @@ mod node_benches {
     /// cooldown (on a real clock a tight loop would leave every free address cooling).
     pub fn pairs_on_clock(iters: u64, clock: Arc<dyn Clock>) -> Duration {
         let limits = InstanceLimits::lookup("m5.large").unwrap().clone();
-        let config = NodeConfig {
-            cooldown: Duration::ZERO,
-            ..Default::default()
-        };
+        let config = NodeConfig::new().cooldown(Duration::ZERO);
         timed_pairs(
             fifteen_prefixes(Node::with_clock(limits, config, clock)),
             iters,
@@ -389,15 +387,17 @@ mod node_benches {
         let limits = InstanceLimits::lookup("m5.8xlarge").unwrap().clone();
         let node = Node::with_clock(limits, NodeConfig::default(), clock);
         for dev in 0..2u32 {
-            node.attach_interface(InterfaceSpec {
-                id: format!("eni-{dev}"),
-                device_number: dev,
-                primary_address: format!("10.0.0.{}", 10 + dev).parse().unwrap(),
-                flags: InterfaceFlags {
+            node.attach_interface(
+                InterfaceSpec::new(
+                    format!("eni-{dev}"),
+                    dev,
+                    format!("10.0.0.{}", 10 + dev).parse().unwrap(),
+                )
+                .flags(InterfaceFlags {
                     primary: dev == 0,
                     ..Default::default()
-                },
-            })
+                }),
+            )
             .unwrap();
         }
         for i in 0..17u32 {
@@ -477,7 +477,10 @@ mod node_benches {
 // ---- checkpoints ------------------------------------------------------------------------------
 
 fn checkpoint_benches(c: &mut Criterion) {
-    use pdipam::{ManualClock, NodeCheckpoint, SubnetCheckpoint, Timestamp};
+    use pdipam::{
+        persist::{NodeCheckpoint, SubnetCheckpoint},
+        ManualClock, Timestamp,
+    };
     use std::sync::Arc;
     let mut g = c.benchmark_group("checkpoint");
     g.sample_size(20).measurement_time(Duration::from_secs(3));

@@ -12,9 +12,11 @@
 //! pool as pods arrive, its prefixes carved from an in-process subnet.
 
 use pdipam::{
-    execute, explain, max_pods, plan, Clock, InstanceLimits, LocalProvider, ManualClock,
-    MaxPodsOptions, Node, NodeConfig, Placement, PodKey, PodRequest, ReservationKind, Subnet,
-    SubnetError, SubnetOptions, SubnetStats, Timestamp, WarmSettings,
+    limits::{max_pods, InstanceLimits, MaxPodsOptions},
+    planner::{explain, plan, WarmSettings},
+    provider::{execute, LocalProvider},
+    Clock, ManualClock, Node, NodeConfig, Placement, PodKey, PodRequest, ReservationKind, Subnet,
+    SubnetError, SubnetOptions, SubnetStats, Timestamp,
 };
 use std::sync::Arc;
 use std::time::Duration;

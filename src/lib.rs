@@ -10,10 +10,20 @@
 //! [`Subnet::explain_prefix_failure`] names the allocations that spoil the candidate blocks.
 //!
 //! The node side ([`Node`]) holds what the cloud attached to one instance (interfaces, /28 and /80
-//! prefixes, secondary addresses, within the [`InstanceLimits`] of its type) and assigns pod
-//! addresses from it by key, idempotently, with cooldown and deterministic packing; [`plan`]
-//! turns the warm-pool settings into cloud actions, which [`execute`] carries out through a
-//! [`Provider`] ([`LocalProvider`]: an in-process subnet). [`max_pods`] answers SPEC.md 2.2.
+//! prefixes, secondary addresses, within the [`InstanceLimits`](limits::InstanceLimits) of its
+//! type) and assigns pod addresses from it by key, idempotently, with cooldown and deterministic
+//! packing.
+//!
+//! The rest is grouped by job:
+//! - [`limits`]: the embedded instance-type table and the max-pods formula;
+//! - [`planner`]: warm-pool settings and the plan of cloud actions they call for ([`planner::plan`]);
+//! - [`provider`]: carrying a plan out through the cloud ([`provider::execute`], the
+//!   [`Provider`](provider::Provider) trait, an in-process [`LocalProvider`](provider::LocalProvider));
+//! - [`persist`]: checkpoints of nodes and subnets, durable writes, the VPC CNI's
+//!   `vpc-cni-ipam/1` import.
+//!
+//! The rules pdipam follows (reserved addresses, slots, max pods, warm-pool precedence,
+//! cooldown, error words) are in the repository's `docs/rules.md`.
 //!
 //! ```
 //! use pdipam::{Origin, ReservationKind, Subnet};
@@ -32,11 +42,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod limits;
+pub mod limits;
 mod node;
-mod persist;
-mod planner;
-mod provider;
+pub mod persist;
+pub mod planner;
+pub mod provider;
 mod space;
 mod subnet;
 mod sync;
@@ -50,26 +60,12 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod testing;
 
-pub use limits::{
-    max_pods, CniVersion, Hypervisor, InstanceLimits, LimitsError, MaxPods, MaxPodsOptions, PodCap,
-    PrefixFallback,
-};
 pub use node::{
     AddressMode, Assignment, BlockKind, BlockSnapshot, Clock, GcPolicy, GcReport, InterfaceFlags,
     InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, NodeError,
     NodeInvariantViolation, NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest, Released,
     SystemClock, Timestamp,
 };
-pub use persist::{
-    import_vpc_cni, write_durably, ConfigRecord, CoolingEntry, ImportReport, InterfaceRecord,
-    NodeCheckpoint, PersistError, PodEntry, RestoredNode, SubnetCheckpoint, WriteThroughError,
-    WriteThroughNode, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, VPC_CNI_VERSION,
-};
-pub use planner::{
-    explain, plan, Action, Explanation, Holdback, Plan, Rule, SettingWarning, WarmSettings,
-    INSUFFICIENT_SPACE_BACKOFF, INTERFACE_MIN_AGE, SHRINK_INTERVAL,
-};
-pub use provider::{execute, Execution, LocalProvider, Provider, ProviderError};
 pub use subnet::{
     Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,
     Reservation, ReservationKind, ReservedProfile, Spoiler, Subnet, SubnetError, SubnetOptions,

@@ -8,20 +8,29 @@ use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Why the cloud refused an action.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why the cloud refused an action. [`std::error::Error::source`] gives the cause itself.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProviderError {
     /// The subnet has no room (`InsufficientCidrBlocks` or `InsufficientFreeAddressesInSubnet`):
     /// the planner backs off for 120 seconds.
     #[error("{0}")]
-    InsufficientSpace(SubnetError),
-    /// Any other refusal.
+    InsufficientSpace(#[source] SubnetError),
+    /// Any other refusal: the cloud client's own error, kept whole (an SDK error, an HTTP
+    /// failure) so the embedder can inspect or downcast it. [`ProviderError::cloud`] builds one.
     #[error("{0}")]
-    Cloud(String),
+    Cloud(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The node refused what the cloud gave (a defect of the provider: say which).
     #[error("node refused the cloud's answer: {0}")]
-    Node(NodeError),
+    Node(#[source] NodeError),
+}
+
+impl ProviderError {
+    /// A [`ProviderError::Cloud`] from any error of the embedder's cloud client, or a message
+    /// (`ProviderError::cloud("throttled")`).
+    pub fn cloud(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        ProviderError::Cloud(error.into())
+    }
 }
 
 /// The cloud's side of a plan's actions. Each method either does all it was asked or nothing.
@@ -236,7 +245,7 @@ impl LocalProvider {
         if v6 {
             self.v6
                 .as_deref()
-                .ok_or_else(|| ProviderError::Cloud("no IPv6 subnet".into()))
+                .ok_or_else(|| ProviderError::cloud("no IPv6 subnet"))
         } else {
             Ok(&self.v4)
         }
@@ -249,7 +258,7 @@ fn space(e: SubnetError) -> ProviderError {
         | SubnetError::InsufficientFreeAddressesInSubnet { .. } => {
             ProviderError::InsufficientSpace(e)
         }
-        other => ProviderError::Cloud(other.to_string()),
+        other => ProviderError::cloud(other),
     }
 }
 
@@ -326,9 +335,7 @@ impl Provider for LocalProvider {
     fn unassign(&mut self, _interface: &str, blocks: &[IpNet]) -> Result<(), ProviderError> {
         for b in blocks {
             let subnet = self.subnet(b.addr().is_ipv6())?;
-            subnet
-                .release(*b)
-                .map_err(|e| ProviderError::Cloud(e.to_string()))?;
+            subnet.release(*b).map_err(ProviderError::cloud)?;
         }
         Ok(())
     }
@@ -340,8 +347,38 @@ impl Provider for LocalProvider {
         blocks: &[IpNet],
     ) -> Result<(), ProviderError> {
         self.unassign(interface, blocks)?;
-        self.v4
-            .release_ip(primary)
-            .map_err(|e| ProviderError::Cloud(e.to_string()))
+        self.v4.release_ip(primary).map_err(ProviderError::cloud)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// An embedder's own error type, as a cloud SDK would return.
+    #[derive(Debug, thiserror::Error)]
+    #[error("throttled: retry after {0} ms")]
+    struct Throttled(u32);
+
+    #[test]
+    fn a_cloud_error_is_kept_whole_and_is_the_source() {
+        let e = ProviderError::cloud(Throttled(250));
+        assert_eq!(e.to_string(), "throttled: retry after 250 ms");
+        let cause = e.source().and_then(|s| s.downcast_ref::<Throttled>());
+        assert_eq!(cause.map(|t| t.0), Some(250));
+        assert_eq!(
+            ProviderError::cloud("no IPv6 subnet").to_string(),
+            "no IPv6 subnet"
+        );
+    }
+
+    #[test]
+    fn nested_errors_are_sources() {
+        let subnet = Subnet::new("10.0.0.0/30".parse().unwrap()).unwrap();
+        let refusal = subnet.allocate_prefix(28).unwrap_err();
+        let e = ProviderError::InsufficientSpace(refusal.clone());
+        let cause = e.source().and_then(|s| s.downcast_ref::<SubnetError>());
+        assert_eq!(cause, Some(&refusal));
     }
 }

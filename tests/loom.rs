@@ -204,8 +204,8 @@ fn an_address_seen_free_is_never_refused() {
 mod node {
     use super::*;
     use pdipam::{
-        InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig, PodKey,
-        PodRequest, Timestamp,
+        limits::InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig,
+        PodKey, PodRequest, Timestamp,
     };
     // The node takes a std `Arc<dyn Clock>`; its own atomics and locks are loom's (the sync shim).
     use std::sync::Arc;
@@ -220,22 +220,15 @@ mod node {
         } else {
             pdipam::AddressMode::Secondary
         };
-        let cfg = NodeConfig {
-            mode,
-            cooldown,
-            ..Default::default()
-        };
+        let cfg = NodeConfig::new().mode(mode).cooldown(cooldown);
         let limits = InstanceLimits::lookup("m5.large").unwrap().clone();
         let n = Node::with_clock(limits, cfg, clock.clone());
-        n.attach_interface(InterfaceSpec {
-            id: "eni-0".into(),
-            device_number: 0,
-            primary_address: "10.0.0.10".parse().unwrap(),
-            flags: InterfaceFlags {
+        n.attach_interface(
+            InterfaceSpec::new("eni-0", 0, "10.0.0.10".parse().unwrap()).flags(InterfaceFlags {
                 primary: true,
                 ..Default::default()
-            },
-        })
+            }),
+        )
         .unwrap();
         if prefix {
             n.attach_prefix("eni-0", net("10.0.1.0/28")).unwrap();

@@ -4,8 +4,11 @@
 use crate::warm::WarmArgs;
 use clap::Parser;
 use pdipam::{
-    execute, explain, plan, AddressMode, Clock, InstanceLimits, LocalProvider, ManualClock, Node,
-    NodeConfig, PodKey, PodRequest, Rule, Subnet, SubnetOptions, Timestamp,
+    limits::InstanceLimits,
+    planner::{explain, plan, Rule},
+    provider::{execute, LocalProvider},
+    AddressMode, Clock, ManualClock, Node, NodeConfig, PodKey, PodRequest, Subnet, SubnetOptions,
+    Timestamp,
 };
 use std::io::Write;
 use std::sync::Arc;
@@ -36,10 +39,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "10.0.0.0/12".parse()?,
         SubnetOptions::default(),
     )?);
-    let config = NodeConfig {
-        mode,
-        ..Default::default()
-    };
+    let config = NodeConfig::new().mode(mode);
     let node = Node::with_clock(limits.clone(), config, clock.clone());
     let mut cloud = LocalProvider::new("explain", subnet);
     cloud.boot(&node)?;

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use ipnet::IpNet;
-use pdipam::{NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION};
+use pdipam::persist::{NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! `pdipam max-pods`: SPEC.md 2.2, for one instance type or all of them.
 
 use clap::Parser;
-use pdipam::{CniVersion, InstanceLimits, LimitsError, MaxPods, MaxPodsOptions};
+use pdipam::limits::{CniVersion, InstanceLimits, LimitsError, MaxPods, MaxPodsOptions};
 use std::io::Write;
 
 #[derive(Parser)]

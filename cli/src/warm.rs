@@ -1,7 +1,7 @@
 //! The address mode and warm-pool flags `explain` and `simulate` share, with the CNI's names.
 
 use clap::{Args, ValueEnum};
-use pdipam::{AddressMode, WarmSettings};
+use pdipam::{planner::WarmSettings, AddressMode};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Mode {
@@ -37,12 +37,11 @@ impl WarmArgs {
     }
 
     pub fn settings(&self) -> WarmSettings {
-        WarmSettings {
-            warm_eni_target: self.warm_eni_target,
-            warm_ip_target: self.warm_ip_target,
-            minimum_ip_target: self.minimum_ip_target,
-            warm_prefix_target: self.warm_prefix_target,
-            max_pods: None,
-        }
+        WarmSettings::new()
+            .warm_eni_target(self.warm_eni_target)
+            .warm_ip_target(self.warm_ip_target)
+            .minimum_ip_target(self.minimum_ip_target)
+            .warm_prefix_target(self.warm_prefix_target)
+            .max_pods(None)
     }
 }

@@ -11,8 +11,9 @@ use crate::config::{FamilyConfig, IpamConfig, NetworkConfig};
 use crate::error::{code, CniError};
 use crate::lock::StateLock;
 use pdipam::{
-    AddressMode, ConfigRecord, Hypervisor, InstanceLimits, InterfaceFlags, InterfaceRecord,
-    IpFamily, Node, NodeCheckpoint, PersistError, SystemClock, Timestamp,
+    limits::{Hypervisor, InstanceLimits},
+    persist::{ConfigRecord, InterfaceRecord, NodeCheckpoint, PersistError},
+    AddressMode, InterfaceFlags, IpFamily, Node, SystemClock, Timestamp,
 };
 use std::fs;
 use std::net::IpAddr;
@@ -100,7 +101,11 @@ impl NetworkState {
             let config = net.ipam.families.iter().find(|f| f.family == family);
             let stored = match NodeCheckpoint::read(&path) {
                 Ok(c) => Some(c),
-                Err(PersistError::Io { .. }) if !path.exists() => None,
+                Err(PersistError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    None
+                }
                 // There but unreadable (permissions, a failing disk): I/O, not a bad checkpoint.
                 Err(e @ PersistError::Io { .. }) => {
                     return Err(io_error(format!("cannot read {}", path.display()), e))

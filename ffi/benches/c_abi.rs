@@ -4,7 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pdipam::{
-    InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeConfig, PodKey, PodRequest, Subnet,
+    limits::InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeConfig, PodKey, PodRequest,
+    Subnet,
 };
 use pdipam_ffi as c;
 use std::ffi::CString;
@@ -54,25 +55,19 @@ fn subnet_pair(crit: &mut Criterion) {
 }
 
 fn node_config() -> NodeConfig {
-    NodeConfig {
-        cooldown: Duration::ZERO,
-        ..NodeConfig::default()
-    }
+    NodeConfig::new().cooldown(Duration::ZERO)
 }
 
 fn node_pair(crit: &mut Criterion) {
     let mut g = crit.benchmark_group("c_abi/node_assign_release");
     let limits = InstanceLimits::lookup("m5.large").unwrap().clone();
     let rust = Node::new(limits, node_config());
-    rust.attach_interface(InterfaceSpec {
-        id: "eni-0".into(),
-        device_number: 0,
-        primary_address: "10.0.0.10".parse().unwrap(),
-        flags: InterfaceFlags {
+    rust.attach_interface(
+        InterfaceSpec::new("eni-0", 0, "10.0.0.10".parse().unwrap()).flags(InterfaceFlags {
             primary: true,
             ..Default::default()
-        },
-    })
+        }),
+    )
     .unwrap();
     rust.attach_prefix("eni-0", "10.0.1.16/28".parse().unwrap())
         .unwrap();

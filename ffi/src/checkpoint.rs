@@ -5,7 +5,11 @@ use crate::boundary::{run, run_on};
 use crate::node::pdipam_node;
 use crate::raw::{self, Out};
 use crate::status::{pdipam_status, Failure};
-use pdipam::{write_durably, NodeCheckpoint, PersistError, SystemClock, WarmSettings};
+use pdipam::{
+    persist::{write_durably, NodeCheckpoint, PersistError},
+    planner::WarmSettings,
+    SystemClock,
+};
 use std::ffi::c_char;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,7 +48,7 @@ pub extern "C" fn pdipam_node_load(
             Failure::from(PersistError::Io {
                 source_name: path.into(),
                 operation: "read",
-                message: e.to_string(),
+                source: e,
             })
         })?;
         let checkpoint = NodeCheckpoint::from_bytes(&bytes, path)?;

@@ -3,7 +3,7 @@
 use crate::boundary::run;
 use crate::raw::{self, Out};
 use crate::status::pdipam_status;
-use pdipam::{CniVersion, InstanceLimits, MaxPodsOptions};
+use pdipam::limits::{CniVersion, InstanceLimits, MaxPodsOptions};
 use std::ffi::c_char;
 
 /// The questions `pdipam_max_pods` asks (all zero: the calculator's defaults). A plain value.

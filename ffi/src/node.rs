@@ -6,8 +6,8 @@ use crate::prefix::{addr_arg, net_arg, pdipam_prefix};
 use crate::raw::{self, Out};
 use crate::status::{pdipam_status, Failure};
 use pdipam::{
-    AddressMode, InstanceLimits, InterfaceFlags, InterfaceSpec, IpFamily, Node, NodeConfig, PodKey,
-    PodRequest, WarmSettings,
+    limits::InstanceLimits, planner::WarmSettings, AddressMode, InterfaceFlags, InterfaceSpec,
+    IpFamily, Node, NodeConfig, PodKey, PodRequest,
 };
 use std::ffi::c_char;
 use std::sync::atomic::AtomicBool;
@@ -125,24 +125,21 @@ fn config(c: &pdipam_node_config) -> Result<NodeConfig, Failure> {
         6 => IpFamily::V6,
         f => return Err(Failure::invalid(format!("family {f}: expected 4 or 6"))),
     };
-    Ok(NodeConfig {
-        mode,
-        family,
-        cooldown: Duration::from_millis(c.cooldown_ms.into()),
-        custom_networking: c.custom_networking != 0,
-        max_eni: (c.max_eni != 0).then_some(c.max_eni),
-        ..NodeConfig::default()
-    })
+    Ok(NodeConfig::new()
+        .mode(mode)
+        .family(family)
+        .cooldown(Duration::from_millis(c.cooldown_ms.into()))
+        .custom_networking(c.custom_networking != 0)
+        .max_eni((c.max_eni != 0).then_some(c.max_eni)))
 }
 
 pub(crate) fn settings(s: &pdipam_warm_settings) -> WarmSettings {
-    WarmSettings {
-        warm_eni_target: s.warm_eni_target,
-        warm_ip_target: s.warm_ip_target,
-        minimum_ip_target: s.minimum_ip_target,
-        warm_prefix_target: s.warm_prefix_target,
-        max_pods: (s.max_pods != 0).then_some(s.max_pods),
-    }
+    WarmSettings::new()
+        .warm_eni_target(s.warm_eni_target)
+        .warm_ip_target(s.warm_ip_target)
+        .minimum_ip_target(s.minimum_ip_target)
+        .warm_prefix_target(s.warm_prefix_target)
+        .max_pods((s.max_pods != 0).then_some(s.max_pods))
 }
 
 fn key(
@@ -255,16 +252,13 @@ pub extern "C" fn pdipam_node_attach_interface_with_flags(
                 "interface flags {flags:#x}: unknown bits"
             )));
         }
-        Ok(n.node.attach_interface(InterfaceSpec {
-            id: id.to_string(),
-            device_number,
-            primary_address: primary,
-            flags: InterfaceFlags {
+        Ok(n.node.attach_interface(
+            InterfaceSpec::new(id.to_string(), device_number, primary).flags(InterfaceFlags {
                 primary: flags & PDIPAM_INTERFACE_PRIMARY != 0,
                 trunk: flags & PDIPAM_INTERFACE_TRUNK != 0,
                 efa: flags & PDIPAM_INTERFACE_EFA != 0,
-            },
-        })?)
+            }),
+        )?)
     })
 }
 

@@ -6,7 +6,10 @@ use crate::prefix::pdipam_prefix;
 use crate::raw::{self, Out};
 use crate::status::{pdipam_status, Failure};
 use ipnet::IpNet;
-use pdipam::{plan, Action, BlockKind};
+use pdipam::{
+    planner::{plan, Action},
+    BlockKind,
+};
 use std::ffi::c_char;
 
 /// Delegate `count` prefixes to `interface_id`.

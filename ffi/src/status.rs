@@ -2,7 +2,7 @@
 //! never reused. `pdipam_status` is a plain `int32_t`, so a C caller may pass any integer back
 //! (to `pdipam_status_str`) without undefined behaviour on the Rust side.
 
-use pdipam::{LimitsError, NodeError, PersistError, SubnetError};
+use pdipam::{limits::LimitsError, persist::PersistError, NodeError, SubnetError};
 use std::ffi::c_char;
 use std::fmt;
 

@@ -2,8 +2,8 @@
 //! sees, and a stray pod kept in quarantine that holds its key.
 
 use pdipam::{
-    InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeCheckpoint, NodeConfig, PodKey,
-    PodRequest,
+    limits::InstanceLimits, persist::NodeCheckpoint, InterfaceFlags, InterfaceSpec, Node,
+    NodeConfig, PodKey, PodRequest,
 };
 use pdipam_ffi::{
     pdipam_node, pdipam_node_assign, pdipam_node_free, pdipam_node_load, pdipam_prefix,
@@ -19,15 +19,12 @@ fn checkpoint() -> NodeCheckpoint {
         InstanceLimits::lookup("m5.large").unwrap().clone(),
         NodeConfig::default(),
     );
-    node.attach_interface(InterfaceSpec {
-        id: "eni-0".into(),
-        device_number: 0,
-        primary_address: "10.0.0.10".parse().unwrap(),
-        flags: InterfaceFlags {
+    node.attach_interface(
+        InterfaceSpec::new("eni-0", 0, "10.0.0.10".parse().unwrap()).flags(InterfaceFlags {
             primary: true,
             ..Default::default()
-        },
-    })
+        }),
+    )
     .unwrap();
     node.attach_prefix("eni-0", "10.0.1.16/28".parse().unwrap())
         .unwrap();

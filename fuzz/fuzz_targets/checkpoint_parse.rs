@@ -6,8 +6,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use pdipam::{
-    import_vpc_cni, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node,
-    NodeCheckpoint, NodeConfig, SubnetCheckpoint, Timestamp,
+    limits::InstanceLimits,
+    persist::{import_vpc_cni, NodeCheckpoint, SubnetCheckpoint},
+    InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig, Timestamp,
 };
 use std::sync::Arc;
 
@@ -18,15 +19,12 @@ fn node() -> Node {
         NodeConfig::default(),
         clock,
     );
-    n.attach_interface(InterfaceSpec {
-        id: "eni-0".into(),
-        device_number: 0,
-        primary_address: "10.0.0.10".parse().unwrap(),
-        flags: InterfaceFlags {
+    n.attach_interface(
+        InterfaceSpec::new("eni-0", 0, "10.0.0.10".parse().unwrap()).flags(InterfaceFlags {
             primary: true,
             ..Default::default()
-        },
-    })
+        }),
+    )
     .unwrap();
     n.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
         .unwrap();

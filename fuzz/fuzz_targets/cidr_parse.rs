@@ -6,7 +6,7 @@
 
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
-use pdipam::{CniVersion, ReservationKind, WarmSettings};
+use pdipam::{limits::CniVersion, planner::WarmSettings, ReservationKind};
 use pdipam_c as c;
 use std::ffi::CString;
 use std::net::IpAddr;

@@ -77,20 +77,18 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let instance = ["t3.small", "m5.large", "t3.nano"][input.instance as usize % 3];
-    let config = NodeConfig {
-        mode: if input.secondary_mode {
+    let config = NodeConfig::new()
+        .mode(if input.secondary_mode {
             AddressMode::Secondary
         } else {
             AddressMode::Prefix
-        },
-        cooldown: if input.cooldown {
+        })
+        .cooldown(if input.cooldown {
             Duration::from_secs(30)
         } else {
             Duration::ZERO
-        },
-        custom_networking: input.custom_networking,
-        ..Default::default()
-    };
+        })
+        .custom_networking(input.custom_networking);
     let mut pair = NodePair::new(instance, config);
     for op in input.ops.iter().take(200) {
         let op = op.node_op();

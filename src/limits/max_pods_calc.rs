@@ -138,12 +138,12 @@ const HOST_NETWORK_PODS: u32 = 2;
 ///
 /// # Example
 /// ```
-/// use pdipam::{max_pods, MaxPodsOptions};
+/// use pdipam::{limits::{max_pods, MaxPodsOptions}};
 /// assert_eq!(max_pods("m5.large", &MaxPodsOptions::default())?.max_pods, 29);
 /// let pd = MaxPodsOptions { prefix_delegation: true, ..Default::default() };
 /// let m = max_pods("m5.large", &pd)?;
 /// assert_eq!((m.max_pods, m.uncapped), (110, 434));
-/// # Ok::<(), pdipam::LimitsError>(())
+/// # Ok::<(), pdipam::limits::LimitsError>(())
 /// ```
 pub fn max_pods(instance_type: &str, options: &MaxPodsOptions) -> Result<MaxPods, LimitsError> {
     InstanceLimits::lookup(instance_type)?.max_pods(options)

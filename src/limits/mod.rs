@@ -70,9 +70,9 @@ impl InstanceLimits {
     ///
     /// # Example
     /// ```
-    /// let l = pdipam::InstanceLimits::lookup("m5.large")?;
+    /// let l = pdipam::limits::InstanceLimits::lookup("m5.large")?;
     /// assert_eq!((l.max_enis, l.ipv4_per_eni), (3, 10));
-    /// # Ok::<(), pdipam::LimitsError>(())
+    /// # Ok::<(), pdipam::limits::LimitsError>(())
     /// ```
     pub fn lookup(instance_type: &str) -> Result<&'static InstanceLimits, LimitsError> {
         let all = table::all();

@@ -128,12 +128,11 @@ impl Node {
     ///
     /// # Example
     /// ```
-    /// # use pdipam::*;
+    /// # use pdipam::{*, limits::InstanceLimits};
     /// let node = Node::new(InstanceLimits::lookup("m5.large")?.clone(), NodeConfig::default());
-    /// node.attach_interface(InterfaceSpec {
-    ///     id: "eni-0".into(), device_number: 0, primary_address: "10.0.0.5".parse()?,
-    ///     flags: InterfaceFlags { primary: true, ..Default::default() },
-    /// })?;
+    /// node.attach_interface(
+    ///     InterfaceSpec::new("eni-0", 0, "10.0.0.5".parse()?).flags(InterfaceFlags::PRIMARY),
+    /// )?;
     /// node.attach_prefix("eni-0", "10.0.1.16/28".parse()?)?;
     /// let a = node.assign(PodRequest::new(PodKey::new("net", "c1", "eth0")))?;
     /// assert_eq!(node.release_parts("net", "c1", "eth0")?.address, a.address);

@@ -29,8 +29,24 @@ pub enum IpFamily {
 }
 
 /// A node's settings (the pod-serving ones; warm-pool settings live in
-/// [`WarmSettings`](crate::WarmSettings)).
+/// [`WarmSettings`](crate::planner::WarmSettings)).
+///
+/// Built from [`NodeConfig::new`] (the defaults) and the setters, so that a field added later
+/// is not a breaking change:
+///
+/// ```
+/// use pdipam::{AddressMode, IpFamily, NodeConfig};
+/// use std::time::Duration;
+///
+/// let config = NodeConfig::new()
+///     .mode(AddressMode::Secondary)
+///     .family(IpFamily::V4)
+///     .cooldown(Duration::from_secs(10))
+///     .max_eni(Some(2));
+/// assert_eq!(config.cooldown, Duration::from_secs(10));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeConfig {
     /// Prefix or secondary-IP mode. Blocks of the other kind may stay attached (after a mode
     /// change) but serve no new pods.
@@ -58,5 +74,49 @@ impl Default for NodeConfig {
             max_eni: None,
             ipv6_prefix_capacity: 1024,
         }
+    }
+}
+
+impl NodeConfig {
+    /// The defaults: prefix mode, IPv4, a 30 s cooldown, no custom networking, no `MAX_ENI`,
+    /// 1024 addresses per IPv6 /80.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`mode`](Self::mode).
+    pub fn mode(mut self, mode: AddressMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets [`family`](Self::family).
+    pub fn family(mut self, family: IpFamily) -> Self {
+        self.family = family;
+        self
+    }
+
+    /// Sets [`cooldown`](Self::cooldown).
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// Sets [`custom_networking`](Self::custom_networking).
+    pub fn custom_networking(mut self, on: bool) -> Self {
+        self.custom_networking = on;
+        self
+    }
+
+    /// Sets [`max_eni`](Self::max_eni).
+    pub fn max_eni(mut self, max_eni: Option<u32>) -> Self {
+        self.max_eni = max_eni;
+        self
+    }
+
+    /// Sets [`ipv6_prefix_capacity`](Self::ipv6_prefix_capacity).
+    pub fn ipv6_prefix_capacity(mut self, capacity: u32) -> Self {
+        self.ipv6_prefix_capacity = capacity;
+        self
     }
 }

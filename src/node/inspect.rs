@@ -234,7 +234,7 @@ mod tests {
     use super::super::layout::{Interface, Layout};
     use super::*;
     use crate::{
-        InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, NodeConfig, PodKey,
+        limits::InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, NodeConfig, PodKey,
         PodMetadata, PodRequest,
     };
 

@@ -25,8 +25,27 @@ pub struct InterfaceFlags {
     pub efa: bool,
 }
 
-/// An interface to attach to a node.
+impl InterfaceFlags {
+    /// The instance's primary interface, and nothing else.
+    pub const PRIMARY: InterfaceFlags = InterfaceFlags {
+        primary: true,
+        trunk: false,
+        efa: false,
+    };
+}
+
+/// An interface to attach to a node: [`InterfaceSpec::new`], then [`flags`](Self::flags) for a
+/// primary, trunk or EFA interface.
+///
+/// ```
+/// use pdipam::{InterfaceFlags, InterfaceSpec};
+///
+/// let primary = InterfaceSpec::new("eni-0", 0, "10.0.0.5".parse()?).flags(InterfaceFlags::PRIMARY);
+/// assert!(primary.flags.primary);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InterfaceSpec {
     /// The cloud's id, e.g. `eni-0123`.
     pub id: String,
@@ -36,6 +55,24 @@ pub struct InterfaceSpec {
     pub primary_address: IpAddr,
     /// Primary / trunk / EFA.
     pub flags: InterfaceFlags,
+}
+
+impl InterfaceSpec {
+    /// An interface with no flags (neither primary, trunk nor EFA).
+    pub fn new(id: impl Into<String>, device_number: u32, primary_address: IpAddr) -> Self {
+        InterfaceSpec {
+            id: id.into(),
+            device_number,
+            primary_address,
+            flags: InterfaceFlags::default(),
+        }
+    }
+
+    /// Sets [`flags`](Self::flags).
+    pub fn flags(mut self, flags: InterfaceFlags) -> Self {
+        self.flags = flags;
+        self
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -40,8 +40,8 @@ pub use snapshot::{BlockSnapshot, InterfaceSnapshot, NodeSnapshot, PodInfo};
 
 use self::clock::duration_nanos;
 use self::layout::Layout;
+use crate::limits::InstanceLimits;
 use crate::sync::{Mutex, MutexGuard};
-use crate::InstanceLimits;
 use hashbrown::HashTable;
 use ipnet::IpNet;
 use std::hash::BuildHasher;
@@ -160,15 +160,12 @@ type Guards<'a> = Vec<MutexGuard<'a, Shard>>;
 ///
 /// # Example
 /// ```
-/// use pdipam::{InstanceLimits, InterfaceFlags, InterfaceSpec, Node, NodeConfig, PodKey, PodRequest};
+/// use pdipam::{InterfaceFlags, InterfaceSpec, Node, NodeConfig, PodKey, PodRequest, limits::InstanceLimits};
 ///
 /// let node = Node::new(InstanceLimits::lookup("m5.large")?.clone(), NodeConfig::default());
-/// node.attach_interface(InterfaceSpec {
-///     id: "eni-0".into(),
-///     device_number: 0,
-///     primary_address: "10.0.0.10".parse()?,
-///     flags: InterfaceFlags { primary: true, ..Default::default() },
-/// })?;
+/// node.attach_interface(
+///     InterfaceSpec::new("eni-0", 0, "10.0.0.10".parse()?).flags(InterfaceFlags::PRIMARY),
+/// )?;
 /// node.attach_prefix("eni-0", "10.0.1.16/28".parse()?)?;
 /// let a = node.assign(PodRequest::new(PodKey::new("aws-cni", "c1", "eth0")))?;
 /// assert_eq!(a.address.to_string(), "10.0.1.16");

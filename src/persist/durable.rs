@@ -31,7 +31,7 @@ fn io(path: &Path, operation: &'static str, e: std::io::Error) -> PersistError {
     PersistError::Io {
         source_name: path.display().to_string(),
         operation,
-        message: e.to_string(),
+        source: e,
     }
 }
 

@@ -6,18 +6,22 @@ use std::net::IpAddr;
 
 /// Why a checkpoint could not be written, read or restored. A failed write leaves the previous
 /// file intact; a failed restore builds nothing.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// Each message already includes its cause's text; [`std::error::Error::source`] gives the cause
+/// itself (the [`std::io::Error`], with its kind, or the node's or subnet's refusal). Like
+/// `io::Error` it is neither `Clone` nor comparable: match on the variant.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PersistError {
     /// The operating system refused (open, write, fsync, rename).
-    #[error("{source_name}: {operation} failed: {message}")]
+    #[error("{source_name}: {operation} failed: {source}")]
     Io {
         /// The file.
         source_name: String,
         /// What was being done.
         operation: &'static str,
-        /// The system's message.
-        message: String,
+        /// The system's error, with its kind.
+        source: std::io::Error,
     },
     /// Not JSON, or not the shape of a checkpoint.
     #[error("{source_name}: not a valid checkpoint: {message}")]
@@ -85,6 +89,7 @@ pub enum PersistError {
         /// The entry, described.
         entry: String,
         /// The node's refusal.
+        #[source]
         error: NodeError,
     },
     /// An entry the subnet refused.
@@ -95,6 +100,7 @@ pub enum PersistError {
         /// The entry, described.
         entry: String,
         /// The subnet's refusal.
+        #[source]
         error: SubnetError,
     },
 }

@@ -5,7 +5,7 @@ use crate::node::{
     AddressMode, BlockKind, Clock, InterfaceFlags, InterfaceSpec, IpFamily, Node, NodeConfig,
     NodeError, PodInfo, PodKey, PodMetadata, PodRequest, Timestamp,
 };
-use crate::{InstanceLimits, WarmSettings};
+use crate::{limits::InstanceLimits, planner::WarmSettings};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -3,12 +3,12 @@
 
 use super::{NodeCheckpoint, PersistError};
 use crate::node::{Assignment, Node, NodeError, PodKey, PodRequest, Released};
+use crate::planner::WarmSettings;
 use crate::sync::Mutex;
-use crate::WarmSettings;
 use std::path::{Path, PathBuf};
 
 /// Why a write-through call failed. Either way the node is as before the call.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteThroughError {
     /// The node refused.

@@ -2,7 +2,7 @@
 //! to a plan of cloud actions, implementing SPEC.md 2.4.
 //!
 //! The planner never calls the cloud and never changes the node: an embedder executes the plan
-//! with its own cloud client, or a [`Provider`](crate::Provider) does. Every decision it makes is
+//! with its own cloud client, or a [`Provider`](crate::provider::Provider) does. Every decision it makes is
 //! visible in the returned [`Plan`]: the actions, what held it back, and the effective targets.
 
 mod output;
@@ -11,8 +11,8 @@ mod settings;
 pub use output::{Action, Explanation, Holdback, Plan, Rule};
 pub use settings::{SettingWarning, WarmSettings};
 
+use crate::limits::{InstanceLimits, MaxPodsOptions};
 use crate::node::{AddressMode, BlockKind, IpFamily, NodeSnapshot, Timestamp};
-use crate::{InstanceLimits, MaxPodsOptions};
 use ipnet::IpNet;
 use std::time::Duration;
 
@@ -39,13 +39,13 @@ const PREFIX_ADDRESSES: u32 = 16;
 ///
 /// # Example
 /// ```
-/// use pdipam::{plan, Action, InstanceLimits, Node, NodeConfig, WarmSettings};
+/// use pdipam::{Node, NodeConfig, limits::InstanceLimits, planner::{plan, Action, WarmSettings}};
 /// let limits = InstanceLimits::lookup("t3.small")?;
 /// let node = Node::new(limits.clone(), NodeConfig::default());
-/// node.attach_interface(pdipam::InterfaceSpec {
-///     id: "eni-0".into(), device_number: 0, primary_address: "10.0.0.5".parse()?,
-///     flags: pdipam::InterfaceFlags { primary: true, ..Default::default() },
-/// })?;
+/// node.attach_interface(
+///     pdipam::InterfaceSpec::new("eni-0", 0, "10.0.0.5".parse()?)
+///         .flags(pdipam::InterfaceFlags::PRIMARY),
+/// )?;
 /// let now = node.clock().now();
 /// let p = plan(limits, &WarmSettings::shipped_manifest(), &node.snapshot(), now);
 /// assert_eq!(p.actions, vec![Action::AttachPrefixes { interface: "eni-0".into(), count: 1 }]);
@@ -111,7 +111,7 @@ impl<'a> Planner<'a> {
             };
             match limits.max_pods(&o) {
                 Ok(m) => m.max_pods,
-                Err(crate::LimitsError::UnknownVcpus { uncapped, .. }) => uncapped,
+                Err(crate::limits::LimitsError::UnknownVcpus { uncapped, .. }) => uncapped,
                 Err(_) => u32::MAX,
             }
         });

@@ -81,7 +81,7 @@ fn list<T: fmt::Display>(items: &[T]) -> String {
 /// One line for logs and reports.
 ///
 /// ```
-/// use pdipam::Action;
+/// use pdipam::planner::Action;
 /// let grow = Action::AttachPrefixes { interface: "eni-1".into(), count: 2 };
 /// assert_eq!(grow.to_string(), "attach 2 prefixes to eni-1");
 /// let shrink = Action::ReleaseAddresses {

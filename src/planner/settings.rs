@@ -6,7 +6,18 @@ use std::fmt;
 ///
 /// The defaults are the CNI's code defaults: WE = 1, the others 0 (unset). Every manifest the
 /// CNI ships sets WARM_PREFIX_TARGET = 1; [`WarmSettings::shipped_manifest`] gives that.
+///
+/// Built from [`WarmSettings::new`] (those defaults), [`WarmSettings::shipped_manifest`] or
+/// [`WarmSettings::parse`] and the setters, so that a field added later is not a breaking change:
+///
+/// ```
+/// use pdipam::planner::WarmSettings;
+///
+/// let settings = WarmSettings::new().warm_ip_target(5).minimum_ip_target(10);
+/// assert_eq!((settings.warm_eni_target, settings.warm_ip_target), (1, 5));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct WarmSettings {
     /// WARM_ENI_TARGET: spare interfaces' worth of addresses (secondary-IP mode).
     pub warm_eni_target: u32,
@@ -29,6 +40,43 @@ impl Default for WarmSettings {
             warm_prefix_target: 0,
             max_pods: None,
         }
+    }
+}
+
+impl WarmSettings {
+    /// The CNI's code defaults: WARM_ENI_TARGET = 1, the others unset.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`warm_eni_target`](Self::warm_eni_target).
+    pub fn warm_eni_target(mut self, n: u32) -> Self {
+        self.warm_eni_target = n;
+        self
+    }
+
+    /// Sets [`warm_ip_target`](Self::warm_ip_target).
+    pub fn warm_ip_target(mut self, n: u32) -> Self {
+        self.warm_ip_target = n;
+        self
+    }
+
+    /// Sets [`minimum_ip_target`](Self::minimum_ip_target).
+    pub fn minimum_ip_target(mut self, n: u32) -> Self {
+        self.minimum_ip_target = n;
+        self
+    }
+
+    /// Sets [`warm_prefix_target`](Self::warm_prefix_target).
+    pub fn warm_prefix_target(mut self, n: u32) -> Self {
+        self.warm_prefix_target = n;
+        self
+    }
+
+    /// Sets [`max_pods`](Self::max_pods).
+    pub fn max_pods(mut self, max_pods: Option<u32>) -> Self {
+        self.max_pods = max_pods;
+        self
     }
 }
 
@@ -73,7 +121,7 @@ impl WarmSettings {
     ///
     /// # Example
     /// ```
-    /// use pdipam::WarmSettings;
+    /// use pdipam::planner::WarmSettings;
     /// let (s, warnings) = WarmSettings::parse(|name| match name {
     ///     "WARM_IP_TARGET" => Some("5".to_string()),
     ///     "WARM_ENI_TARGET" => Some("-1".to_string()),

@@ -1,8 +1,9 @@
 //! The naive model of [`Node`](crate::Node): one big lock, ordered maps, linear scans.
 
 use crate::{
-    AddressMode, Assignment, BlockKind, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec,
-    IpFamily, NodeConfig, NodeError, PodInfo, PodKey, PodMetadata, PodRequest, Released, Timestamp,
+    limits::InstanceLimits, AddressMode, Assignment, BlockKind, Clock, InterfaceFlags,
+    InterfaceSpec, IpFamily, NodeConfig, NodeError, PodInfo, PodKey, PodMetadata, PodRequest,
+    Released, Timestamp,
 };
 use ipnet::IpNet;
 use parking_lot::Mutex;

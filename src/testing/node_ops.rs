@@ -4,8 +4,10 @@
 
 use super::NaiveNode;
 use crate::{
-    plan, Action, BlockKind, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock,
-    Node, NodeConfig, PodInfo, PodKey, PodMetadata, PodRequest, Timestamp, WarmSettings,
+    limits::InstanceLimits,
+    planner::{plan, Action, WarmSettings},
+    BlockKind, Clock, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig, PodInfo,
+    PodKey, PodMetadata, PodRequest, Timestamp,
 };
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -145,16 +147,16 @@ fn request(k: u8) -> PodRequest {
 }
 
 fn interface(dev: u32, trunk: bool) -> InterfaceSpec {
-    InterfaceSpec {
-        id: format!("eni-{dev}"),
-        device_number: dev,
-        primary_address: IpAddr::from([10, 0, 0, 10 + (dev % 200) as u8]),
-        flags: InterfaceFlags {
-            primary: dev == 0,
-            trunk,
-            efa: false,
-        },
-    }
+    InterfaceSpec::new(
+        format!("eni-{dev}"),
+        dev,
+        IpAddr::from([10, 0, 0, 10 + (dev % 200) as u8]),
+    )
+    .flags(InterfaceFlags {
+        primary: dev == 0,
+        trunk,
+        efa: false,
+    })
 }
 
 /// Address `n` of the set [`NodeOp::AssignAddress`] and [`NodeOp::Quarantine`] pick from: a

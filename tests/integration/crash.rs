@@ -6,7 +6,10 @@
 //! The child is this test binary itself, re-run with `PDIPAM_CRASH_CHILD_DIR` set: then
 //! `crash_child_entry` runs the child loop instead of returning.
 
-use pdipam::{Clock, Node, NodeCheckpoint, PodKey, PodRequest, SystemClock, WriteThroughNode};
+use pdipam::{
+    persist::{NodeCheckpoint, WriteThroughNode},
+    Clock, Node, PodKey, PodRequest, SystemClock,
+};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::IpAddr;

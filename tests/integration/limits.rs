@@ -1,6 +1,6 @@
 //! Max pods for every row of the instance table, checked against the CSV read by the test itself.
 
-use pdipam::{max_pods, InstanceLimits, MaxPodsOptions, PodCap};
+use pdipam::limits::{max_pods, InstanceLimits, MaxPodsOptions, PodCap};
 
 fn csv_rows() -> Vec<Vec<String>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/instance-limits.csv");

@@ -2,8 +2,8 @@
 //! removal rules, IPv6.
 
 use pdipam::{
-    AddressMode, Clock, InstanceLimits, InterfaceFlags, InterfaceSpec, IpFamily, ManualClock, Node,
-    NodeConfig, NodeError, PodInfo, PodKey, PodRequest, Timestamp,
+    limits::InstanceLimits, AddressMode, Clock, InterfaceFlags, InterfaceSpec, IpFamily,
+    ManualClock, Node, NodeConfig, NodeError, PodInfo, PodKey, PodRequest, Timestamp,
 };
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,15 +24,12 @@ pub(crate) fn node_with(t: &str, config: NodeConfig, clock: &Arc<ManualClock>) -
 }
 
 pub(crate) fn iface(node: &Node, id: &str, dev: u32, primary: &str) {
-    node.attach_interface(InterfaceSpec {
-        id: id.into(),
-        device_number: dev,
-        primary_address: primary.parse().unwrap(),
-        flags: InterfaceFlags {
+    node.attach_interface(InterfaceSpec::new(id, dev, primary.parse().unwrap()).flags(
+        InterfaceFlags {
             primary: dev == 0,
             ..Default::default()
         },
-    })
+    ))
     .unwrap();
 }
 
@@ -105,21 +102,15 @@ fn bad_attachments_are_typed_errors_and_change_nothing() {
             "overlaps 10.0.0.10/32",
         ),
         (
-            node.attach_interface(InterfaceSpec {
-                id: "eni-0".into(),
-                device_number: 1,
-                primary_address: ip("10.0.0.20"),
-                flags: Default::default(),
-            }),
+            node.attach_interface(
+                InterfaceSpec::new("eni-0", 1, ip("10.0.0.20")).flags(Default::default()),
+            ),
             "already attached",
         ),
         (
-            node.attach_interface(InterfaceSpec {
-                id: "eni-1".into(),
-                device_number: 0,
-                primary_address: ip("10.0.0.20"),
-                flags: Default::default(),
-            }),
+            node.attach_interface(
+                InterfaceSpec::new("eni-1", 0, ip("10.0.0.20")).flags(Default::default()),
+            ),
             "device number 0",
         ),
     ];
@@ -130,12 +121,7 @@ fn bad_attachments_are_typed_errors_and_change_nothing() {
     iface(&node, "eni-1", 1, "10.0.0.20");
     iface(&node, "eni-2", 2, "10.0.0.30");
     let e = node
-        .attach_interface(InterfaceSpec {
-            id: "eni-3".into(),
-            device_number: 3,
-            primary_address: ip("10.0.0.40"),
-            flags: Default::default(),
-        })
+        .attach_interface(InterfaceSpec::new("eni-3", 3, ip("10.0.0.40")).flags(Default::default()))
         .unwrap_err();
     assert!(matches!(e, NodeError::TooManyInterfaces { limit: 3, .. }));
     assert_eq!(node.snapshot().interfaces[0], before.interfaces[0]);
@@ -340,10 +326,7 @@ fn a_coarse_clock_lengthens_the_cooldown_by_its_tick_and_checkpoints_keep_releas
     // Without a cooldown there is nothing to lengthen.
     let off = Node::with_clock(
         InstanceLimits::lookup("m5.large").unwrap().clone(),
-        NodeConfig {
-            cooldown: Duration::ZERO,
-            ..Default::default()
-        },
+        NodeConfig::new().cooldown(Duration::ZERO),
         Arc::new(TickingClock(c.clone(), tick)),
     );
     assert_eq!(off.effective_cooldown(), Duration::ZERO);
@@ -402,10 +385,7 @@ fn unknown_release_and_removals_holding_pods() {
 #[test]
 fn secondary_mode_never_hands_out_the_primary_address() {
     let c = clock();
-    let cfg = NodeConfig {
-        mode: AddressMode::Secondary,
-        ..Default::default()
-    };
+    let cfg = NodeConfig::new().mode(AddressMode::Secondary);
     let node = node_with("t3.small", cfg, &c);
     iface(&node, "eni-0", 0, "10.0.0.10");
     node.attach_secondary("eni-0", ip("10.0.0.12")).unwrap();
@@ -423,11 +403,9 @@ fn secondary_mode_never_hands_out_the_primary_address() {
 #[test]
 fn custom_networking_leaves_the_primary_interface_alone() {
     let c = clock();
-    let cfg = NodeConfig {
-        custom_networking: true,
-        cooldown: Duration::ZERO,
-        ..Default::default()
-    };
+    let cfg = NodeConfig::new()
+        .custom_networking(true)
+        .cooldown(Duration::ZERO);
     let node = node_with("m5.large", cfg.clone(), &c);
     iface(&node, "eni-0", 0, "10.0.0.10");
     iface(&node, "eni-1", 1, "100.64.0.10");
@@ -446,15 +424,12 @@ fn custom_networking_leaves_the_primary_interface_alone() {
     // Either mark is enough: device 0 without the primary flag, or the flag on another device.
     for (dev, primary) in [(0, false), (1, true)] {
         let node = node_with("m5.large", cfg.clone(), &c);
-        node.attach_interface(InterfaceSpec {
-            id: "eni-p".into(),
-            device_number: dev,
-            primary_address: "10.0.0.10".parse().unwrap(),
-            flags: InterfaceFlags {
+        node.attach_interface(
+            InterfaceSpec::new("eni-p", dev, "10.0.0.10".parse().unwrap()).flags(InterfaceFlags {
                 primary,
                 ..Default::default()
-            },
-        })
+            }),
+        )
         .unwrap();
         node.attach_prefix("eni-p", "10.0.1.0/28".parse().unwrap())
             .unwrap();
@@ -473,11 +448,9 @@ fn custom_networking_leaves_the_primary_interface_alone() {
 #[test]
 fn ipv6_pods_come_from_the_80() {
     let c = clock();
-    let cfg = NodeConfig {
-        family: IpFamily::V6,
-        ipv6_prefix_capacity: 64,
-        ..Default::default()
-    };
+    let cfg = NodeConfig::new()
+        .family(IpFamily::V6)
+        .ipv6_prefix_capacity(64);
     let node = node_with("m5.large", cfg, &c);
     iface(&node, "eni-0", 0, "10.0.0.10");
     node.attach_prefix("eni-0", "2600:1f14:abc:de00:1234::/80".parse().unwrap())
@@ -746,10 +719,7 @@ fn snapshot_counts_add_up_per_block_interface_and_node() {
 #[test]
 fn a_wall_clock_set_back_never_shortens_a_cooldown() {
     let c = clock();
-    let secondary = NodeConfig {
-        mode: AddressMode::Secondary,
-        ..NodeConfig::default()
-    };
+    let secondary = NodeConfig::new().mode(AddressMode::Secondary);
     let node = node_with("m5.large", secondary, &c);
     iface(&node, "eni-0", 0, "10.0.0.10");
     node.attach_secondary("eni-0", ip("10.0.0.11")).unwrap();

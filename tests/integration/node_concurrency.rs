@@ -2,8 +2,8 @@
 //! `verify()` clean.
 
 use pdipam::{
-    InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig, NodeError,
-    PodKey, PodRequest, Timestamp,
+    limits::InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig,
+    NodeError, PodKey, PodRequest, Timestamp,
 };
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,24 +25,18 @@ pub(crate) fn nine_prefix_node(clock: Arc<dyn pdipam::Clock>, cooldown: Duration
 
 /// An m5.large with one interface holding `prefixes` /28s from 10.0.1.0/28 up.
 fn prefix_node(clock: Arc<dyn pdipam::Clock>, cooldown: Duration, prefixes: u8) -> Node {
-    let cfg = NodeConfig {
-        cooldown,
-        ..Default::default()
-    };
+    let cfg = NodeConfig::new().cooldown(cooldown);
     let node = Node::with_clock(
         InstanceLimits::lookup("m5.large").unwrap().clone(),
         cfg,
         clock,
     );
-    node.attach_interface(InterfaceSpec {
-        id: "eni-0".into(),
-        device_number: 0,
-        primary_address: "10.0.0.10".parse().unwrap(),
-        flags: InterfaceFlags {
+    node.attach_interface(
+        InterfaceSpec::new("eni-0", 0, "10.0.0.10".parse().unwrap()).flags(InterfaceFlags {
             primary: true,
             ..Default::default()
-        },
-    })
+        }),
+    )
     .unwrap();
     for i in 0..prefixes {
         node.attach_prefix("eni-0", format!("10.0.{}.0/28", i + 1).parse().unwrap())

@@ -43,19 +43,19 @@ fn config() -> impl Strategy<Value = NodeConfig> {
         prop::bool::weighted(0.7),
         prop::bool::weighted(0.2),
     )
-        .prop_map(|(prefix, cooldown, custom)| NodeConfig {
-            mode: if prefix {
-                AddressMode::Prefix
-            } else {
-                AddressMode::Secondary
-            },
-            cooldown: if cooldown {
-                Duration::from_secs(30)
-            } else {
-                Duration::ZERO
-            },
-            custom_networking: custom,
-            ..Default::default()
+        .prop_map(|(prefix, cooldown, custom)| {
+            NodeConfig::new()
+                .mode(if prefix {
+                    AddressMode::Prefix
+                } else {
+                    AddressMode::Secondary
+                })
+                .cooldown(if cooldown {
+                    Duration::from_secs(30)
+                } else {
+                    Duration::ZERO
+                })
+                .custom_networking(custom)
         })
 }
 

@@ -1,10 +1,14 @@
 //! Checkpoints (issue 4): format, durable writes, restore, vpc-cni-ipam/1 import, leak GC.
 
 use pdipam::{
-    import_vpc_cni, Clock, GcPolicy, InstanceLimits, InterfaceFlags, InterfaceSpec, ManualClock,
-    Node, NodeCheckpoint, NodeConfig, NodeError, PersistError, PodInfo, PodKey, PodMetadata,
-    PodRequest, ReservationKind, Subnet, SubnetCheckpoint, Timestamp, WarmSettings,
-    WriteThroughError, WriteThroughNode,
+    limits::InstanceLimits,
+    persist::{
+        import_vpc_cni, NodeCheckpoint, PersistError, SubnetCheckpoint, WriteThroughError,
+        WriteThroughNode,
+    },
+    planner::WarmSettings,
+    Clock, GcPolicy, InterfaceFlags, InterfaceSpec, ManualClock, Node, NodeConfig, NodeError,
+    PodInfo, PodKey, PodMetadata, PodRequest, ReservationKind, Subnet, Timestamp,
 };
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -34,15 +38,12 @@ pub(crate) fn sample(clock: &Arc<ManualClock>) -> Node {
         clock.clone(),
     );
     for (dev, primary) in [(0u32, "10.0.0.10"), (1, "10.0.0.11")] {
-        node.attach_interface(InterfaceSpec {
-            id: format!("eni-{dev}"),
-            device_number: dev,
-            primary_address: ip(primary),
-            flags: InterfaceFlags {
+        node.attach_interface(
+            InterfaceSpec::new(format!("eni-{dev}"), dev, ip(primary)).flags(InterfaceFlags {
                 primary: dev == 0,
                 ..Default::default()
-            },
-        })
+            }),
+        )
         .unwrap();
     }
     node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
@@ -480,4 +481,29 @@ fn a_second_import_of_the_same_file_changes_nothing_and_a_failed_one_keeps_earli
     assert!(matches!(e, PersistError::Node { .. }), "{e}");
     assert_eq!((node.pods(), node.quarantined()), (pods, parked));
     node.verify().unwrap();
+}
+
+#[test]
+fn errors_keep_their_causes() {
+    use std::error::Error as _;
+    // An I/O failure keeps the system's error with its kind, and the message names the file.
+    let missing = tmp("causes").with_file_name("no-such-file.json");
+    let e = NodeCheckpoint::read(&missing).unwrap_err();
+    let io = e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the io::Error is the source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(e.to_string().contains("no-such-file.json"), "{e}");
+    // An entry the node refuses keeps the node's error.
+    let c = clock();
+    let mut checkpoint = sample(&c).checkpoint(None);
+    let again = checkpoint.interfaces[0].prefixes[0];
+    checkpoint.interfaces[0].prefixes.push(again);
+    let e = checkpoint.restore("twice.json", c.clone()).unwrap_err();
+    assert!(matches!(e, PersistError::Node { .. }), "{e}");
+    let cause = e
+        .source()
+        .and_then(|s| s.downcast_ref::<pdipam::NodeError>());
+    assert!(cause.is_some(), "the NodeError is the source of {e}");
 }

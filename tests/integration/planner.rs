@@ -2,9 +2,11 @@
 //! the interface-freeing rules, executed through a `LocalProvider` on an in-process subnet.
 
 use pdipam::{
-    execute, explain, plan, Action, AddressMode, BlockKind, Clock, Holdback, InstanceLimits,
-    LocalProvider, ManualClock, Node, NodeConfig, Plan, PodKey, PodRequest, Rule, Subnet,
-    Timestamp, WarmSettings,
+    limits::InstanceLimits,
+    planner::{explain, plan, Action, Holdback, Plan, Rule, WarmSettings},
+    provider::{execute, LocalProvider},
+    AddressMode, BlockKind, Clock, ManualClock, Node, NodeConfig, PodKey, PodRequest, Subnet,
+    Timestamp,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,10 +26,7 @@ impl Sim {
             1_000_000_000_000,
         )));
         let subnet = Arc::new(Subnet::new("10.0.0.0/20".parse().unwrap()).unwrap());
-        let cfg = NodeConfig {
-            mode,
-            ..Default::default()
-        };
+        let cfg = NodeConfig::new().mode(mode);
         let node = Node::with_clock(
             InstanceLimits::lookup(t).unwrap().clone(),
             cfg,
@@ -104,11 +103,7 @@ impl Sim {
 }
 
 fn ip_targets(w: u32, m: u32) -> WarmSettings {
-    WarmSettings {
-        warm_ip_target: w,
-        minimum_ip_target: m,
-        ..Default::default()
-    }
+    WarmSettings::new().warm_ip_target(w).minimum_ip_target(m)
 }
 
 #[test]
@@ -138,10 +133,7 @@ fn t3_small_docs_example_with_warm_prefix_target_1() {
 
 #[test]
 fn warm_prefix_target_grows_by_the_missing_prefixes_and_releases_beyond_it() {
-    let settings = WarmSettings {
-        warm_prefix_target: 3,
-        ..Default::default()
-    };
+    let settings = WarmSettings::new().warm_prefix_target(3);
     let mut s = Sim::new("m5.large", AddressMode::Prefix, settings);
     let p = s.plan();
     assert_eq!(
@@ -325,15 +317,14 @@ fn interfaces_younger_than_60s_or_trunk_are_not_freed() {
     s.settle();
     // A trunk interface serves no pods and is never freed, however idle and old.
     s.node
-        .attach_interface(pdipam::InterfaceSpec {
-            id: "eni-trunk".into(),
-            device_number: 5,
-            primary_address: "10.0.9.9".parse().unwrap(),
-            flags: pdipam::InterfaceFlags {
-                trunk: true,
-                ..Default::default()
-            },
-        })
+        .attach_interface(
+            pdipam::InterfaceSpec::new("eni-trunk", 5, "10.0.9.9".parse().unwrap()).flags(
+                pdipam::InterfaceFlags {
+                    trunk: true,
+                    ..Default::default()
+                },
+            ),
+        )
         .unwrap();
     s.clock.advance(Duration::from_secs(600));
     let snap = s.node.snapshot();
@@ -363,10 +354,7 @@ fn timers_back_off_after_no_space_and_space_out_shrinks() {
     );
     let mut provider = LocalProvider::new("n", subnet.clone());
     provider.boot(&node).unwrap();
-    let settings = WarmSettings {
-        warm_prefix_target: 3,
-        ..Default::default()
-    };
+    let settings = WarmSettings::new().warm_prefix_target(3);
     let p = plan(node.limits(), &settings, &node.snapshot(), clock.now());
     let ex = execute(&node, &p, &mut provider);
     assert_eq!(ex.failed.len(), 1);
@@ -398,10 +386,7 @@ fn timers_back_off_after_no_space_and_space_out_shrinks() {
     );
     assert_eq!(execute(&node, &p, &mut provider).failed.len(), 1);
     clock.advance(Duration::from_secs(60));
-    let one = WarmSettings {
-        warm_prefix_target: 1,
-        ..Default::default()
-    };
+    let one = WarmSettings::new().warm_prefix_target(1);
     let p = plan(node.limits(), &one, &node.snapshot(), clock.now());
     assert!(matches!(p.holdbacks[..], [Holdback::Backoff { .. }]));
     clock.advance(Duration::from_secs(60));
@@ -415,10 +400,7 @@ fn timers_back_off_after_no_space_and_space_out_shrinks() {
     let mut s = Sim::new(
         "m5.large",
         AddressMode::Prefix,
-        WarmSettings {
-            warm_prefix_target: 4,
-            ..Default::default()
-        },
+        WarmSettings::new().warm_prefix_target(4),
     );
     s.settle();
     s.settings.warm_prefix_target = 2;
@@ -460,7 +442,10 @@ fn never_grows_past_max_pods() {
 
 #[test]
 fn a_local_provider_refuses_a_whole_request_and_says_how_much_it_needed() {
-    use pdipam::{Provider, ProviderError, SubnetError};
+    use pdipam::{
+        provider::{Provider, ProviderError},
+        SubnetError,
+    };
     // A /28: 11 usable addresses, no /28 to delegate.
     let subnet = Arc::new(Subnet::new("10.0.0.0/28".parse().unwrap()).unwrap());
     let mut provider = LocalProvider::new("n", subnet.clone());

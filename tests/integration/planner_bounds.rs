@@ -6,9 +6,10 @@
 //! a shrink nobody wants, passes them.
 
 use pdipam::{
-    plan, Action, AddressMode, BlockKind, Clock, Holdback, InstanceLimits, InterfaceFlags,
-    InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, Plan, PodKey, PodRequest, Timestamp,
-    WarmSettings,
+    limits::InstanceLimits,
+    planner::{plan, Action, Holdback, Plan, WarmSettings},
+    AddressMode, BlockKind, Clock, InterfaceFlags, InterfaceSpec, IpFamily, ManualClock, Node,
+    NodeConfig, PodKey, PodRequest, Timestamp,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,26 +38,22 @@ impl Setup {
     }
 
     fn mode(t: &str, mode: AddressMode) -> Setup {
-        Setup::new(
-            t,
-            NodeConfig {
-                mode,
-                ..Default::default()
-            },
-        )
+        Setup::new(t, NodeConfig::new().mode(mode))
     }
 
     fn interface(&self, id: &str, device_number: u32, primary: bool) {
         self.node
-            .attach_interface(InterfaceSpec {
-                id: id.into(),
-                device_number,
-                primary_address: format!("10.0.0.{}", 10 + device_number).parse().unwrap(),
-                flags: InterfaceFlags {
+            .attach_interface(
+                InterfaceSpec::new(
+                    id,
+                    device_number,
+                    format!("10.0.0.{}", 10 + device_number).parse().unwrap(),
+                )
+                .flags(InterfaceFlags {
                     primary,
                     ..Default::default()
-                },
-            })
+                }),
+            )
             .unwrap();
     }
 
@@ -101,11 +98,7 @@ impl Setup {
 }
 
 fn ip_targets(w: u32, m: u32) -> WarmSettings {
-    WarmSettings {
-        warm_ip_target: w,
-        minimum_ip_target: m,
-        ..Default::default()
-    }
+    WarmSettings::new().warm_ip_target(w).minimum_ip_target(m)
 }
 
 fn attach(interface: &str, count: u32) -> Action {
@@ -131,10 +124,7 @@ fn is_shrink_timer(p: &Plan) -> bool {
 fn growth_fills_each_interface_to_its_free_slots_then_says_what_is_missing() {
     // t3.small: 3 interfaces of 4 slots; the primary address takes one of eni-0's.
     let b = Setup::mode("t3.small", AddressMode::Secondary);
-    let p = b.plan(&WarmSettings {
-        max_pods: Some(100),
-        ..ip_targets(20, 0)
-    });
+    let p = b.plan(&ip_targets(20, 0).max_pods(Some(100)));
     let secondary = BlockKind::Secondary;
     assert_eq!(
         p.actions,
@@ -159,10 +149,7 @@ fn growth_fills_each_interface_to_its_free_slots_then_says_what_is_missing() {
 #[test]
 fn growth_stops_at_max_pods_part_way_and_says_so() {
     let b = Setup::mode("t3.small", AddressMode::Secondary);
-    let p = b.plan(&WarmSettings {
-        max_pods: Some(5),
-        ..ip_targets(20, 0)
-    });
+    let p = b.plan(&ip_targets(20, 0).max_pods(Some(5)));
     assert_eq!(
         p.actions,
         [
@@ -174,11 +161,7 @@ fn growth_stops_at_max_pods_part_way_and_says_so() {
     assert_eq!(p.explanation.total_after, 5);
 
     // WARM_ENI_TARGET = 2 fills whole interfaces, and stops at max pods too.
-    let we = |max_pods| WarmSettings {
-        warm_eni_target: 2,
-        max_pods,
-        ..Default::default()
-    };
+    let we = |max_pods| WarmSettings::new().warm_eni_target(2).max_pods(max_pods);
     let p = b.plan(&we(None));
     assert_eq!(
         p.actions,
@@ -201,10 +184,7 @@ fn growth_stops_at_max_pods_part_way_and_says_so() {
 
 #[test]
 fn warm_eni_zero_grows_only_when_nothing_is_available() {
-    let we0 = WarmSettings {
-        warm_eni_target: 0,
-        ..Default::default()
-    };
+    let we0 = WarmSettings::new().warm_eni_target(0);
     let mut b = Setup::mode("t3.small", AddressMode::Secondary);
     assert_eq!(b.plan(&we0).actions, [attach("eni-0", 3)]);
     b.secondaries("eni-0", &["10.0.1.1"]);
@@ -217,10 +197,7 @@ fn warm_eni_zero_grows_only_when_nothing_is_available() {
 #[test]
 fn warm_eni_frees_an_interface_only_beyond_one_spare_and_never_under_the_shrink_timer() {
     // WE = 1 on t3.small wants 3 available; eni-1 holds 2 unused addresses.
-    let settings = WarmSettings {
-        warm_eni_target: 1,
-        ..Default::default()
-    };
+    let settings = WarmSettings::new().warm_eni_target(1);
     let b = Setup::mode("t3.small", AddressMode::Secondary);
     b.secondaries("eni-0", &["10.0.1.1", "10.0.1.2", "10.0.1.3"]);
     b.interface("eni-1", 1, false);
@@ -249,10 +226,7 @@ fn warm_eni_frees_an_interface_only_beyond_one_spare_and_never_under_the_shrink_
 
 #[test]
 fn ipv6_wants_one_80_on_the_first_serving_interface() {
-    let config = NodeConfig {
-        family: IpFamily::V6,
-        ..Default::default()
-    };
+    let config = NodeConfig::new().family(IpFamily::V6);
     let b = Setup::new("t3.small", config);
     let settings = WarmSettings::default();
     let p = b.plan(&settings);
@@ -383,10 +357,7 @@ fn warm_prefix_releases_only_the_empty_prefixes_beyond_the_target() {
             .assign_address(request, address.parse().unwrap(), b.clock.now())
             .unwrap();
     }
-    let p = b.plan(&WarmSettings {
-        warm_prefix_target: 1,
-        ..Default::default()
-    });
+    let p = b.plan(&WarmSettings::new().warm_prefix_target(1));
     assert_eq!(
         p.actions,
         [Action::ReleasePrefixes {

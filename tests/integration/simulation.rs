@@ -3,9 +3,11 @@
 //! every step.
 
 use pdipam::{
-    execute, plan, AddressMode, BlockKind, Clock, Holder, InstanceLimits, LocalProvider,
-    ManualClock, Node, NodeConfig, Placement, PodKey, PodRequest, Rule, Subnet, SubnetOptions,
-    Timestamp, WarmSettings,
+    limits::InstanceLimits,
+    planner::{plan, Rule, WarmSettings},
+    provider::{execute, LocalProvider},
+    AddressMode, BlockKind, Clock, Holder, ManualClock, Node, NodeConfig, Placement, PodKey,
+    PodRequest, Subnet, SubnetOptions, Timestamp,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -100,14 +102,8 @@ fn run(placement: Placement, mode: AddressMode, settings: WarmSettings, seed: u6
     let limits = InstanceLimits::lookup("m5.large").unwrap();
     let mut members: Vec<Member> = (0..4)
         .map(|n| {
-            let node = Node::with_clock(
-                limits.clone(),
-                NodeConfig {
-                    mode,
-                    ..Default::default()
-                },
-                clock.clone(),
-            );
+            let node =
+                Node::with_clock(limits.clone(), NodeConfig::new().mode(mode), clock.clone());
             let mut provider = LocalProvider::new(format!("n{n}"), subnet.clone());
             provider.boot(&node).unwrap();
             Member {
@@ -165,33 +161,20 @@ fn settings_cases() -> Vec<(AddressMode, WarmSettings)> {
         (AddressMode::Prefix, WarmSettings::shipped_manifest()),
         (
             AddressMode::Prefix,
-            WarmSettings {
-                warm_prefix_target: 2,
-                ..Default::default()
-            },
+            WarmSettings::new().warm_prefix_target(2),
         ),
         (
             AddressMode::Prefix,
-            WarmSettings {
-                warm_prefix_target: 0,
-                ..Default::default()
-            },
+            WarmSettings::new().warm_prefix_target(0),
         ),
         (
             AddressMode::Prefix,
-            WarmSettings {
-                warm_ip_target: 5,
-                minimum_ip_target: 10,
-                ..Default::default()
-            },
+            WarmSettings::new().warm_ip_target(5).minimum_ip_target(10),
         ),
         (AddressMode::Secondary, WarmSettings::default()),
         (
             AddressMode::Secondary,
-            WarmSettings {
-                warm_ip_target: 3,
-                ..Default::default()
-            },
+            WarmSettings::new().warm_ip_target(3),
         ),
     ]
 }

@@ -3,9 +3,11 @@
 //! CNI's reconcile loop does. Deterministic for a seed.
 
 use pdipam::{
-    execute, explain, plan, Action, AddressMode, BlockKind, Clock, InstanceLimits, LocalProvider,
-    ManualClock, Node, NodeConfig, PodKey, PodRequest, PrefixFailure, ProviderError, Subnet,
-    SubnetError, Timestamp, WarmSettings,
+    limits::InstanceLimits,
+    planner::{explain, plan, Action, WarmSettings},
+    provider::{execute, LocalProvider, ProviderError},
+    AddressMode, BlockKind, Clock, ManualClock, Node, NodeConfig, PodKey, PodRequest,
+    PrefixFailure, Subnet, SubnetError, Timestamp,
 };
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -81,10 +83,7 @@ impl Cluster {
     pub fn boot(subnet: Arc<Subnet>, scenario: Scenario) -> Cluster {
         let start = Timestamp::from_unix_nanos(1 << 60);
         let clock = Arc::new(ManualClock::new(start));
-        let config = NodeConfig {
-            mode: scenario.mode,
-            ..Default::default()
-        };
+        let config = NodeConfig::new().mode(scenario.mode);
         let mut nodes = Vec::with_capacity(scenario.nodes);
         let mut failures = Vec::new();
         for k in 1..=scenario.nodes {

@@ -13,7 +13,7 @@ use clap::{Parser, ValueEnum};
 use cluster::{Cluster, Scenario};
 use ipnet::IpNet;
 use pdipam::{
-    AddressMode, BlockKind, InstanceLimits, Placement, Reservation, Subnet, SubnetOptions,
+    limits::InstanceLimits, AddressMode, BlockKind, Placement, Reservation, Subnet, SubnetOptions,
 };
 use std::collections::HashMap;
 use std::io::Write;

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this
 
 use ipnet::IpNet;
-use pdipam::{NodeCheckpoint, PodInfo, SystemClock};
+use pdipam::{persist::NodeCheckpoint, PodInfo, SystemClock};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::IpAddr;
