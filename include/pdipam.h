@@ -590,6 +590,11 @@ uint32_t pdipam_abi_version(void);
  *
  * Status: `OK`; `NULL_ARG` (`len_out`, or `buf` with `buf_len` > 0); `BUFFER_TOO_SMALL` with the
  * length needed (without the NUL) in `len_out`. Thread-safe: each thread has its own message.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `buf` is writable for `buf_len` bytes; `len_out` is writable for
+ * one `usize`.
  */
 pdipam_status pdipam_last_error(char *buf, size_t buf_len, size_t *len_out);
 
@@ -599,6 +604,11 @@ pdipam_status pdipam_last_error(char *buf, size_t buf_len, size_t *len_out);
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (path not UTF-8); `IO`.
  * Thread-safe (take it with assignments stopped for one consistent state).
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `path` is a NUL-terminated string that stays alive and unchanged during the call.
  */
 pdipam_status pdipam_node_save(const struct pdipam_node *node, const char *path);
 
@@ -610,6 +620,12 @@ pdipam_status pdipam_node_save(const struct pdipam_node *node, const char *path)
  * Status: `OK`; `NULL_ARG`; `INVALID_ARG`; `IO`; `CHECKPOINT_CORRUPT` (not JSON, bad checksum,
  * unknown format or version, wrong kind); `CHECKPOINT_CONFLICT` (an address or key twice, an
  * entry the node refuses). `pdipam_last_error` names the file and the entry. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `path` is a NUL-terminated string that stays alive and unchanged
+ * during the call; `quarantined_out` is writable for one `usize`; `node_out` is writable for one
+ * `pdipam_node *`.
  */
 pdipam_status pdipam_node_load(const char *path,
                                size_t *quarantined_out,
@@ -621,6 +637,12 @@ pdipam_status pdipam_node_load(const char *path,
  *
  * Status: `OK`; `NULL_ARG`; `INVALID_ARG`; `UNKNOWN_INSTANCE_TYPE`; `UNKNOWN_VCPUS` (the cap
  * needs the vCPU count: ask with `show_max_allowed`). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `instance_type` is a NUL-terminated string that stays alive and
+ * unchanged during the call; `options` points to an initialised `pdipam_max_pods_options`;
+ * `max_pods_out` is writable for one `u32`.
  */
 pdipam_status pdipam_max_pods(const char *instance_type,
                               const struct pdipam_max_pods_options *options,
@@ -638,6 +660,11 @@ const char *pdipam_version(void);
  *
  * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (not UTF-8, too long); `UNKNOWN_INSTANCE_TYPE`
  * (`pdipam_last_error` suggests close names). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `instance_type` is a NUL-terminated string that stays alive and
+ * unchanged during the call; `node_out` is writable for one `pdipam_node *`.
  */
 pdipam_status pdipam_node_new(const char *instance_type, struct pdipam_node **node_out);
 
@@ -645,6 +672,12 @@ pdipam_status pdipam_node_new(const char *instance_type, struct pdipam_node **no
  * `pdipam_node_new` with a mode, family, cooldown, custom networking and MAX_ENI.
  *
  * Status: as `pdipam_node_new`; `INVALID_ARG` for an unknown mode or family.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `instance_type` is a NUL-terminated string that stays alive and
+ * unchanged during the call; `config_in` points to an initialised `pdipam_node_config`;
+ * `node_out` is writable for one `pdipam_node *`.
  */
 pdipam_status pdipam_node_new_with(const char *instance_type,
                                    const struct pdipam_node_config *config_in,
@@ -652,6 +685,11 @@ pdipam_status pdipam_node_new_with(const char *instance_type,
 
 /**
  * Frees a node. NULL is fine. No other call on it may be running or follow.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` comes from `pdipam_node_new` (or another call that returns
+ * a `pdipam_node`) and is freed once, with no other call on it running or to come.
  */
 void pdipam_node_free(struct pdipam_node *node);
 
@@ -661,6 +699,12 @@ void pdipam_node_free(struct pdipam_node *node);
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `DUPLICATE_INTERFACE` (id or
  * device number); `TOO_MANY_INTERFACES`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+ * the call; `primary_addr` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_node_attach_interface(const struct pdipam_node *node,
                                            const char *interface_id,
@@ -672,6 +716,12 @@ pdipam_status pdipam_node_attach_interface(const struct pdipam_node *node,
  * serve no pods; the primary is never freed by the planner).
  *
  * Status: as `pdipam_node_attach_interface`; `INVALID_ARG` for unknown flag bits.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+ * the call; `primary_addr` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_node_attach_interface_with_flags(const struct pdipam_node *node,
                                                       const char *interface_id,
@@ -685,6 +735,12 @@ pdipam_status pdipam_node_attach_interface_with_flags(const struct pdipam_node *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `UNKNOWN_INTERFACE`;
  * `PREFIX_LENGTH`; `MISALIGNED`; `WRONG_FAMILY`; `NO_FREE_SLOT`; `ALREADY_ATTACHED`.
  * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+ * the call; `prefix` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_node_attach_prefix(const struct pdipam_node *node,
                                         const char *interface_id,
@@ -694,6 +750,12 @@ pdipam_status pdipam_node_attach_prefix(const struct pdipam_node *node,
  * Attaches a secondary address (a /32 or /128) to an interface.
  *
  * Status: as `pdipam_node_attach_prefix`.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+ * the call; `addr` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_node_attach_secondary(const struct pdipam_node *node,
                                            const char *interface_id,
@@ -706,6 +768,12 @@ pdipam_status pdipam_node_attach_secondary(const struct pdipam_node *node,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `NOT_ATTACHED`; `IN_USE`;
  * `COOLING`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `block` points to an initialised `pdipam_prefix`; `dropped_out` is writable for
+ * one `usize`.
  */
 pdipam_status pdipam_node_remove_block(const struct pdipam_node *node,
                                        const struct pdipam_prefix *block,
@@ -719,6 +787,12 @@ pdipam_status pdipam_node_remove_block(const struct pdipam_node *node,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `UNKNOWN_INTERFACE`;
  * `PRIMARY_INTERFACE`; `IN_USE`; `COOLING`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+ * the call; `dropped_out` is writable for one `usize`.
  */
 pdipam_status pdipam_node_remove_interface(const struct pdipam_node *node,
                                            const char *interface_id,
@@ -732,6 +806,14 @@ pdipam_status pdipam_node_remove_interface(const struct pdipam_node *node,
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (strings); `INVALID_KEY` (empty
  * container id or interface name); `NO_AVAILABLE_ADDRESSES` (`AssignPodIPAddress: no available
  * IP/Prefix addresses`: grow the warm pool). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `network` is a NUL-terminated string that stays alive and unchanged during the
+ * call; `container_id` is a NUL-terminated string that stays alive and unchanged during the call;
+ * `ifname` is a NUL-terminated string that stays alive and unchanged during the call; `addr_out`
+ * is writable for one `pdipam_prefix`.
  */
 pdipam_status pdipam_node_assign(const struct pdipam_node *node,
                                  const char *network,
@@ -744,6 +826,14 @@ pdipam_status pdipam_node_assign(const struct pdipam_node *node,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `UNKNOWN_POD` (`datastore:
  * unknown pod`; a CNI DEL of an unknown container should treat it as success). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `network` is a NUL-terminated string that stays alive and unchanged during the
+ * call; `container_id` is a NUL-terminated string that stays alive and unchanged during the call;
+ * `ifname` is a NUL-terminated string that stays alive and unchanged during the call; `addr_out`
+ * is writable for one `pdipam_prefix`.
  */
 pdipam_status pdipam_node_release(const struct pdipam_node *node,
                                   const char *network,
@@ -755,6 +845,11 @@ pdipam_status pdipam_node_release(const struct pdipam_node *node,
  * The node's counts into `*stats_out`.
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `stats_out` is writable for one `pdipam_node_stats`.
  */
 pdipam_status pdipam_node_get_stats(const struct pdipam_node *node,
                                     struct pdipam_node_stats *stats_out);
@@ -764,6 +859,11 @@ pdipam_status pdipam_node_get_stats(const struct pdipam_node *node,
  * checkpoints).
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `settings_in` points to an initialised `pdipam_warm_settings`.
  */
 pdipam_status pdipam_node_set_warm_settings(const struct pdipam_node *node,
                                             const struct pdipam_warm_settings *settings_in);
@@ -772,6 +872,11 @@ pdipam_status pdipam_node_set_warm_settings(const struct pdipam_node *node,
  * Checks every invariant of the node (for tests; linear).
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVARIANT`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns.
  */
 pdipam_status pdipam_node_verify(const struct pdipam_node *node);
 
@@ -782,6 +887,11 @@ pdipam_status pdipam_node_verify(const struct pdipam_node *node);
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `BUFFER_TOO_SMALL` with the number needed in
  * `*len_out` (nothing written to `actions`). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `actions` is writable for `cap` elements; `len_out` is writable for one `usize`.
  */
 pdipam_status pdipam_node_plan(const struct pdipam_node *node,
                                struct pdipam_action *actions,
@@ -795,6 +905,11 @@ pdipam_status pdipam_node_plan(const struct pdipam_node *node,
  *
  * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (not UTF-8, longer than 4096 bytes, not a CIDR or
  * address). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `text` is a NUL-terminated string that stays alive and unchanged
+ * during the call; `prefix_out` is writable for one `pdipam_prefix`.
  */
 pdipam_status pdipam_prefix_parse(const char *text, struct pdipam_prefix *prefix_out);
 
@@ -806,6 +921,11 @@ pdipam_status pdipam_prefix_parse(const char *text, struct pdipam_prefix *prefix
  * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (family or length); `BUFFER_TOO_SMALL`, with the
  * length needed (without the NUL) in `*len_out` (`buf` may be NULL when `buf_len` is 0).
  * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `prefix` points to an initialised `pdipam_prefix`; `buf` is
+ * writable for `buf_len` bytes; `len_out` is writable for one `usize`.
  */
 pdipam_status pdipam_prefix_format(const struct pdipam_prefix *prefix,
                                    char *buf,
@@ -825,6 +945,11 @@ const char *pdipam_status_str(pdipam_status status);
  *
  * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (family, length); `SUBNET_LENGTH`; `MISALIGNED`
  * (host bits set). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `cidr` points to an initialised `pdipam_prefix`; `subnet_out` is
+ * writable for one `pdipam_subnet *`.
  */
 pdipam_status pdipam_subnet_new(const struct pdipam_prefix *cidr,
                                 struct pdipam_subnet **subnet_out);
@@ -833,6 +958,12 @@ pdipam_status pdipam_subnet_new(const struct pdipam_prefix *cidr,
  * `pdipam_subnet_new` with a profile, a placement policy and the reservation fallback.
  *
  * Status: as `pdipam_subnet_new`; `INVALID_ARG` for an unknown profile or placement.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `cidr` points to an initialised `pdipam_prefix`; `options_in`
+ * points to an initialised `pdipam_subnet_options`; `subnet_out` is writable for one
+ * `pdipam_subnet *`.
  */
 pdipam_status pdipam_subnet_new_with(const struct pdipam_prefix *cidr,
                                      const struct pdipam_subnet_options *options_in,
@@ -840,6 +971,11 @@ pdipam_status pdipam_subnet_new_with(const struct pdipam_prefix *cidr,
 
 /**
  * Frees a subnet. NULL is fine. No other call on it may be running or follow.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` comes from `pdipam_subnet_new` (or another call that
+ * returns a `pdipam_subnet`) and is freed once, with no other call on it running or to come.
  */
 void pdipam_subnet_free(struct pdipam_subnet *subnet);
 
@@ -850,6 +986,11 @@ void pdipam_subnet_free(struct pdipam_subnet *subnet);
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `PREFIX_LENGTH`; `INSUFFICIENT_CIDR_BLOCKS`
  * (free addresses remain, no free aligned block: `pdipam_subnet_explain` says why);
  * `INSUFFICIENT_FREE_ADDRESSES`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `prefix_out` is writable for one `pdipam_prefix`.
  */
 pdipam_status pdipam_subnet_alloc_prefix(const struct pdipam_subnet *subnet,
                                          uint8_t len,
@@ -861,6 +1002,11 @@ pdipam_status pdipam_subnet_alloc_prefix(const struct pdipam_subnet *subnet,
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
  * `OUTSIDE_SUBNET`; `MISALIGNED`; `PREFIX_LENGTH`; `ALREADY_ALLOCATED`; `RESERVED_ADDRESS`.
  * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `prefix` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_subnet_alloc_prefix_at(const struct pdipam_subnet *subnet,
                                             const struct pdipam_prefix *prefix);
@@ -871,6 +1017,11 @@ pdipam_status pdipam_subnet_alloc_prefix_at(const struct pdipam_subnet *subnet,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `WRONG_FAMILY` (an IPv6 subnet);
  * `INSUFFICIENT_FREE_ADDRESSES`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `addr_out` is writable for one `pdipam_prefix`.
  */
 pdipam_status pdipam_subnet_alloc_ip(const struct pdipam_subnet *subnet,
                                      struct pdipam_prefix *addr_out);
@@ -879,6 +1030,11 @@ pdipam_status pdipam_subnet_alloc_ip(const struct pdipam_subnet *subnet,
  * Allocates exactly the IPv4 address `addr` (a /32).
  *
  * Status: as `pdipam_subnet_alloc_prefix_at`; `INVALID_ARG` when `addr` is not a /32.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `addr` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_subnet_alloc_ip_at(const struct pdipam_subnet *subnet,
                                         const struct pdipam_prefix *addr);
@@ -889,6 +1045,11 @@ pdipam_status pdipam_subnet_alloc_ip_at(const struct pdipam_subnet *subnet,
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
  * `OUTSIDE_SUBNET`; `MISALIGNED`; `NOT_ALLOCATED`; `NOT_ONE_ALLOCATION`; `RESERVED_ADDRESS`.
  * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `prefix` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_subnet_release(const struct pdipam_subnet *subnet,
                                     const struct pdipam_prefix *prefix);
@@ -898,6 +1059,12 @@ pdipam_status pdipam_subnet_release(const struct pdipam_subnet *subnet,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
  * `OUTSIDE_SUBNET`; `MISALIGNED`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` comes from `pdipam_subnet_new` (or another call that
+ * returns a `pdipam_subnet`) and is freed once, with no other call on it running or to come;
+ * `prefix` points to an initialised `pdipam_prefix`; `free_out` is writable for one `u8`.
  */
 pdipam_status pdipam_subnet_is_free(const struct pdipam_subnet *subnet,
                                     const struct pdipam_prefix *prefix,
@@ -909,6 +1076,11 @@ pdipam_status pdipam_subnet_is_free(const struct pdipam_subnet *subnet,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
  * `OUTSIDE_SUBNET`; `MISALIGNED`; `RESERVATION_OVERLAP`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `cidr` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_subnet_add_reservation(const struct pdipam_subnet *subnet,
                                             const struct pdipam_prefix *cidr,
@@ -919,6 +1091,11 @@ pdipam_status pdipam_subnet_add_reservation(const struct pdipam_subnet *subnet,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `RESERVATION_NOT_FOUND`.
  * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `cidr` points to an initialised `pdipam_prefix`.
  */
 pdipam_status pdipam_subnet_remove_reservation(const struct pdipam_subnet *subnet,
                                                const struct pdipam_prefix *cidr);
@@ -928,6 +1105,11 @@ pdipam_status pdipam_subnet_remove_reservation(const struct pdipam_subnet *subne
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe (exact when no other thread is
  * changing the subnet).
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `stats_out` is writable for one `pdipam_subnet_stats`.
  */
 pdipam_status pdipam_subnet_get_stats(const struct pdipam_subnet *subnet,
                                       struct pdipam_subnet_stats *stats_out);
@@ -936,6 +1118,11 @@ pdipam_status pdipam_subnet_get_stats(const struct pdipam_subnet *subnet,
  * Free aligned blocks of prefix length `len` into `*count_out` (0 for a length out of range).
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `count_out` is writable for one `u64`.
  */
 pdipam_status pdipam_subnet_free_blocks(const struct pdipam_subnet *subnet,
                                         uint8_t len,
@@ -948,6 +1135,11 @@ pdipam_status pdipam_subnet_free_blocks(const struct pdipam_subnet *subnet,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `PREFIX_LENGTH`; `BUFFER_TOO_SMALL` with the
  * length needed in `*len_out`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns; `buf` is writable for `buf_len` bytes; `len_out` is writable for one `usize`.
  */
 pdipam_status pdipam_subnet_explain(const struct pdipam_subnet *subnet,
                                     uint8_t len,
@@ -960,6 +1152,11 @@ pdipam_status pdipam_subnet_explain(const struct pdipam_subnet *subnet,
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVARIANT` (described by
  * `pdipam_last_error`). Thread-safe (meaningful when no other thread changes the subnet).
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+ * call returns.
  */
 pdipam_status pdipam_subnet_verify(const struct pdipam_subnet *subnet);
 

@@ -30,12 +30,14 @@ fn subnet_pair(crit: &mut Criterion) {
     };
     let text = CString::new(SUBNET).unwrap();
     assert_eq!(
-        c::pdipam_prefix_parse(text.as_ptr(), &mut cidr),
+        // SAFETY: handles live until their _free at the end; other pointers to live locals.
+        unsafe { c::pdipam_prefix_parse(text.as_ptr(), &mut cidr) },
         c::PDIPAM_STATUS_OK
     );
     let mut handle = std::ptr::null_mut();
     assert_eq!(
-        c::pdipam_subnet_new(&cidr, &mut handle),
+        // SAFETY: handles live until their _free at the end; other pointers to live locals.
+        unsafe { c::pdipam_subnet_new(&cidr, &mut handle) },
         c::PDIPAM_STATUS_OK
     );
     g.bench_function("c_abi", |b| {
@@ -45,12 +47,18 @@ fn subnet_pair(crit: &mut Criterion) {
                 len: 0,
                 addr: [0; 16],
             };
-            let s = c::pdipam_subnet_alloc_prefix(handle, black_box(28), &mut p);
+            // SAFETY: handles live until their _free at the end; other pointers to live locals.
+            let s = unsafe { c::pdipam_subnet_alloc_prefix(handle, black_box(28), &mut p) };
             assert_eq!(s, c::PDIPAM_STATUS_OK);
-            assert_eq!(c::pdipam_subnet_release(handle, &p), c::PDIPAM_STATUS_OK);
+            // SAFETY: handles live until their _free at the end; other pointers to live locals.
+            assert_eq!(
+                unsafe { c::pdipam_subnet_release(handle, &p) },
+                c::PDIPAM_STATUS_OK
+            );
         })
     });
-    c::pdipam_subnet_free(handle);
+    // SAFETY: handles live until their _free at the end; other pointers to live locals.
+    unsafe { c::pdipam_subnet_free(handle) };
     g.finish();
 }
 
@@ -93,7 +101,8 @@ fn node_pair(crit: &mut Criterion) {
         max_eni: 0,
     };
     assert_eq!(
-        c::pdipam_node_new_with(ty.as_ptr(), &cfg, &mut node),
+        // SAFETY: handles live until their _free at the end; other pointers to live locals.
+        unsafe { c::pdipam_node_new_with(ty.as_ptr(), &cfg, &mut node) },
         c::PDIPAM_STATUS_OK
     );
     let parse = |t: &str| {
@@ -104,18 +113,21 @@ fn node_pair(crit: &mut Criterion) {
         };
         let t = CString::new(t).unwrap();
         assert_eq!(
-            c::pdipam_prefix_parse(t.as_ptr(), &mut p),
+            // SAFETY: handles live until their _free at the end; other pointers to live locals.
+            unsafe { c::pdipam_prefix_parse(t.as_ptr(), &mut p) },
             c::PDIPAM_STATUS_OK
         );
         p
     };
     let eni = CString::new("eni-0").unwrap();
     assert_eq!(
-        c::pdipam_node_attach_interface(node, eni.as_ptr(), 0, &parse("10.0.0.10")),
+        // SAFETY: handles live until their _free at the end; other pointers to live locals.
+        unsafe { c::pdipam_node_attach_interface(node, eni.as_ptr(), 0, &parse("10.0.0.10")) },
         0
     );
     assert_eq!(
-        c::pdipam_node_attach_prefix(node, eni.as_ptr(), &parse("10.0.1.16/28")),
+        // SAFETY: handles live until their _free at the end; other pointers to live locals.
+        unsafe { c::pdipam_node_attach_prefix(node, eni.as_ptr(), &parse("10.0.1.16/28")) },
         0
     );
     let net = CString::new("net").unwrap();
@@ -133,12 +145,15 @@ fn node_pair(crit: &mut Criterion) {
                 addr: [0; 16],
             };
             let s =
-                c::pdipam_node_assign(node, net.as_ptr(), ids[j].as_ptr(), eth0.as_ptr(), &mut a);
+                // SAFETY: handles live until their _free at the end; other pointers to live locals.
+                unsafe { c::pdipam_node_assign(node, net.as_ptr(), ids[j].as_ptr(), eth0.as_ptr(), &mut a) };
             assert_eq!(s, c::PDIPAM_STATUS_OK);
-            c::pdipam_node_release(node, net.as_ptr(), ids[j].as_ptr(), eth0.as_ptr(), &mut a)
+            // SAFETY: handles live until their _free at the end; other pointers to live locals.
+            unsafe { c::pdipam_node_release(node, net.as_ptr(), ids[j].as_ptr(), eth0.as_ptr(), &mut a) }
         })
     });
-    c::pdipam_node_free(node);
+    // SAFETY: handles live until their _free at the end; other pointers to live locals.
+    unsafe { c::pdipam_node_free(node) };
     g.finish();
 }
 

@@ -104,8 +104,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 ///
 /// Status: `OK`; `NULL_ARG` (`len_out`, or `buf` with `buf_len` > 0); `BUFFER_TOO_SMALL` with the
 /// length needed (without the NUL) in `len_out`. Thread-safe: each thread has its own message.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `buf` is writable for `buf_len` bytes; `len_out` is writable for
+/// one `usize`.
 #[no_mangle]
-pub extern "C" fn pdipam_last_error(
+pub unsafe extern "C" fn pdipam_last_error(
     buf: *mut c_char,
     buf_len: usize,
     len_out: *mut usize,

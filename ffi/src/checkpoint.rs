@@ -19,8 +19,16 @@ use std::sync::Arc;
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (path not UTF-8); `IO`.
 /// Thread-safe (take it with assignments stopped for one consistent state).
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `path` is a NUL-terminated string that stays alive and unchanged during the call.
 #[no_mangle]
-pub extern "C" fn pdipam_node_save(node: *const pdipam_node, path: *const c_char) -> pdipam_status {
+pub unsafe extern "C" fn pdipam_node_save(
+    node: *const pdipam_node,
+    path: *const c_char,
+) -> pdipam_status {
     run_on(node, "node", |n| {
         let path = raw::text(path, "path")?;
         let bytes = n.node.checkpoint(Some(&n.settings())).to_bytes();
@@ -35,8 +43,14 @@ pub extern "C" fn pdipam_node_save(node: *const pdipam_node, path: *const c_char
 /// Status: `OK`; `NULL_ARG`; `INVALID_ARG`; `IO`; `CHECKPOINT_CORRUPT` (not JSON, bad checksum,
 /// unknown format or version, wrong kind); `CHECKPOINT_CONFLICT` (an address or key twice, an
 /// entry the node refuses). `pdipam_last_error` names the file and the entry. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `path` is a NUL-terminated string that stays alive and unchanged
+/// during the call; `quarantined_out` is writable for one `usize`; `node_out` is writable for one
+/// `pdipam_node *`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_load(
+pub unsafe extern "C" fn pdipam_node_load(
     path: *const c_char,
     quarantined_out: *mut usize,
     node_out: *mut *mut pdipam_node,

@@ -13,9 +13,12 @@
 //! - `pdipam_last_error` gives the message of the last failed call on this thread, naming the
 //!   offending value.
 //!
-//! All raw-pointer handling lives in the private `raw` module.
+//! Every export that takes a pointer is an `unsafe extern "C" fn` with a `# Safety` section:
+//! Rust callers (tests, benches, fuzz targets) call them in `unsafe` blocks, as C callers are
+//! bound by the same contract. All raw-pointer handling lives in the private `raw` module.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![allow(non_camel_case_types)]
 
 mod boundary;

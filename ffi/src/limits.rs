@@ -25,8 +25,14 @@ pub struct pdipam_max_pods_options {
 ///
 /// Status: `OK`; `NULL_ARG`; `INVALID_ARG`; `UNKNOWN_INSTANCE_TYPE`; `UNKNOWN_VCPUS` (the cap
 /// needs the vCPU count: ask with `show_max_allowed`). Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `instance_type` is a NUL-terminated string that stays alive and
+/// unchanged during the call; `options` points to an initialised `pdipam_max_pods_options`;
+/// `max_pods_out` is writable for one `u32`.
 #[no_mangle]
-pub extern "C" fn pdipam_max_pods(
+pub unsafe extern "C" fn pdipam_max_pods(
     instance_type: *const c_char,
     options: *const pdipam_max_pods_options,
     max_pods_out: *mut u32,

@@ -171,8 +171,13 @@ fn interface_id_arg<'a>(p: *const c_char) -> Result<&'a str, Failure> {
 ///
 /// Status: `OK`; `NULL_ARG`; `INVALID_ARG` (not UTF-8, too long); `UNKNOWN_INSTANCE_TYPE`
 /// (`pdipam_last_error` suggests close names). Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `instance_type` is a NUL-terminated string that stays alive and
+/// unchanged during the call; `node_out` is writable for one `pdipam_node *`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_new(
+pub unsafe extern "C" fn pdipam_node_new(
     instance_type: *const c_char,
     node_out: *mut *mut pdipam_node,
 ) -> pdipam_status {
@@ -183,14 +188,21 @@ pub extern "C" fn pdipam_node_new(
         cooldown_ms: 30_000,
         max_eni: 0,
     };
-    pdipam_node_new_with(instance_type, &c, node_out)
+    // SAFETY: the caller's pointers, passed on unchanged under the same contract, and a local.
+    unsafe { pdipam_node_new_with(instance_type, &c, node_out) }
 }
 
 /// `pdipam_node_new` with a mode, family, cooldown, custom networking and MAX_ENI.
 ///
 /// Status: as `pdipam_node_new`; `INVALID_ARG` for an unknown mode or family.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `instance_type` is a NUL-terminated string that stays alive and
+/// unchanged during the call; `config_in` points to an initialised `pdipam_node_config`;
+/// `node_out` is writable for one `pdipam_node *`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_new_with(
+pub unsafe extern "C" fn pdipam_node_new_with(
     instance_type: *const c_char,
     config_in: *const pdipam_node_config,
     node_out: *mut *mut pdipam_node,
@@ -206,8 +218,13 @@ pub extern "C" fn pdipam_node_new_with(
 }
 
 /// Frees a node. NULL is fine. No other call on it may be running or follow.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` comes from `pdipam_node_new` (or another call that returns
+/// a `pdipam_node`) and is freed once, with no other call on it running or to come.
 #[no_mangle]
-pub extern "C" fn pdipam_node_free(node: *mut pdipam_node) {
+pub unsafe extern "C" fn pdipam_node_free(node: *mut pdipam_node) {
     raw::free(node);
 }
 
@@ -216,8 +233,14 @@ pub extern "C" fn pdipam_node_free(node: *mut pdipam_node) {
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `DUPLICATE_INTERFACE` (id or
 /// device number); `TOO_MANY_INTERFACES`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+/// the call; `primary_addr` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_attach_interface(
+pub unsafe extern "C" fn pdipam_node_attach_interface(
     node: *const pdipam_node,
     interface_id: *const c_char,
     device_number: u32,
@@ -228,15 +251,30 @@ pub extern "C" fn pdipam_node_attach_interface(
     } else {
         0
     };
-    pdipam_node_attach_interface_with_flags(node, interface_id, device_number, primary_addr, flags)
+    // SAFETY: the caller's pointers, passed on unchanged under the same contract, and a local.
+    unsafe {
+        pdipam_node_attach_interface_with_flags(
+            node,
+            interface_id,
+            device_number,
+            primary_addr,
+            flags,
+        )
+    }
 }
 
 /// `pdipam_node_attach_interface` with `PDIPAM_INTERFACE_*` flags (trunk and EFA interfaces
 /// serve no pods; the primary is never freed by the planner).
 ///
 /// Status: as `pdipam_node_attach_interface`; `INVALID_ARG` for unknown flag bits.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+/// the call; `primary_addr` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_attach_interface_with_flags(
+pub unsafe extern "C" fn pdipam_node_attach_interface_with_flags(
     node: *const pdipam_node,
     interface_id: *const c_char,
     device_number: u32,
@@ -267,8 +305,14 @@ pub extern "C" fn pdipam_node_attach_interface_with_flags(
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `UNKNOWN_INTERFACE`;
 /// `PREFIX_LENGTH`; `MISALIGNED`; `WRONG_FAMILY`; `NO_FREE_SLOT`; `ALREADY_ATTACHED`.
 /// Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+/// the call; `prefix` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_attach_prefix(
+pub unsafe extern "C" fn pdipam_node_attach_prefix(
     node: *const pdipam_node,
     interface_id: *const c_char,
     prefix: *const pdipam_prefix,
@@ -283,8 +327,14 @@ pub extern "C" fn pdipam_node_attach_prefix(
 /// Attaches a secondary address (a /32 or /128) to an interface.
 ///
 /// Status: as `pdipam_node_attach_prefix`.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+/// the call; `addr` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_attach_secondary(
+pub unsafe extern "C" fn pdipam_node_attach_secondary(
     node: *const pdipam_node,
     interface_id: *const c_char,
     addr: *const pdipam_prefix,
@@ -302,8 +352,14 @@ pub extern "C" fn pdipam_node_attach_secondary(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `NOT_ATTACHED`; `IN_USE`;
 /// `COOLING`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `block` points to an initialised `pdipam_prefix`; `dropped_out` is writable for
+/// one `usize`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_remove_block(
+pub unsafe extern "C" fn pdipam_node_remove_block(
     node: *const pdipam_node,
     block: *const pdipam_prefix,
     force: u8,
@@ -323,8 +379,14 @@ pub extern "C" fn pdipam_node_remove_block(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `UNKNOWN_INTERFACE`;
 /// `PRIMARY_INTERFACE`; `IN_USE`; `COOLING`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `interface_id` is a NUL-terminated string that stays alive and unchanged during
+/// the call; `dropped_out` is writable for one `usize`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_remove_interface(
+pub unsafe extern "C" fn pdipam_node_remove_interface(
     node: *const pdipam_node,
     interface_id: *const c_char,
     force: u8,
@@ -344,8 +406,16 @@ pub extern "C" fn pdipam_node_remove_interface(
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (strings); `INVALID_KEY` (empty
 /// container id or interface name); `NO_AVAILABLE_ADDRESSES` (`AssignPodIPAddress: no available
 /// IP/Prefix addresses`: grow the warm pool). Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `network` is a NUL-terminated string that stays alive and unchanged during the
+/// call; `container_id` is a NUL-terminated string that stays alive and unchanged during the call;
+/// `ifname` is a NUL-terminated string that stays alive and unchanged during the call; `addr_out`
+/// is writable for one `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_assign(
+pub unsafe extern "C" fn pdipam_node_assign(
     node: *const pdipam_node,
     network: *const c_char,
     container_id: *const c_char,
@@ -365,8 +435,16 @@ pub extern "C" fn pdipam_node_assign(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `UNKNOWN_POD` (`datastore:
 /// unknown pod`; a CNI DEL of an unknown container should treat it as success). Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `network` is a NUL-terminated string that stays alive and unchanged during the
+/// call; `container_id` is a NUL-terminated string that stays alive and unchanged during the call;
+/// `ifname` is a NUL-terminated string that stays alive and unchanged during the call; `addr_out`
+/// is writable for one `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_release(
+pub unsafe extern "C" fn pdipam_node_release(
     node: *const pdipam_node,
     network: *const c_char,
     container_id: *const c_char,
@@ -389,8 +467,13 @@ pub extern "C" fn pdipam_node_release(
 /// The node's counts into `*stats_out`.
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `stats_out` is writable for one `pdipam_node_stats`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_get_stats(
+pub unsafe extern "C" fn pdipam_node_get_stats(
     node: *const pdipam_node,
     stats_out: *mut pdipam_node_stats,
 ) -> pdipam_status {
@@ -413,8 +496,13 @@ pub extern "C" fn pdipam_node_get_stats(
 /// checkpoints).
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `settings_in` points to an initialised `pdipam_warm_settings`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_set_warm_settings(
+pub unsafe extern "C" fn pdipam_node_set_warm_settings(
     node: *const pdipam_node,
     settings_in: *const pdipam_warm_settings,
 ) -> pdipam_status {
@@ -431,8 +519,13 @@ pub extern "C" fn pdipam_node_set_warm_settings(
 /// Checks every invariant of the node (for tests; linear).
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVARIANT`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns.
 #[no_mangle]
-pub extern "C" fn pdipam_node_verify(node: *const pdipam_node) -> pdipam_status {
+pub unsafe extern "C" fn pdipam_node_verify(node: *const pdipam_node) -> pdipam_status {
     run_on(node, "node", |n| {
         n.node
             .verify()

@@ -120,8 +120,13 @@ fn flatten(actions: &[Action]) -> Vec<pdipam_action> {
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `BUFFER_TOO_SMALL` with the number needed in
 /// `*len_out` (nothing written to `actions`). Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `actions` is writable for `cap` elements; `len_out` is writable for one `usize`.
 #[no_mangle]
-pub extern "C" fn pdipam_node_plan(
+pub unsafe extern "C" fn pdipam_node_plan(
     node: *const pdipam_node,
     actions: *mut pdipam_action,
     cap: usize,

@@ -110,8 +110,13 @@ pub(crate) fn addr_arg(p: *const pdipam_prefix, what: &'static str) -> Result<Ip
 ///
 /// Status: `OK`; `NULL_ARG`; `INVALID_ARG` (not UTF-8, longer than 4096 bytes, not a CIDR or
 /// address). Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `text` is a NUL-terminated string that stays alive and unchanged
+/// during the call; `prefix_out` is writable for one `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_prefix_parse(
+pub unsafe extern "C" fn pdipam_prefix_parse(
     text: *const c_char,
     prefix_out: *mut pdipam_prefix,
 ) -> pdipam_status {
@@ -134,8 +139,13 @@ pub extern "C" fn pdipam_prefix_parse(
 /// Status: `OK`; `NULL_ARG`; `INVALID_ARG` (family or length); `BUFFER_TOO_SMALL`, with the
 /// length needed (without the NUL) in `*len_out` (`buf` may be NULL when `buf_len` is 0).
 /// Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `prefix` points to an initialised `pdipam_prefix`; `buf` is
+/// writable for `buf_len` bytes; `len_out` is writable for one `usize`.
 #[no_mangle]
-pub extern "C" fn pdipam_prefix_format(
+pub unsafe extern "C" fn pdipam_prefix_format(
     prefix: *const pdipam_prefix,
     buf: *mut c_char,
     buf_len: usize,

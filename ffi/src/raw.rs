@@ -1,9 +1,13 @@
 //! Every raw pointer the C caller hands in is read or written here, and only here: null checks,
 //! bounded string reads, output slots written once on success, text into caller buffers.
 //!
-//! The functions are safe to call because they rely on the C contract stated in the header:
-//! a non-NULL pointer points to a live object of the declared type (a handle from `_new` not yet
-//! freed, a `pdipam_prefix`, an output slot, or a buffer of `buf_len` bytes).
+//! These helpers rely on the C contract stated in the header: a non-NULL pointer points to a
+//! live object of the declared type (a handle from `_new` not yet freed, a `pdipam_prefix`, an
+//! output slot, or a buffer of `buf_len` bytes). Every exported function that takes a pointer is
+//! an `unsafe extern "C" fn` whose `# Safety` section states that contract for its arguments, and
+//! passes them here unchanged; the helpers are private to the crate, so nothing else reaches
+//! them. They are plain functions, not `unsafe fn`, so that each export reads as a list of checks
+//! (NULL, length, UTF-8, poison) rather than as a list of `unsafe` blocks.
 
 use crate::status::Failure;
 use std::ffi::{c_char, CStr};
@@ -75,11 +79,6 @@ pub(crate) fn text<'a>(p: *const c_char, what: &'static str) -> Result<&'a str, 
         return Err(Failure::invalid(format!(
             "{what} is longer than {MAX_STRING} bytes"
         )));
-    }
-    if bytes.is_ascii() {
-        // SAFETY: ASCII is UTF-8. (The check is the fast path for ids and names; the full
-        // validation below costs more per byte on short strings.)
-        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
     }
     std::str::from_utf8(bytes).map_err(|e| Failure::invalid(format!("{what} is not UTF-8: {e}")))
 }

@@ -90,100 +90,54 @@ pub const PDIPAM_STATUS_CHECKPOINT_CORRUPT: pdipam_status = 301;
 /// The checkpoint gives one address or key twice, or an entry the node refuses.
 pub const PDIPAM_STATUS_CHECKPOINT_CONFLICT: pdipam_status = 302;
 
-/// Every code with its name, for `pdipam_status_str` and the tests.
-pub(crate) const NAMES: &[(pdipam_status, &str)] = &[
-    (PDIPAM_STATUS_OK, "PDIPAM_STATUS_OK\0"),
-    (PDIPAM_STATUS_NULL_ARG, "PDIPAM_STATUS_NULL_ARG\0"),
-    (PDIPAM_STATUS_INVALID_ARG, "PDIPAM_STATUS_INVALID_ARG\0"),
-    (
-        PDIPAM_STATUS_BUFFER_TOO_SMALL,
-        "PDIPAM_STATUS_BUFFER_TOO_SMALL\0",
-    ),
-    (PDIPAM_STATUS_PANIC, "PDIPAM_STATUS_PANIC\0"),
-    (PDIPAM_STATUS_POISONED, "PDIPAM_STATUS_POISONED\0"),
-    (PDIPAM_STATUS_INVARIANT, "PDIPAM_STATUS_INVARIANT\0"),
-    (
-        PDIPAM_STATUS_OUTSIDE_SUBNET,
-        "PDIPAM_STATUS_OUTSIDE_SUBNET\0",
-    ),
-    (PDIPAM_STATUS_MISALIGNED, "PDIPAM_STATUS_MISALIGNED\0"),
-    (PDIPAM_STATUS_WRONG_FAMILY, "PDIPAM_STATUS_WRONG_FAMILY\0"),
-    (PDIPAM_STATUS_PREFIX_LENGTH, "PDIPAM_STATUS_PREFIX_LENGTH\0"),
-    (
-        PDIPAM_STATUS_ALREADY_ALLOCATED,
-        "PDIPAM_STATUS_ALREADY_ALLOCATED\0",
-    ),
-    (PDIPAM_STATUS_NOT_ALLOCATED, "PDIPAM_STATUS_NOT_ALLOCATED\0"),
-    (
-        PDIPAM_STATUS_RESERVED_ADDRESS,
-        "PDIPAM_STATUS_RESERVED_ADDRESS\0",
-    ),
-    (
-        PDIPAM_STATUS_INSUFFICIENT_CIDR_BLOCKS,
-        "PDIPAM_STATUS_INSUFFICIENT_CIDR_BLOCKS\0",
-    ),
-    (
-        PDIPAM_STATUS_INSUFFICIENT_FREE_ADDRESSES,
-        "PDIPAM_STATUS_INSUFFICIENT_FREE_ADDRESSES\0",
-    ),
-    (
-        PDIPAM_STATUS_RESERVATION_OVERLAP,
-        "PDIPAM_STATUS_RESERVATION_OVERLAP\0",
-    ),
-    (
-        PDIPAM_STATUS_RESERVATION_NOT_FOUND,
-        "PDIPAM_STATUS_RESERVATION_NOT_FOUND\0",
-    ),
-    (
-        PDIPAM_STATUS_NOT_ONE_ALLOCATION,
-        "PDIPAM_STATUS_NOT_ONE_ALLOCATION\0",
-    ),
-    (PDIPAM_STATUS_SUBNET_LENGTH, "PDIPAM_STATUS_SUBNET_LENGTH\0"),
-    (PDIPAM_STATUS_UNKNOWN_POD, "PDIPAM_STATUS_UNKNOWN_POD\0"),
-    (
-        PDIPAM_STATUS_NO_AVAILABLE_ADDRESSES,
-        "PDIPAM_STATUS_NO_AVAILABLE_ADDRESSES\0",
-    ),
-    (
-        PDIPAM_STATUS_UNKNOWN_INTERFACE,
-        "PDIPAM_STATUS_UNKNOWN_INTERFACE\0",
-    ),
-    (
-        PDIPAM_STATUS_DUPLICATE_INTERFACE,
-        "PDIPAM_STATUS_DUPLICATE_INTERFACE\0",
-    ),
-    (
-        PDIPAM_STATUS_TOO_MANY_INTERFACES,
-        "PDIPAM_STATUS_TOO_MANY_INTERFACES\0",
-    ),
-    (PDIPAM_STATUS_NO_FREE_SLOT, "PDIPAM_STATUS_NO_FREE_SLOT\0"),
-    (
-        PDIPAM_STATUS_ALREADY_ATTACHED,
-        "PDIPAM_STATUS_ALREADY_ATTACHED\0",
-    ),
-    (PDIPAM_STATUS_NOT_ATTACHED, "PDIPAM_STATUS_NOT_ATTACHED\0"),
-    (PDIPAM_STATUS_IN_USE, "PDIPAM_STATUS_IN_USE\0"),
-    (PDIPAM_STATUS_COOLING, "PDIPAM_STATUS_COOLING\0"),
-    (
-        PDIPAM_STATUS_PRIMARY_INTERFACE,
-        "PDIPAM_STATUS_PRIMARY_INTERFACE\0",
-    ),
-    (PDIPAM_STATUS_KEY_CONFLICT, "PDIPAM_STATUS_KEY_CONFLICT\0"),
-    (PDIPAM_STATUS_INVALID_KEY, "PDIPAM_STATUS_INVALID_KEY\0"),
-    (
-        PDIPAM_STATUS_UNKNOWN_INSTANCE_TYPE,
-        "PDIPAM_STATUS_UNKNOWN_INSTANCE_TYPE\0",
-    ),
-    (PDIPAM_STATUS_UNKNOWN_VCPUS, "PDIPAM_STATUS_UNKNOWN_VCPUS\0"),
-    (PDIPAM_STATUS_IO, "PDIPAM_STATUS_IO\0"),
-    (
-        PDIPAM_STATUS_CHECKPOINT_CORRUPT,
-        "PDIPAM_STATUS_CHECKPOINT_CORRUPT\0",
-    ),
-    (
-        PDIPAM_STATUS_CHECKPOINT_CONFLICT,
-        "PDIPAM_STATUS_CHECKPOINT_CONFLICT\0",
-    ),
+/// Each code beside its name, the name spelled from the constant's identifier (written once).
+macro_rules! named {
+    ($($code:ident),* $(,)?) => {
+        &[$(($code, concat!(stringify!($code), "\0"))),*]
+    };
+}
+
+/// Every code with its name, for `pdipam_status_str` and the tests. A test checks that every
+/// `PDIPAM_STATUS_*` constant of this file is listed.
+pub(crate) const NAMES: &[(pdipam_status, &str)] = named![
+    PDIPAM_STATUS_OK,
+    PDIPAM_STATUS_NULL_ARG,
+    PDIPAM_STATUS_INVALID_ARG,
+    PDIPAM_STATUS_BUFFER_TOO_SMALL,
+    PDIPAM_STATUS_PANIC,
+    PDIPAM_STATUS_POISONED,
+    PDIPAM_STATUS_INVARIANT,
+    PDIPAM_STATUS_OUTSIDE_SUBNET,
+    PDIPAM_STATUS_MISALIGNED,
+    PDIPAM_STATUS_WRONG_FAMILY,
+    PDIPAM_STATUS_PREFIX_LENGTH,
+    PDIPAM_STATUS_ALREADY_ALLOCATED,
+    PDIPAM_STATUS_NOT_ALLOCATED,
+    PDIPAM_STATUS_RESERVED_ADDRESS,
+    PDIPAM_STATUS_INSUFFICIENT_CIDR_BLOCKS,
+    PDIPAM_STATUS_INSUFFICIENT_FREE_ADDRESSES,
+    PDIPAM_STATUS_RESERVATION_OVERLAP,
+    PDIPAM_STATUS_RESERVATION_NOT_FOUND,
+    PDIPAM_STATUS_NOT_ONE_ALLOCATION,
+    PDIPAM_STATUS_SUBNET_LENGTH,
+    PDIPAM_STATUS_UNKNOWN_POD,
+    PDIPAM_STATUS_NO_AVAILABLE_ADDRESSES,
+    PDIPAM_STATUS_UNKNOWN_INTERFACE,
+    PDIPAM_STATUS_DUPLICATE_INTERFACE,
+    PDIPAM_STATUS_TOO_MANY_INTERFACES,
+    PDIPAM_STATUS_NO_FREE_SLOT,
+    PDIPAM_STATUS_ALREADY_ATTACHED,
+    PDIPAM_STATUS_NOT_ATTACHED,
+    PDIPAM_STATUS_IN_USE,
+    PDIPAM_STATUS_COOLING,
+    PDIPAM_STATUS_PRIMARY_INTERFACE,
+    PDIPAM_STATUS_KEY_CONFLICT,
+    PDIPAM_STATUS_INVALID_KEY,
+    PDIPAM_STATUS_UNKNOWN_INSTANCE_TYPE,
+    PDIPAM_STATUS_UNKNOWN_VCPUS,
+    PDIPAM_STATUS_IO,
+    PDIPAM_STATUS_CHECKPOINT_CORRUPT,
+    PDIPAM_STATUS_CHECKPOINT_CONFLICT,
 ];
 
 /// The name of a status code, e.g. `"PDIPAM_STATUS_NULL_ARG"`: a static NUL-terminated string,
@@ -359,6 +313,23 @@ mod tests {
         assert_eq!(codes.len(), NAMES.len());
         for (_, name) in NAMES {
             assert!(name.ends_with('\0') && name.starts_with("PDIPAM_STATUS_"));
+        }
+    }
+
+    #[test]
+    fn every_status_constant_is_named() {
+        let source = include_str!("status.rs");
+        let declared: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert!(declared.len() > 30, "{declared:?}");
+        for name in declared {
+            let listed = NAMES
+                .iter()
+                .any(|(_, n)| n.strip_suffix('\0') == Some(name));
+            assert!(listed, "{name} is not in NAMES");
         }
     }
 }

@@ -119,8 +119,13 @@ fn kind(k: u8) -> Result<ReservationKind, Failure> {
 ///
 /// Status: `OK`; `NULL_ARG`; `INVALID_ARG` (family, length); `SUBNET_LENGTH`; `MISALIGNED`
 /// (host bits set). Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `cidr` points to an initialised `pdipam_prefix`; `subnet_out` is
+/// writable for one `pdipam_subnet *`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_new(
+pub unsafe extern "C" fn pdipam_subnet_new(
     cidr: *const pdipam_prefix,
     subnet_out: *mut *mut pdipam_subnet,
 ) -> pdipam_status {
@@ -130,14 +135,21 @@ pub extern "C" fn pdipam_subnet_new(
         fallback_to_unreserved: 1,
         seed: 0,
     };
-    pdipam_subnet_new_with(cidr, &defaults, subnet_out)
+    // SAFETY: the caller's pointers, passed on unchanged under the same contract, and a local.
+    unsafe { pdipam_subnet_new_with(cidr, &defaults, subnet_out) }
 }
 
 /// `pdipam_subnet_new` with a profile, a placement policy and the reservation fallback.
 ///
 /// Status: as `pdipam_subnet_new`; `INVALID_ARG` for an unknown profile or placement.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `cidr` points to an initialised `pdipam_prefix`; `options_in`
+/// points to an initialised `pdipam_subnet_options`; `subnet_out` is writable for one
+/// `pdipam_subnet *`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_new_with(
+pub unsafe extern "C" fn pdipam_subnet_new_with(
     cidr: *const pdipam_prefix,
     options_in: *const pdipam_subnet_options,
     subnet_out: *mut *mut pdipam_subnet,
@@ -156,8 +168,13 @@ pub extern "C" fn pdipam_subnet_new_with(
 }
 
 /// Frees a subnet. NULL is fine. No other call on it may be running or follow.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` comes from `pdipam_subnet_new` (or another call that
+/// returns a `pdipam_subnet`) and is freed once, with no other call on it running or to come.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_free(subnet: *mut pdipam_subnet) {
+pub unsafe extern "C" fn pdipam_subnet_free(subnet: *mut pdipam_subnet) {
     raw::free(subnet);
 }
 
@@ -167,8 +184,13 @@ pub extern "C" fn pdipam_subnet_free(subnet: *mut pdipam_subnet) {
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `PREFIX_LENGTH`; `INSUFFICIENT_CIDR_BLOCKS`
 /// (free addresses remain, no free aligned block: `pdipam_subnet_explain` says why);
 /// `INSUFFICIENT_FREE_ADDRESSES`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `prefix_out` is writable for one `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_alloc_prefix(
+pub unsafe extern "C" fn pdipam_subnet_alloc_prefix(
     subnet: *const pdipam_subnet,
     len: u8,
     prefix_out: *mut pdipam_prefix,
@@ -186,8 +208,13 @@ pub extern "C" fn pdipam_subnet_alloc_prefix(
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
 /// `OUTSIDE_SUBNET`; `MISALIGNED`; `PREFIX_LENGTH`; `ALREADY_ALLOCATED`; `RESERVED_ADDRESS`.
 /// Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `prefix` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_alloc_prefix_at(
+pub unsafe extern "C" fn pdipam_subnet_alloc_prefix_at(
     subnet: *const pdipam_subnet,
     prefix: *const pdipam_prefix,
 ) -> pdipam_status {
@@ -202,8 +229,13 @@ pub extern "C" fn pdipam_subnet_alloc_prefix_at(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `WRONG_FAMILY` (an IPv6 subnet);
 /// `INSUFFICIENT_FREE_ADDRESSES`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `addr_out` is writable for one `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_alloc_ip(
+pub unsafe extern "C" fn pdipam_subnet_alloc_ip(
     subnet: *const pdipam_subnet,
     addr_out: *mut pdipam_prefix,
 ) -> pdipam_status {
@@ -218,8 +250,13 @@ pub extern "C" fn pdipam_subnet_alloc_ip(
 /// Allocates exactly the IPv4 address `addr` (a /32).
 ///
 /// Status: as `pdipam_subnet_alloc_prefix_at`; `INVALID_ARG` when `addr` is not a /32.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `addr` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_alloc_ip_at(
+pub unsafe extern "C" fn pdipam_subnet_alloc_ip_at(
     subnet: *const pdipam_subnet,
     addr: *const pdipam_prefix,
 ) -> pdipam_status {
@@ -234,8 +271,13 @@ pub extern "C" fn pdipam_subnet_alloc_ip_at(
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
 /// `OUTSIDE_SUBNET`; `MISALIGNED`; `NOT_ALLOCATED`; `NOT_ONE_ALLOCATION`; `RESERVED_ADDRESS`.
 /// Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `prefix` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_release(
+pub unsafe extern "C" fn pdipam_subnet_release(
     subnet: *const pdipam_subnet,
     prefix: *const pdipam_prefix,
 ) -> pdipam_status {
@@ -249,8 +291,14 @@ pub extern "C" fn pdipam_subnet_release(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
 /// `OUTSIDE_SUBNET`; `MISALIGNED`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` comes from `pdipam_subnet_new` (or another call that
+/// returns a `pdipam_subnet`) and is freed once, with no other call on it running or to come;
+/// `prefix` points to an initialised `pdipam_prefix`; `free_out` is writable for one `u8`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_is_free(
+pub unsafe extern "C" fn pdipam_subnet_is_free(
     subnet: *const pdipam_subnet,
     prefix: *const pdipam_prefix,
     free_out: *mut u8,
@@ -268,8 +316,13 @@ pub extern "C" fn pdipam_subnet_is_free(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `WRONG_FAMILY`;
 /// `OUTSIDE_SUBNET`; `MISALIGNED`; `RESERVATION_OVERLAP`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `cidr` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_add_reservation(
+pub unsafe extern "C" fn pdipam_subnet_add_reservation(
     subnet: *const pdipam_subnet,
     cidr: *const pdipam_prefix,
     reservation_kind: u8,
@@ -285,8 +338,13 @@ pub extern "C" fn pdipam_subnet_add_reservation(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG`; `RESERVATION_NOT_FOUND`.
 /// Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `cidr` points to an initialised `pdipam_prefix`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_remove_reservation(
+pub unsafe extern "C" fn pdipam_subnet_remove_reservation(
     subnet: *const pdipam_subnet,
     cidr: *const pdipam_prefix,
 ) -> pdipam_status {
@@ -301,8 +359,13 @@ pub extern "C" fn pdipam_subnet_remove_reservation(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe (exact when no other thread is
 /// changing the subnet).
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `stats_out` is writable for one `pdipam_subnet_stats`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_get_stats(
+pub unsafe extern "C" fn pdipam_subnet_get_stats(
     subnet: *const pdipam_subnet,
     stats_out: *mut pdipam_subnet_stats,
 ) -> pdipam_status {
@@ -330,8 +393,13 @@ pub extern "C" fn pdipam_subnet_get_stats(
 /// Free aligned blocks of prefix length `len` into `*count_out` (0 for a length out of range).
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `count_out` is writable for one `u64`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_free_blocks(
+pub unsafe extern "C" fn pdipam_subnet_free_blocks(
     subnet: *const pdipam_subnet,
     len: u8,
     count_out: *mut u64,
@@ -349,8 +417,13 @@ pub extern "C" fn pdipam_subnet_free_blocks(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `PREFIX_LENGTH`; `BUFFER_TOO_SMALL` with the
 /// length needed in `*len_out`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns; `buf` is writable for `buf_len` bytes; `len_out` is writable for one `usize`.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_explain(
+pub unsafe extern "C" fn pdipam_subnet_explain(
     subnet: *const pdipam_subnet,
     len: u8,
     buf: *mut c_char,
@@ -367,8 +440,13 @@ pub extern "C" fn pdipam_subnet_explain(
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVARIANT` (described by
 /// `pdipam_last_error`). Thread-safe (meaningful when no other thread changes the subnet).
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `subnet` is a `pdipam_subnet` handle that is not freed before this
+/// call returns.
 #[no_mangle]
-pub extern "C" fn pdipam_subnet_verify(subnet: *const pdipam_subnet) -> pdipam_status {
+pub unsafe extern "C" fn pdipam_subnet_verify(subnet: *const pdipam_subnet) -> pdipam_status {
     run_on(subnet, "subnet", |s| {
         s.subnet
             .verify()

@@ -166,8 +166,10 @@ pub struct FfiPair {
 
 impl Drop for FfiPair {
     fn drop(&mut self) {
-        pdipam_subnet_free(self.subnet);
-        pdipam_node_free(self.node);
+        // SAFETY: this replay's live handles; NULL on purpose or live locals.
+        unsafe { pdipam_subnet_free(self.subnet) };
+        // SAFETY: this replay's live handles; NULL on purpose or live locals.
+        unsafe { pdipam_node_free(self.node) };
     }
 }
 
@@ -264,7 +266,8 @@ impl FfiPair {
         let mut subnet = null_mut();
         let c_cidr = pdipam_prefix::from_net(cidr);
         assert_eq!(
-            pdipam_subnet_new_with(&c_cidr, &c_options, &mut subnet),
+            // SAFETY: this replay's live handles; NULL on purpose or live locals.
+            unsafe { pdipam_subnet_new_with(&c_cidr, &c_options, &mut subnet) },
             PDIPAM_STATUS_OK
         );
         let model = NaiveSubnet::with_options(
@@ -276,11 +279,16 @@ impl FfiPair {
         .expect("a valid subnet");
         let mut node = null_mut();
         let t = CString::new("m5.large").expect("no NUL");
-        assert_eq!(pdipam_node_new(t.as_ptr(), &mut node), PDIPAM_STATUS_OK);
+        assert_eq!(
+            // SAFETY: `t` is a live CString and `node` a live local.
+            unsafe { pdipam_node_new(t.as_ptr(), &mut node) },
+            PDIPAM_STATUS_OK
+        );
         let eni = CString::new("eni-0").expect("no NUL");
         let primary = pdipam_prefix::from_addr(IpAddr::from([10, 1, 0, 5]));
         assert_eq!(
-            pdipam_node_attach_interface(node, eni.as_ptr(), 0, &primary),
+            // SAFETY: this replay's live handles; NULL on purpose or live locals.
+            unsafe { pdipam_node_attach_interface(node, eni.as_ptr(), 0, &primary) },
             PDIPAM_STATUS_OK
         );
         FfiPair {
@@ -313,11 +321,13 @@ impl FfiPair {
             FfiOp::AllocPrefix { shorter, null_out } => {
                 let len = 32 - shorter % 12;
                 if null_out {
-                    let s = pdipam_subnet_alloc_prefix(self.subnet, len, null_mut());
+                    // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                    let s = unsafe { pdipam_subnet_alloc_prefix(self.subnet, len, null_mut()) };
                     check(s == PDIPAM_STATUS_NULL_ARG, || format!("NULL out gave {s}"))?;
                 } else {
                     let mut out = blank();
-                    let s = pdipam_subnet_alloc_prefix(self.subnet, len, &mut out);
+                    // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                    let s = unsafe { pdipam_subnet_alloc_prefix(self.subnet, len, &mut out) };
                     let m = self.model.allocate_prefix(len);
                     self.agree(s, &out, m.map(|a| a.cidr))?;
                 }
@@ -325,7 +335,8 @@ impl FfiPair {
             FfiOp::AllocPrefixAt { unit, len, family } => {
                 let family = if family < 200 { 4 } else { family };
                 let p = self.at(unit, len % 40, family);
-                let s = pdipam_subnet_alloc_prefix_at(self.subnet, &p);
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe { pdipam_subnet_alloc_prefix_at(self.subnet, &p) };
                 match p.read_net() {
                     Ok(net) => {
                         let m = self.model.allocate_prefix_at(net);
@@ -341,11 +352,13 @@ impl FfiPair {
             }
             FfiOp::AllocIp { null_out } => {
                 if null_out {
-                    let s = pdipam_subnet_alloc_ip(self.subnet, null_mut());
+                    // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                    let s = unsafe { pdipam_subnet_alloc_ip(self.subnet, null_mut()) };
                     check(s == PDIPAM_STATUS_NULL_ARG, || format!("NULL out gave {s}"))?;
                 } else {
                     let mut out = blank();
-                    let s = pdipam_subnet_alloc_ip(self.subnet, &mut out);
+                    // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                    let s = unsafe { pdipam_subnet_alloc_ip(self.subnet, &mut out) };
                     let m = self.model.allocate_ip().map(IpNet::from);
                     self.agree(s, &out, m)?;
                 }
@@ -353,7 +366,8 @@ impl FfiPair {
             FfiOp::Release { unit, len } => {
                 let p = self.at(unit, 24 + len % 9, 4);
                 let net = p.read_net().map_err(|e| e.to_string())?;
-                let s = pdipam_subnet_release(self.subnet, &p);
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe { pdipam_subnet_release(self.subnet, &p) };
                 let m = self.model.release(net);
                 check((s == PDIPAM_STATUS_OK) == m.is_ok(), || {
                     format!("release {net}: status {s}, model {m:?}")
@@ -365,7 +379,10 @@ impl FfiPair {
             FfiOp::ReleaseHeld { pick } => {
                 if !self.held.is_empty() {
                     let net = self.held.swap_remove(usize::from(pick) % self.held.len());
-                    let s = pdipam_subnet_release(self.subnet, &pdipam_prefix::from_net(net));
+                    // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                    let s = unsafe {
+                        pdipam_subnet_release(self.subnet, &pdipam_prefix::from_net(net))
+                    };
                     let m = self.model.release(net);
                     check(s == PDIPAM_STATUS_OK && m.is_ok(), || {
                         format!("release of held {net}: status {s}, model {m:?}")
@@ -374,7 +391,8 @@ impl FfiPair {
             }
             FfiOp::Stats => {
                 let mut out = std::mem::MaybeUninit::<pdipam_subnet_stats>::uninit();
-                let s = pdipam_subnet_get_stats(self.subnet, out.as_mut_ptr());
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe { pdipam_subnet_get_stats(self.subnet, out.as_mut_ptr()) };
                 check(s == PDIPAM_STATUS_OK, || format!("stats: {s}"))?;
                 // SAFETY: written on OK.
                 let st = unsafe { out.assume_init() };
@@ -386,7 +404,8 @@ impl FfiPair {
             FfiOp::Explain { len, buf_len } => {
                 let subnet = self.subnet;
                 let (s, text) = text_call(buf_len, |b, n, l| {
-                    pdipam_subnet_explain(subnet, 20 + len % 16, b, n, l)
+                    // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                    unsafe { pdipam_subnet_explain(subnet, 20 + len % 16, b, n, l) }
                 })?;
                 if let Some(t) = text {
                     check(t.contains("candidate aligned blocks"), || t.clone())?;
@@ -403,7 +422,8 @@ impl FfiPair {
                     .collect();
                 let c = CString::new(text.clone()).expect("no NUL left");
                 let mut out = blank();
-                let s = pdipam_prefix_parse(c.as_ptr(), &mut out);
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe { pdipam_prefix_parse(c.as_ptr(), &mut out) };
                 let parsed = std::str::from_utf8(&text).ok().and_then(|t| {
                     t.parse::<IpNet>()
                         .ok()
@@ -436,7 +456,10 @@ impl FfiPair {
                     len,
                     addr,
                 };
-                let (s, text) = text_call(buf_len, |b, n, l| pdipam_prefix_format(&p, b, n, l))?;
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let (s, text) = text_call(buf_len, |b, n, l| unsafe {
+                    pdipam_prefix_format(&p, b, n, l)
+                })?;
                 match (p.read_net(), text) {
                     (Ok(net), Some(t)) => check(t == net.to_string(), || t.clone())?,
                     (Ok(_), None) => check(s == PDIPAM_STATUS_BUFFER_TOO_SMALL, || {
@@ -451,7 +474,10 @@ impl FfiPair {
                 let (_own, c) = c_text(&format!("c{}", key % 20), text);
                 let (net, ifn) = (CString::new("net").unwrap(), CString::new("eth0").unwrap());
                 let mut out = blank();
-                let s = pdipam_node_assign(self.node, net.as_ptr(), c, ifn.as_ptr(), &mut out);
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe {
+                    pdipam_node_assign(self.node, net.as_ptr(), c, ifn.as_ptr(), &mut out)
+                };
                 check(s == PDIPAM_STATUS_OK || out == blank(), || {
                     "an output written on failure".into()
                 })?;
@@ -463,7 +489,10 @@ impl FfiPair {
                 let (_own, c) = c_text(&format!("c{}", key % 20), text);
                 let (net, ifn) = (CString::new("net").unwrap(), CString::new("eth0").unwrap());
                 let mut out = blank();
-                let s = pdipam_node_release(self.node, net.as_ptr(), c, ifn.as_ptr(), &mut out);
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe {
+                    pdipam_node_release(self.node, net.as_ptr(), c, ifn.as_ptr(), &mut out)
+                };
                 check(s == PDIPAM_STATUS_OK || out == blank(), || {
                     "an output written on failure".into()
                 })?;
@@ -478,7 +507,10 @@ impl FfiPair {
                     format!("10.1.{}.{}/28", n % 8 + 1, if misaligned { 8 } else { 0 })
                         .parse()
                         .expect("a CIDR");
-                let s = pdipam_node_attach_prefix(self.node, id, &pdipam_prefix::from_net(net));
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe {
+                    pdipam_node_attach_prefix(self.node, id, &pdipam_prefix::from_net(net))
+                };
                 check(!misaligned || s != PDIPAM_STATUS_OK, || {
                     format!("misaligned {net} attached")
                 })?;
@@ -492,7 +524,8 @@ impl FfiPair {
                 } else {
                     actions.as_mut_ptr().cast::<pdipam_action>()
                 };
-                let s = pdipam_node_plan(self.node, ptr, actions.len(), &mut len);
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe { pdipam_node_plan(self.node, ptr, actions.len(), &mut len) };
                 check(
                     (s == PDIPAM_STATUS_OK && len <= actions.len())
                         || (s == PDIPAM_STATUS_BUFFER_TOO_SMALL && len > actions.len()),
@@ -500,7 +533,8 @@ impl FfiPair {
                 )?;
             }
             FfiOp::LastError { buf_len } => {
-                text_call(buf_len, |b, n, l| pdipam_last_error(b, n, l))?;
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                text_call(buf_len, |b, n, l| unsafe { pdipam_last_error(b, n, l) })?;
             }
             FfiOp::StatusStr { status } => {
                 // SAFETY: a static NUL-terminated string, never NULL.
@@ -511,26 +545,32 @@ impl FfiPair {
             }
             FfiOp::NullHandles => {
                 let mut out = blank();
-                let s = pdipam_subnet_alloc_prefix(null(), 28, &mut out);
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe { pdipam_subnet_alloc_prefix(null(), 28, &mut out) };
                 check(s == PDIPAM_STATUS_NULL_ARG && out == blank(), || {
                     format!("{s}")
                 })?;
                 let mut st = std::mem::MaybeUninit::<pdipam_node_stats>::uninit();
-                let s = pdipam_node_get_stats(null(), st.as_mut_ptr());
+                // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                let s = unsafe { pdipam_node_get_stats(null(), st.as_mut_ptr()) };
                 check(s == PDIPAM_STATUS_NULL_ARG, || format!("{s}"))?;
                 check(
-                    pdipam_subnet_verify(null()) == PDIPAM_STATUS_NULL_ARG,
+                    // SAFETY: this replay's live handles; NULL on purpose or live locals.
+                    unsafe { pdipam_subnet_verify(null()) } == PDIPAM_STATUS_NULL_ARG,
                     || "verify of NULL".into(),
                 )?;
             }
         }
         check(
-            pdipam_subnet_verify(self.subnet) == PDIPAM_STATUS_OK,
+            // SAFETY: this replay's live handles; NULL on purpose or live locals.
+            unsafe { pdipam_subnet_verify(self.subnet) } == PDIPAM_STATUS_OK,
             || "subnet verify failed".into(),
         )?;
-        check(pdipam_node_verify(self.node) == PDIPAM_STATUS_OK, || {
-            "node verify failed".into()
-        })
+        // SAFETY: this replay's live handles; NULL on purpose or live locals.
+        check(
+            unsafe { pdipam_node_verify(self.node) } == PDIPAM_STATUS_OK,
+            || "node verify failed".into(),
+        )
     }
 
     /// The C call and the model agree: both succeed with the same prefix, or both fail and the

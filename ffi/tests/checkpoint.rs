@@ -46,7 +46,8 @@ fn load(cp: &NodeCheckpoint, name: &str) -> (u32, usize, *mut pdipam_node) {
     let c_path = CString::new(file.to_str().unwrap()).unwrap();
     let mut quarantined = usize::MAX;
     let mut node: *mut pdipam_node = ptr::null_mut();
-    let status = pdipam_node_load(c_path.as_ptr(), &mut quarantined, &mut node);
+    // SAFETY: handles live until their _free; other pointers to live locals or CStrings.
+    let status = unsafe { pdipam_node_load(c_path.as_ptr(), &mut quarantined, &mut node) };
     std::fs::remove_file(&file).unwrap();
     (status as u32, quarantined, node)
 }
@@ -87,21 +88,30 @@ fn a_stray_pod_is_quarantined_and_holds_its_key() {
         len: 0,
         addr: [0; 16],
     };
-    let status = pdipam_node_assign(
-        node,
-        net.as_ptr(),
-        text("stray").as_ptr(),
-        ifname.as_ptr(),
-        &mut out,
-    );
+    // SAFETY: the handle is live until its _free; the strings are NUL-terminated CStrings that
+    // live to the end of the statement; `out` is a live local.
+    let status = unsafe {
+        pdipam_node_assign(
+            node,
+            net.as_ptr(),
+            text("stray").as_ptr(),
+            ifname.as_ptr(),
+            &mut out,
+        )
+    };
     assert_eq!(status as u32, PDIPAM_STATUS_KEY_CONFLICT as u32);
-    let status = pdipam_node_assign(
-        node,
-        net.as_ptr(),
-        text("c9").as_ptr(),
-        ifname.as_ptr(),
-        &mut out,
-    );
+    // SAFETY: the handle is live until its _free; the strings are NUL-terminated CStrings that
+    // live to the end of the statement; `out` is a live local.
+    let status = unsafe {
+        pdipam_node_assign(
+            node,
+            net.as_ptr(),
+            text("c9").as_ptr(),
+            ifname.as_ptr(),
+            &mut out,
+        )
+    };
     assert_eq!(status as u32, PDIPAM_STATUS_OK as u32);
-    pdipam_node_free(node);
+    // SAFETY: handles live until their _free; other pointers to live locals or CStrings.
+    unsafe { pdipam_node_free(node) };
 }

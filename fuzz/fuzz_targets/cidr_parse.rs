@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let untouched = out;
     let status = match CString::new(data.to_vec()) {
-        Ok(cs) => c::pdipam_prefix_parse(cs.as_ptr(), &mut out),
+        // SAFETY: the text is a live NUL-terminated CString and the output a live local.
+        Ok(cs) => unsafe { c::pdipam_prefix_parse(cs.as_ptr(), &mut out) },
         Err(_) => c::PDIPAM_STATUS_INVALID_ARG, // an interior NUL cannot cross: C would stop there
     };
     let valid_utf8 = std::str::from_utf8(data).is_ok();
@@ -36,7 +37,8 @@ fuzz_target!(|data: &[u8]| {
             let mut buf = [0 as std::ffi::c_char; c::PDIPAM_PREFIX_TEXT_MAX];
             let mut len = 0usize;
             assert_eq!(
-                c::pdipam_prefix_format(&out, buf.as_mut_ptr(), buf.len(), &mut len),
+                // SAFETY: the text is a live NUL-terminated CString and the output a live local.
+                unsafe { c::pdipam_prefix_format(&out, buf.as_mut_ptr(), buf.len(), &mut len) },
                 0
             );
             let formatted = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
