@@ -2,17 +2,22 @@
 // built on prefix delegation. It wraps libpdipam (the C ABI, include/pdipam.h) with net/netip
 // types and errors usable with errors.Is.
 //
-// Build the library first, from the repository root:
+// It links libpdipam in one of three ways, chosen by build tag:
 //
-//	cargo build --release -p libpdipam
+//   - no tag: the static library of this repository, built first from its root with
+//     `cargo build --release -p libpdipam` (target/release/libpdipam.a);
+//   - -tags pdipam_pkgconfig: an installed library, found by `pkg-config pdipam-static`
+//     (`ffi/install.sh --prefix DIR`, then PKG_CONFIG_PATH=DIR/lib/pkgconfig if DIR is not a
+//     standard prefix);
+//   - -tags pdipam_external: whatever CGO_CFLAGS and CGO_LDFLAGS name, for a build in another
+//     CARGO_TARGET_DIR: CGO_CFLAGS=-I$REPO/include
+//     CGO_LDFLAGS="$CARGO_TARGET_DIR/release/libpdipam.a -lpthread -ldl -lm".
 //
 // Subnets and nodes are safe for concurrent use by many goroutines. Close releases one; it is
 // idempotent, later calls return ErrClosed, and a finalizer closes what was forgotten.
 package pdipam
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/release/libpdipam.a -lpthread -ldl -lm
 #include "pdipam.h"
 */
 import "C"

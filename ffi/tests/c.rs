@@ -2,9 +2,11 @@
 //! `libpdipam.a` with `-std=c11 -Wall -Wextra -Werror -pedantic`, then run plain, under ASan +
 //! UBSan, and under valgrind memcheck (0 errors, 0 leaks). The header also compiles as C++.
 
+mod common;
+
+use common::root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 const C_FLAGS: &[&str] = &["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"];
 const LIBS: &[&str] = &["-lpthread", "-ldl", "-lm"];
@@ -14,26 +16,9 @@ const SANITIZE: &[&str] = &[
     "-fno-omit-frame-pointer",
 ];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `libpdipam.a`, built once for this test binary in its own target directory (so the nested
-/// cargo never waits on the outer one's lock).
-fn static_lib() -> &'static Path {
-    static LIB: OnceLock<PathBuf> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let target = root().join("target/c-abi");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "libpdipam", "--target-dir"])
-            .arg(&target)
-            .current_dir(root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building libpdipam.a failed");
-        target.join("debug/libpdipam.a")
-    })
+/// `libpdipam.a`, built once for this test binary.
+fn static_lib() -> PathBuf {
+    common::lib_dir().join("libpdipam.a")
 }
 
 fn out_dir() -> PathBuf {
