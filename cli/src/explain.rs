@@ -4,7 +4,7 @@
 use crate::warm::WarmArgs;
 use clap::Parser;
 use pdipam::{
-    limits::InstanceLimits,
+    limits::{InstanceLimits, HOST_NETWORK_PODS},
     planner::{explain, plan, Rule},
     provider::{execute, LocalProvider},
     AddressMode, Clock, ManualClock, Node, NodeConfig, PodKey, PodRequest, Subnet, SubnetOptions,
@@ -29,6 +29,15 @@ pub struct Args {
     json: bool,
 }
 
+/// The one rule every command applies, as it states it: max pods counts the two host-network
+/// pods, which take no address, so at most `max_pods - 2` pods get one.
+pub fn pod_room(max_pods: u32) -> String {
+    format!(
+        "max pods {max_pods}: {} with an address beside {HOST_NETWORK_PODS} host-network pods",
+        crate::words::count(max_pods.saturating_sub(HOST_NETWORK_PODS), "pod", "pods")
+    )
+}
+
 pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let limits = InstanceLimits::lookup(&args.instance_type)?;
     let settings = args.warm.settings();
@@ -43,9 +52,14 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let node = Node::with_clock(limits.clone(), config, clock.clone());
     let mut cloud = LocalProvider::new("explain", subnet);
     cloud.boot(&node)?;
+    // Pods beyond max pods - 2 are never placed: the scheduler would not send them.
+    let room = explain(limits, &settings, &node.snapshot(), clock.now())
+        .max_pods
+        .saturating_sub(HOST_NETWORK_PODS);
+    let wanted = args.pods.min(room);
     let mut placed = 0u32;
     for _ in 0..200 {
-        while placed < args.pods {
+        while placed < wanted {
             let key = PodKey::new("explain", format!("pod-{placed}"), "eth0");
             if node.assign(PodRequest::new(key)).is_err() {
                 break;
@@ -53,7 +67,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             placed += 1;
         }
         let p = plan(limits, &settings, &node.snapshot(), clock.now());
-        if p.actions.is_empty() && (placed == args.pods || !p.holdbacks.is_empty()) {
+        if p.actions.is_empty() && (placed == wanted || !p.holdbacks.is_empty()) {
             break;
         }
         execute(&node, &p, &mut cloud);
@@ -79,6 +93,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 "mode": mode,
                 "pods_wanted": args.pods,
                 "pods_placed": placed,
+                "pods_with_address_max": room,
                 "max_pods": e.max_pods,
                 "rule": rule,
                 "target_available": e.target_available,
@@ -93,45 +108,57 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let unit = if mode == AddressMode::Prefix {
-        "prefixes"
+        ("prefix", "prefixes")
     } else {
-        "secondary addresses"
+        ("secondary address", "secondary addresses")
     };
+    let addresses = |n: u32| crate::words::count(n, "address", "addresses");
     writeln!(
         out,
-        "{} in {} mode, {placed} pods{} (max pods {})",
+        "{} in {} mode, {}{} ({})",
         limits.instance_type,
         if mode == AddressMode::Prefix {
             "prefix"
         } else {
             "secondary-IP"
         },
+        crate::words::count(placed, "pod", "pods"),
         if placed < args.pods {
-            format!(" of {} wanted: the node is full", args.pods)
+            let why = if placed == room {
+                "max pods reached"
+            } else {
+                "the node is full"
+            };
+            format!(" of {} wanted: {why}", args.pods)
         } else {
             String::new()
         },
-        e.max_pods
+        pod_room(e.max_pods)
     )?;
     writeln!(out, "rule: {rule}")?;
     match e.target_prefixes {
         Some(p) => writeln!(
             out,
-            "keeps available: {} addresses; wants {p} {} for these pods",
-            e.target_available,
-            if p == 1 { "prefix" } else { "prefixes" }
+            "keeps available: {}; wants {} for these pods",
+            addresses(e.target_available),
+            crate::words::count(p, "prefix", "prefixes")
         )?,
-        None => writeln!(out, "keeps available: {} addresses", e.target_available)?,
+        None => writeln!(out, "keeps available: {}", addresses(e.target_available))?,
     }
     if e.target_total > 0 {
-        writeln!(out, "keeps attached at least: {} addresses", e.target_total)?;
+        writeln!(
+            out,
+            "keeps attached at least: {}",
+            addresses(e.target_total)
+        )?;
     }
     writeln!(
         out,
-        "attached: {} addresses in {blocks} {unit} on {} interfaces",
-        e.total,
-        snap.interfaces.len()
+        "attached: {} in {} on {}",
+        addresses(e.total),
+        crate::words::count(blocks as u64, unit.0, unit.1),
+        crate::words::count(snap.interfaces.len() as u64, "interface", "interfaces")
     )?;
-    writeln!(out, "idle: {} addresses", e.idle_after)?;
+    writeln!(out, "idle: {}", addresses(e.idle_after))?;
     Ok(())
 }

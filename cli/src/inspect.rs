@@ -1,9 +1,12 @@
 //! `pdipam inspect FILE`: what a pdipam checkpoint (node or subnet) or an ipamd
 //! `vpc-cni-ipam/1` file holds.
 
+use crate::words::count;
 use clap::Parser;
 use ipnet::IpNet;
-use pdipam::persist::{NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION};
+use pdipam::persist::{
+    read_vpc_cni, NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -25,7 +28,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let head: Value =
         serde_json::from_slice(&bytes).map_err(|e| format!("{name}: not JSON: {e}"))?;
     let report = if head["version"] == VPC_CNI_VERSION {
-        vpc_cni(&head)
+        vpc_cni(&bytes, &name)?
     } else if head["kind"] == "subnet" {
         subnet(&SubnetCheckpoint::from_bytes(&bytes, &name)?, &name)?
     } else {
@@ -118,23 +121,40 @@ fn subnet(cp: &SubnetCheckpoint, name: &str) -> Result<Value, PersistError> {
     }))
 }
 
-fn vpc_cni(head: &Value) -> Value {
-    let mut per_block: BTreeMap<IpNet, u32> = BTreeMap::new();
-    let allocations = head["allocations"].as_array().cloned().unwrap_or_default();
-    for a in &allocations {
-        let addr = a["ipv4"]
-            .as_str()
-            .or(a["ipv6"].as_str())
-            .and_then(|s| s.parse().ok());
-        if let Some(addr) = addr {
-            *per_block.entry(block_of(addr)).or_default() += 1;
-        }
+/// ipamd's file knows allocations only, not which blocks are attached: its pods are grouped by
+/// the /28 (IPv4) or /80 (IPv6) their address lies in, which in prefix mode is the prefix.
+fn vpc_cni(bytes: &[u8], name: &str) -> Result<Value, PersistError> {
+    let entries = read_vpc_cni(bytes, name)?;
+    let mut per_block: BTreeMap<IpNet, Vec<Value>> = BTreeMap::new();
+    for e in &entries {
+        let pod = if e.metadata.pod_name.is_empty() {
+            Value::Null
+        } else {
+            json!(format!("{}/{}", e.metadata.namespace, e.metadata.pod_name))
+        };
+        per_block
+            .entry(block_of(e.address))
+            .or_default()
+            .push(json!({
+                "address": e.address,
+                "key": e.key.to_string(),
+                "pod": pod,
+            }));
     }
-    json!({
+    for pods in per_block.values_mut() {
+        pods.sort_by_key(|p| p["address"].as_str().and_then(|a| a.parse::<IpAddr>().ok()));
+    }
+    Ok(json!({
         "kind": VPC_CNI_VERSION,
-        "pods": allocations.len(),
-        "blocks": per_block.iter().map(|(b, n)| json!({ "cidr": b, "pods": n })).collect::<Vec<_>>(),
-    })
+        "pods": entries.len(),
+        "blocks": per_block.iter().map(|(b, pods)| json!({
+            "cidr": b, "pods": pods.len(), "allocations": pods,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
 }
 
 fn write_text(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
@@ -149,20 +169,24 @@ fn write_text(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
             for i in r["interfaces"].as_array().into_iter().flatten() {
                 writeln!(
                     out,
-                    "  interface {} (device {}, primary {}): {} prefixes, {} secondary addresses",
+                    "  interface {} (device {}, primary {}): {}, {}",
                     i["id"].as_str().unwrap_or("?"),
                     i["device_number"],
                     i["primary_address"].as_str().unwrap_or("?"),
-                    i["prefixes"],
-                    i["secondary_addresses"]
+                    count(n(&i["prefixes"]), "prefix", "prefixes"),
+                    count(
+                        n(&i["secondary_addresses"]),
+                        "secondary address",
+                        "secondary addresses"
+                    )
                 )?;
             }
             for b in r["blocks"].as_array().into_iter().flatten() {
                 writeln!(
                     out,
-                    "  {:<20} {} pods, {} cooling",
+                    "  {:<20} {}, {} cooling",
                     b["cidr"].as_str().unwrap_or("?"),
-                    b["pods"],
+                    count(n(&b["pods"]), "pod", "pods"),
                     b["cooling"]
                 )?;
             }
@@ -186,10 +210,14 @@ fn write_text(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
             )?;
             writeln!(
                 out,
-                "  {} prefixes, {} single addresses, {} reservations",
-                r["prefixes"],
-                r["addresses"],
-                r["reservations"].as_array().map_or(0, Vec::len)
+                "  {}, {}, {}",
+                count(n(&r["prefixes"]), "prefix", "prefixes"),
+                count(n(&r["addresses"]), "single address", "single addresses"),
+                count(
+                    r["reservations"].as_array().map_or(0, Vec::len) as u64,
+                    "reservation",
+                    "reservations"
+                )
             )?;
             writeln!(
                 out,
@@ -201,14 +229,34 @@ fn write_text(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
             )?;
         }
         _ => {
-            writeln!(out, "{} file: {} pods", VPC_CNI_VERSION, r["pods"])?;
-            for b in r["blocks"].as_array().into_iter().flatten() {
+            let blocks = r["blocks"].as_array().cloned().unwrap_or_default();
+            writeln!(
+                out,
+                "{} file: {} in {} (ipamd records no attachments: blocks are the /28 or /80 \
+                 each address lies in)",
+                VPC_CNI_VERSION,
+                count(n(&r["pods"]), "pod", "pods"),
+                count(blocks.len() as u64, "block", "blocks")
+            )?;
+            for b in blocks {
                 writeln!(
                     out,
-                    "  {:<20} {} pods",
+                    "  {:<20} {}",
                     b["cidr"].as_str().unwrap_or("?"),
-                    b["pods"]
+                    count(n(&b["pods"]), "pod", "pods")
                 )?;
+                for a in b["allocations"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "    {:<18} {}{}",
+                        a["address"].as_str().unwrap_or("?"),
+                        a["key"].as_str().unwrap_or("?"),
+                        a["pod"]
+                            .as_str()
+                            .map(|p| format!(" ({p})"))
+                            .unwrap_or_default()
+                    )?;
+                }
             }
         }
     }

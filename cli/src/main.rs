@@ -3,6 +3,7 @@
 //! `cargo run --release -- max-pods --instance-type m5.large --prefix-delegation`
 
 mod census;
+mod cidr;
 mod explain;
 mod frag;
 mod inspect;

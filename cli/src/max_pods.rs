@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     custom_networking: bool,
     /// Use at most this many interfaces (the CNI's MAX_ENI).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_max_eni)]
     max_eni: Option<u32>,
     /// The VPC CNI version (default: a current one).
     #[arg(long, value_name = "X.Y.Z")]
@@ -109,4 +109,14 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// `--max-eni`: at least 1. (ipamd ignores a `MAX_ENI` below 1; a command asked for one says so
+/// rather than print a max pods that no node has.)
+fn parse_max_eni(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(0) => Err("an instance has at least its primary interface: give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
 }

@@ -1,18 +1,21 @@
-//! A progress bar for long runs: drawn on stderr only when both stdout and stderr are terminals
-//! (piped output stays clean), and only once a run has taken more than a second
-//! (`PDIPAM_PROGRESS_AFTER_MS` changes that second, so a test can see the bar on a short run).
+//! Progress of long runs, on stderr (stdout keeps only the report): a bar when stderr is a
+//! terminal, once a run has taken more than a second; otherwise (a log, a pipe) a plain line
+//! every ten seconds once a run has taken that long. `PDIPAM_PROGRESS_AFTER_MS` changes that
+//! first second (and the plain lines' first ten), so a test can see either on a short run.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 const SHOW_AFTER: Duration = Duration::from_secs(1);
+/// Where no bar can be drawn: the first plain line after this long, then one per this long.
+const LINE_EVERY: Duration = Duration::from_secs(10);
 
-fn show_after() -> Duration {
+fn show_after(default: Duration) -> Duration {
     std::env::var("PDIPAM_PROGRESS_AFTER_MS")
         .ok()
         .and_then(|ms| ms.parse().ok())
-        .map_or(SHOW_AFTER, Duration::from_millis)
+        .map_or(default, Duration::from_millis)
 }
 
 pub struct Progress {
@@ -21,6 +24,10 @@ pub struct Progress {
     after: Duration,
     /// A terminal is there to draw on and the bar is not drawn yet.
     waiting: bool,
+    /// No terminal: when the next plain line is due (None: never).
+    next_line: Option<Instant>,
+    /// Plain lines: every this long.
+    line_every: Duration,
 }
 
 impl Progress {
@@ -32,11 +39,16 @@ impl Progress {
         {
             bar.set_style(style);
         }
+        let started = Instant::now();
+        let terminal = std::io::stderr().is_terminal();
+        let line_every = show_after(LINE_EVERY);
         Progress {
             bar,
-            started: Instant::now(),
-            after: show_after(),
-            waiting: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+            started,
+            after: show_after(SHOW_AFTER),
+            waiting: terminal,
+            next_line: (!terminal).then(|| started + line_every),
+            line_every,
         }
     }
 
@@ -57,6 +69,16 @@ impl Progress {
             self.waiting = false;
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        if let Some(due) = self.next_line.filter(|due| Instant::now() >= *due) {
+            eprintln!(
+                "pdipam: {} of {} steps done, {}, {:.1} s",
+                self.bar.position(),
+                self.bar.length().unwrap_or(0),
+                self.bar.message(),
+                self.started.elapsed().as_secs_f64()
+            );
+            self.next_line = Some(due.max(Instant::now() - self.line_every) + self.line_every);
         }
     }
 

@@ -127,8 +127,10 @@ pub struct MaxPods {
     pub interfaces: u32,
 }
 
-/// Host-network pods (aws-node, kube-proxy) that need no pod address.
-const HOST_NETWORK_PODS: u32 = 2;
+/// Pods that count against max pods but need no pod address: the CNI's own daemon (aws-node)
+/// and kube-proxy run with host networking. They are the `+ 2` of the max-pods formula, so a
+/// node runs at most `max_pods - HOST_NETWORK_PODS` pods that have an address of their own.
+pub const HOST_NETWORK_PODS: u32 = 2;
 
 /// Max pods for a type of the embedded table. See [`InstanceLimits::max_pods`].
 ///

@@ -5,7 +5,9 @@ mod max_pods_calc;
 mod table;
 
 pub use error::LimitsError;
-pub use max_pods_calc::{max_pods, CniVersion, MaxPods, MaxPodsOptions, PodCap, PrefixFallback};
+pub use max_pods_calc::{
+    max_pods, CniVersion, MaxPods, MaxPodsOptions, PodCap, PrefixFallback, HOST_NETWORK_PODS,
+};
 
 use std::fmt;
 

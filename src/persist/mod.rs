@@ -17,5 +17,5 @@ pub use node::{
     ConfigRecord, CoolingEntry, InterfaceRecord, NodeCheckpoint, PodEntry, RestoredNode,
 };
 pub use subnet::SubnetCheckpoint;
-pub use vpc_cni::{import_vpc_cni, ImportReport, VPC_CNI_VERSION};
+pub use vpc_cni::{import_vpc_cni, read_vpc_cni, ImportReport, VpcCniEntry, VPC_CNI_VERSION};
 pub use write_through::{WriteThroughError, WriteThroughNode};

@@ -59,21 +59,27 @@ pub struct ImportReport {
     pub quarantined: Vec<PodInfo>,
 }
 
-/// Imports the allocations of a `vpc-cni-ipam/1` file into `node`, which must already hold the
-/// instance's interfaces and prefixes (or secondary addresses). All or nothing: on error the
-/// node is as before. Entries the node holds already (the same key at the same address, assigned
-/// or quarantined) count as done, so importing the same file again changes nothing.
+/// One allocation of a `vpc-cni-ipam/1` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VpcCniEntry {
+    /// The pod's key (network name, container id, interface name).
+    pub key: PodKey,
+    /// Its address (`ipv4` or `ipv6`).
+    pub address: IpAddr,
+    /// Namespace, pod name and interface count, as ipamd recorded them.
+    pub metadata: PodMetadata,
+    /// `allocationTimestamp`.
+    pub allocated_at: Timestamp,
+}
+
+/// Reads the allocations of a `vpc-cni-ipam/1` file, in the file's order, without changing
+/// anything: what [`import_vpc_cni`] would import, and what `pdipam inspect` shows.
 ///
 /// # Errors
 /// [`PersistError::Parse`] (not JSON, an entry without exactly one of `ipv4`/`ipv6`),
 /// [`PersistError::UnknownVersion`], [`PersistError::DuplicateAddress`] or
-/// [`PersistError::DuplicateKey`] naming both entries, [`PersistError::Node`] for an entry the
-/// node refuses (an address another pod holds).
-pub fn import_vpc_cni(
-    bytes: &[u8],
-    source: &str,
-    node: &Node,
-) -> Result<ImportReport, PersistError> {
+/// [`PersistError::DuplicateKey`] naming both entries.
+pub fn read_vpc_cni(bytes: &[u8], source: &str) -> Result<Vec<VpcCniEntry>, PersistError> {
     let parse = |message: String| PersistError::Parse {
         source_name: source.into(),
         message,
@@ -96,20 +102,35 @@ pub fn import_vpc_cni(
                 )))
             }
         };
-        let key = PodKey::new(&a.network_name, &a.container_id, &a.if_name);
-        let metadata = PodMetadata {
-            namespace: a.metadata.k8s_pod_namespace,
-            pod_name: a.metadata.k8s_pod_name,
-            interfaces_count: a.metadata.interfaces_count,
-        };
-        entries.push((
-            key,
+        entries.push(VpcCniEntry {
+            key: PodKey::new(&a.network_name, &a.container_id, &a.if_name),
             address,
-            metadata,
-            Timestamp::from_unix_nanos(a.allocation_timestamp),
-        ));
+            metadata: PodMetadata {
+                namespace: a.metadata.k8s_pod_namespace,
+                pod_name: a.metadata.k8s_pod_name,
+                interfaces_count: a.metadata.interfaces_count,
+            },
+            allocated_at: Timestamp::from_unix_nanos(a.allocation_timestamp),
+        });
     }
-    check_unique(source, entries.iter().map(|e| (e.0.clone(), e.1)))?;
+    check_unique(source, entries.iter().map(|e| (e.key.clone(), e.address)))?;
+    Ok(entries)
+}
+
+/// Imports the allocations of a `vpc-cni-ipam/1` file into `node`, which must already hold the
+/// instance's interfaces and prefixes (or secondary addresses). All or nothing: on error the
+/// node is as before. Entries the node holds already (the same key at the same address, assigned
+/// or quarantined) count as done, so importing the same file again changes nothing.
+///
+/// # Errors
+/// Those of [`read_vpc_cni`], and [`PersistError::Node`] for an entry the node refuses (an
+/// address another pod holds).
+pub fn import_vpc_cni(
+    bytes: &[u8],
+    source: &str,
+    node: &Node,
+) -> Result<ImportReport, PersistError> {
+    let entries = read_vpc_cni(bytes, source)?;
     let mut report = ImportReport::default();
     // Entries an earlier import parked already: like a pod imported before, nothing to do (and
     // nothing to undo if this import fails).
@@ -128,7 +149,13 @@ pub fn import_vpc_cni(
             let _ = node.release_quarantined(k);
         }
     };
-    for (key, address, metadata, at) in entries {
+    for VpcCniEntry {
+        key,
+        address,
+        metadata,
+        allocated_at: at,
+    } in entries
+    {
         let request = PodRequest {
             key: key.clone(),
             metadata: metadata.clone(),

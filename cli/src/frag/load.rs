@@ -48,6 +48,8 @@ pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Resu
         interfaces_elsewhere: 0,
     };
     let at = |name: &str, e: String| format!("{}: {name}: {e}", interfaces.display());
+    // An address of the first interface outside the subnet, to show where the file's are.
+    let mut elsewhere_example: Option<(String, IpAddr)> = None;
     for (i, iface) in file.network_interfaces.iter().enumerate() {
         let name = iface.name(i);
         let mut inside = false;
@@ -55,6 +57,9 @@ pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Resu
             let addr: IpAddr = text
                 .parse()
                 .map_err(|e| at(&name, format!("address {text:?}: {e}")))?;
+            if elsewhere_example.is_none() && !cidr.contains(&addr) {
+                elsewhere_example = Some((name.clone(), addr));
+            }
             if !cidr.contains(&addr) {
                 continue;
             }
@@ -94,6 +99,27 @@ pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Resu
         } else {
             loaded.interfaces_elsewhere += 1;
         }
+    }
+    // Interfaces listed but none in the subnet: most likely a mistyped --subnet, not an empty
+    // subnet (a file listing no interface at all is one).
+    if loaded.interfaces == 0 && loaded.interfaces_elsewhere > 0 {
+        let example = elsewhere_example
+            .map(|(name, addr)| format!(" ({name} has {addr})"))
+            .unwrap_or_default();
+        return Err(format!(
+            "--subnet {cidr}: {} in {} {} an address or prefix in it{example}: check --subnet",
+            if loaded.interfaces_elsewhere == 1 {
+                "the one interface"
+            } else {
+                "none of the interfaces"
+            },
+            interfaces.display(),
+            if loaded.interfaces_elsewhere == 1 {
+                "has no"
+            } else {
+                "has"
+            }
+        ));
     }
     Ok(loaded)
 }

@@ -24,7 +24,7 @@ const LIST: usize = 10;
 #[derive(Parser)]
 pub struct Args {
     /// The subnet's IPv4 CIDR, e.g. 10.0.0.0/20.
-    #[arg(long, value_name = "CIDR")]
+    #[arg(long, value_name = "CIDR", value_parser = crate::cidr::parse)]
     subnet: IpNet,
     /// Output of `aws ec2 describe-network-interfaces` (interfaces of other subnets are skipped).
     #[arg(long, value_name = "FILE")]
@@ -185,8 +185,10 @@ fn print(r: &Report, args: &Args) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "subnet {}: {} addresses, {} reserved by AWS",
-        r.subnet, r.total, r.reserved_by_aws
+        "subnet {}: {}, {} reserved by AWS",
+        r.subnet,
+        count(r.total, "address", "addresses"),
+        r.reserved_by_aws
     )?;
     write!(
         out,
@@ -213,8 +215,9 @@ fn print(r: &Report, args: &Args) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "free: {} addresses ({} available as AWS counts them)",
-        r.free, r.available
+        "free: {} ({} available as AWS counts them)",
+        count(r.free, "address", "addresses"),
+        r.available
     )?;
     writeln!(
         out,

@@ -3,7 +3,7 @@
 //! CNI's reconcile loop does. Deterministic for a seed.
 
 use pdipam::{
-    limits::InstanceLimits,
+    limits::{InstanceLimits, HOST_NETWORK_PODS},
     planner::{explain, plan, Action, WarmSettings},
     provider::{execute, LocalProvider, ProviderError},
     AddressMode, BlockKind, Clock, ManualClock, Node, NodeConfig, PodKey, PodRequest,
@@ -22,9 +22,6 @@ const TICK: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_secs(130);
 /// A phase still changing after this long is reported as unsettled.
 const PHASE_LIMIT: Duration = Duration::from_secs(12 * 3600);
-/// Pods on every node that count against max pods but need no address: the CNI's own daemon and
-/// kube-proxy run with host networking (the `+ 2` of the max-pods formula).
-pub const HOST_NETWORK_PODS: u32 = 2;
 /// The share of running pods that leave (and as many arrive) in one churn round.
 pub const CHURN_SHARE: f64 = 0.25;
 
@@ -132,6 +129,12 @@ impl Cluster {
             unsettled_phases: 0,
             next_pod: 0,
         }
+    }
+
+    /// The max pods the planner caps a node of this type at, under these settings.
+    pub fn max_pods_of(limits: &InstanceLimits, settings: &WarmSettings, mode: AddressMode) -> u32 {
+        let node = Node::new(limits.clone(), NodeConfig::new().mode(mode));
+        explain(limits, settings, &node.snapshot(), node.clock().now()).max_pods
     }
 
     /// Simulated time since the start.

@@ -30,13 +30,13 @@ enum Policy {
 #[derive(Parser)]
 pub struct Args {
     /// The subnet the nodes share, e.g. 10.0.0.0/20 (IPv4).
-    #[arg(long, value_name = "CIDR")]
+    #[arg(long, value_name = "CIDR", value_parser = crate::cidr::parse)]
     subnet: IpNet,
     /// The nodes' instance type, e.g. m5.large.
     #[arg(long)]
     instance_type: String,
-    /// How many nodes.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// How many nodes (at most 10000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_NODES as i64))]
     nodes: u32,
     /// How many pods to schedule over them.
     #[arg(long, value_name = "P")]
@@ -50,8 +50,9 @@ pub struct Args {
     #[arg(long, value_name = "CIDR:KIND", value_parser = parse_reservation)]
     reserve: Vec<Reservation>,
     /// Churn rounds after the pods are placed: each round a random quarter of the running pods
-    /// leave and as many new ones arrive.
-    #[arg(long, value_name = "ROUNDS", default_value_t = 0)]
+    /// leave and as many new ones arrive (at most 10000 rounds).
+    #[arg(long, value_name = "ROUNDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=MAX_CHURN_ROUNDS as i64))]
     churn: u32,
     /// Seed for churn and for the random policy: the same seed gives the same run.
     #[arg(long, value_name = "S", default_value_t = 1)]
@@ -64,13 +65,43 @@ pub struct Args {
     json: bool,
 }
 
+/// Nodes one run simulates: each is a whole pdipam node (about 10 KB).
+const MAX_NODES: u32 = 10_000;
+/// Pods running at once in one run: what a run can hold in memory and settle in seconds.
+const MAX_PODS_AT_ONCE: u64 = 1_000_000;
+/// Churn rounds in one run.
+const MAX_CHURN_ROUNDS: u32 = 10_000;
+/// Pods moved over all churn rounds (rounds x pods running): about two minutes of work.
+const MAX_CHURN_WORK: u64 = 100_000_000;
+
+/// Refuses, before anything is built, a run larger than it can do, naming the limit.
+fn check_size(args: &Args, room_per_node: u32) -> Result<(), String> {
+    let at_once = args
+        .pods
+        .min(u64::from(args.nodes) * u64::from(room_per_node));
+    if at_once > MAX_PODS_AT_ONCE {
+        return Err(format!(
+            "--pods {} on --nodes {} would run {at_once} pods at once ({room_per_node} per \
+             node); simulate runs at most {MAX_PODS_AT_ONCE}: lower --pods or --nodes",
+            args.pods, args.nodes
+        ));
+    }
+    let work = at_once.saturating_mul(u64::from(args.churn));
+    if work > MAX_CHURN_WORK {
+        return Err(format!(
+            "--churn {} rounds over {at_once} running pods is {work} pod-rounds; simulate does \
+             at most {MAX_CHURN_WORK} in one run: lower --churn or --pods",
+            args.churn
+        ));
+    }
+    Ok(())
+}
+
 fn parse_reservation(text: &str) -> Result<Reservation, String> {
     let (cidr, kind) = text
         .rsplit_once(':')
         .ok_or_else(|| format!("{text:?}: expected CIDR:prefix or CIDR:explicit"))?;
-    let cidr: IpNet = cidr
-        .parse()
-        .map_err(|e| format!("{cidr:?} in {text:?}: {e}"))?;
+    let cidr = crate::cidr::parse(cidr).map_err(|e| format!("{e} (in {text:?})"))?;
     Ok(Reservation {
         cidr,
         kind: kind.parse()?,
@@ -95,6 +126,9 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    let room = Cluster::max_pods_of(limits, &args.warm.settings(), mode)
+        .saturating_sub(pdipam::limits::HOST_NETWORK_PODS);
+    check_size(args, room)?;
     let placement = match args.policy {
         Policy::Pack => Placement::Pack,
         Policy::FirstFit => Placement::FirstFit,

@@ -217,7 +217,7 @@ impl Report {
         };
         writeln!(
             out,
-            "{} {} {} in {mode} mode (max pods {}) on {}, {churn}, {} simulated:",
+            "{} {} {} in {mode} mode ({}) on {}, {churn}, {} simulated:",
             self.nodes.len(),
             self.instance_type,
             if self.nodes.len() == 1 {
@@ -225,7 +225,7 @@ impl Report {
             } else {
                 "nodes"
             },
-            self.max_pods,
+            crate::explain::pod_room(self.max_pods),
             self.subnet.cidr,
             clock(self.simulated_seconds),
         )?;

@@ -118,6 +118,33 @@ fn max_pods_json_and_errors() {
     assert!(err.contains("invalid CNI version"), "{err}");
     let (ok, _, _) = pdipam(&["max-pods"]);
     assert!(!ok, "one of --instance-type and --all is required");
+    // An instance has its primary interface: --max-eni 0 describes no node.
+    let (ok, out, err) = pdipam(&["max-pods", "--instance-type", "m5.large", "--max-eni", "0"]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("'0' for '--max-eni <N>'"), "{err}");
+    assert!(err.contains("at least its primary interface"), "{err}");
+}
+
+/// One rule for every command: max pods counts the two host-network pods, so at most
+/// max pods - 2 pods get an address, and the output says so.
+#[test]
+fn explain_stops_at_max_pods_less_the_host_network_pods() {
+    for (mode, wanted, placed, line) in [
+        ("prefix", "108", 108, "t3.small in prefix mode, 108 pods (max pods 110: 108 pods with an address beside 2 host-network pods)"),
+        ("prefix", "111", 108, "t3.small in prefix mode, 108 pods of 111 wanted: max pods reached (max pods 110: 108 pods with an address beside 2 host-network pods)"),
+        ("prefix", "200", 108, "t3.small in prefix mode, 108 pods of 200 wanted: max pods reached (max pods 110: 108 pods with an address beside 2 host-network pods)"),
+        ("secondary", "200", 9, "t3.small in secondary-IP mode, 9 pods of 200 wanted: max pods reached (max pods 11: 9 pods with an address beside 2 host-network pods)"),
+        ("prefix", "1", 1, "t3.small in prefix mode, 1 pod (max pods 110: 108 pods with an address beside 2 host-network pods)"),
+    ] {
+        let args = ["explain", "--instance-type", "t3.small", "--mode", mode, "--pods", wanted];
+        let (ok, out, err) = pdipam(&args);
+        assert!(ok, "{err}");
+        assert_eq!(out.lines().next(), Some(line));
+        let (_, json, _) = pdipam(&[&args[..], &["--json"]].concat());
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((v["pods_placed"].as_u64(), v["pods_with_address_max"].as_u64()),
+            (Some(placed), Some(if mode == "prefix" { 108 } else { 9 })));
+    }
 }
 
 #[test]
@@ -141,7 +168,7 @@ fn explain_reports_the_warm_pool_and_its_cost() {
     let (ok, out, _) = pdipam(&["explain", "--instance-type", "t3.small", "--pods", "5"]);
     assert!(ok);
     assert!(
-        out.contains("attached: 32 addresses in 2 prefixes on 1 interfaces"),
+        out.contains("attached: 32 addresses in 2 prefixes on 1 interface\n"),
         "{out}"
     );
     assert!(out.contains("idle: 27 addresses"), "{out}");
@@ -251,7 +278,8 @@ fn inspect_summarises_checkpoints_and_ipamd_files() {
     let (ok, out, _) = pdipam(&["inspect", sub.to_str().unwrap()]);
     assert!(ok);
     assert!(
-        out.contains("1 prefixes") && out.contains("free /28s 13"),
+        out.contains("  1 prefix, 0 single addresses, 0 reservations\n")
+            && out.contains("free /28s 13"),
         "{out}"
     );
     // ipamd's file.
@@ -259,15 +287,23 @@ fn inspect_summarises_checkpoints_and_ipamd_files() {
     std::fs::write(
         &ipam,
         r#"{"version":"vpc-cni-ipam/1","allocations":[
-          {"networkName":"aws-cni","containerID":"a","ifName":"eth0","ipv4":"10.0.1.7","allocationTimestamp":1},
-          {"networkName":"aws-cni","containerID":"b","ifName":"eth0","ipv4":"10.0.1.9","allocationTimestamp":2}]}"#,
+          {"networkName":"aws-cni","containerID":"a","ifName":"eth0","ipv4":"10.0.1.9","allocationTimestamp":1,
+           "metadata":{"k8sPodNamespace":"default","k8sPodName":"web-1","interfacesCount":1}},
+          {"networkName":"aws-cni","containerID":"b","ifName":"eth0","ipv4":"10.0.1.7","allocationTimestamp":2},
+          {"networkName":"aws-cni","containerID":"c","ifName":"eth0","ipv4":"10.0.1.40","allocationTimestamp":3}]}"#,
     )
     .unwrap();
     let (ok, out, _) = pdipam(&["inspect", ipam.to_str().unwrap()]);
     assert!(ok);
     assert_eq!(
         out,
-        "vpc-cni-ipam/1 file: 2 pods\n  10.0.1.0/28          2 pods\n"
+        "vpc-cni-ipam/1 file: 3 pods in 2 blocks (ipamd records no attachments: blocks are the \
+         /28 or /80 each address lies in)\n  \
+         10.0.1.0/28          2 pods\n    \
+         10.0.1.7           aws-cni/b/eth0\n    \
+         10.0.1.9           aws-cni/a/eth0 (default/web-1)\n  \
+         10.0.1.32/28         1 pod\n    \
+         10.0.1.40          aws-cni/c/eth0\n"
     );
     // Unreadable or corrupt: one line naming the file, exit code 2.
     for bad in ["missing.json", "node.json"] {

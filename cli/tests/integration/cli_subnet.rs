@@ -543,7 +543,61 @@ fn bad_input_names_the_value_and_exits_2() {
             vec!["not.json", "describe-network-interfaces"],
         ),
         (frag("10.0.0.0/24", &missing, None), vec!["missing.json"]),
-        (frag("10.0.0.0/33", &good, None), vec!["10.0.0.0/33"]),
+        (
+            frag("10.0.0.0/33", &good, None),
+            vec![
+                "10.0.0.0/33",
+                "prefix length /33 is longer than an IPv4 address",
+            ],
+        ),
+        // Interfaces listed, none in the subnet: a mistyped --subnet, not an empty subnet.
+        (
+            frag("10.9.0.0/24", &good, None),
+            vec![
+                "--subnet 10.9.0.0/24",
+                "none of the interfaces",
+                "good.json",
+                "eni-a has 10.0.0.",
+            ],
+        ),
+        (
+            sim(&["--subnet", "10.0.0.256/22"]),
+            vec!["\"10.0.0.256\" is not an IPv4 or IPv6 address"],
+        ),
+        // Sizes a run cannot do are refused up front, naming the limit.
+        (sim(&["--nodes", "100000"]), vec!["100000", "1..=10000"]),
+        (
+            sim(&[
+                "--subnet",
+                "10.0.0.0/8",
+                "--nodes",
+                "10000",
+                "--pods",
+                "4294967295",
+            ]),
+            vec![
+                "--pods 4294967295",
+                "1080000 pods at once",
+                "at most 1000000",
+            ],
+        ),
+        (
+            sim(&["--churn", "4294967295"]),
+            vec!["4294967295", "0..=10000"],
+        ),
+        (
+            sim(&[
+                "--subnet",
+                "10.0.0.0/8",
+                "--nodes",
+                "9000",
+                "--pods",
+                "900000",
+                "--churn",
+                "1000",
+            ]),
+            vec!["--churn 1000", "900000000 pod-rounds", "at most 100000000"],
+        ),
         (frag("2600:1f14::/64", &good, None), vec!["2600:1f14::/64"]),
         (sim(&["--subnet", "10.0.0.0/40"]), vec!["10.0.0.0/40"]),
         (sim(&["--subnet", "2600:1f14::/64"]), vec!["2600:1f14::/64"]),
@@ -609,14 +663,30 @@ fn simulate_draws_a_progress_bar_on_a_terminal_only() {
     let drawn = String::from_utf8_lossy(&std::fs::read(&record).unwrap()).into_owned();
     assert!(drawn.contains("churn round 2"), "{drawn}");
     assert!(drawn.contains("pods: 300 wanted"), "{drawn}");
-    // Piped, the same run draws nothing (checked on every run above, here with the knob set).
+    // Piped, a short run writes nothing beside its report (checked on every run above)...
+    let piped = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args(cmd.split(' ').skip(1))
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert!(piped.stderr.is_empty());
+    // ... and a long one (the knob makes this one long) plain progress lines on stderr, never
+    // on stdout, so a run in a log or a pipe is seen to go on.
     let piped = Command::new(env!("CARGO_BIN_EXE_pdipam"))
         .args(cmd.split(' ').skip(1))
         .env("PDIPAM_PROGRESS_AFTER_MS", "0")
         .output()
         .unwrap();
     assert!(piped.status.success());
-    assert!(piped.stderr.is_empty());
+    let err = String::from_utf8(piped.stderr).unwrap();
+    assert!(
+        err.contains("pdipam: 2 of 3 steps done, churn round 2"),
+        "{err}"
+    );
+    assert!(err.lines().all(|l| l.starts_with("pdipam: ")), "{err}");
+    assert!(!String::from_utf8(piped.stdout)
+        .unwrap()
+        .contains("steps done"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
