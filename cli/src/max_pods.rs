@@ -1,4 +1,4 @@
-//! `pdipam max-pods`: SPEC.md 2.2, for one instance type or all of them.
+//! `pdipam max-pods`: docs/rules.md, "Max pods", for one instance type or all of them.
 
 use clap::Parser;
 use pdipam::limits::{CniVersion, InstanceLimits, LimitsError, MaxPods, MaxPodsOptions};

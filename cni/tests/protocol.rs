@@ -369,6 +369,30 @@ fn the_documented_example_gives_the_documented_result() {
     assert_eq!(r.json(), expected);
 }
 
+/// The README's configuration gives the first pod the address and gateway the README names.
+#[test]
+fn the_readme_example_gives_what_the_readme_says() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("```json\n").unwrap() + "```json\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let mut conf: Value = serde_json::from_str(block).unwrap();
+    let dir = DataDir::new("readme");
+    conf["ipam"]["dataDir"] = json!(dir.path());
+    let r = call("ADD", "c1", &conf);
+    assert!(r.success, "{r:?}");
+    let ip = &r.json()["ips"][0];
+    let (address, gateway) = (
+        ip["address"].as_str().unwrap(),
+        ip["gateway"].as_str().unwrap(),
+    );
+    assert!(
+        readme.contains(&format!(
+            "The first pod gets `{address}`, with the subnet's router `{gateway}`"
+        )),
+        "the README names {address} and {gateway}"
+    );
+}
+
 #[test]
 fn a_lock_held_too_long_is_try_again_later_and_then_the_call_goes_through() {
     let dir = DataDir::new("busy");

@@ -632,8 +632,8 @@ pdipam_status pdipam_node_load(const char *path,
                                struct pdipam_node **node_out);
 
 /**
- * Max pods for `instance_type` (SPEC.md 2.2) into `*max_pods_out`; `options` may be NULL for
- * the defaults (secondary-IP mode, capped).
+ * Max pods for `instance_type` (docs/rules.md, "Max pods") into `*max_pods_out`; `options` may
+ * be NULL for the defaults (secondary-IP mode, capped).
  *
  * Status: `OK`; `NULL_ARG`; `INVALID_ARG`; `UNKNOWN_INSTANCE_TYPE`; `UNKNOWN_VCPUS` (the cap
  * needs the vCPU count: ask with `show_max_allowed`). Thread-safe.
@@ -881,8 +881,9 @@ pdipam_status pdipam_node_set_warm_settings(const struct pdipam_node *node,
 pdipam_status pdipam_node_verify(const struct pdipam_node *node);
 
 /**
- * Plans the node's warm pool now (SPEC.md 2.4, with the node's warm settings) into `actions`
- * (`cap` elements), growth first; the number of actions goes to `*len_out` (0: nothing to do).
+ * Plans the node's warm pool now (docs/rules.md, "Warm pools", with the node's warm settings)
+ * into `actions` (`cap` elements), growth first; the number of actions goes to `*len_out` (0:
+ * nothing to do).
  * `actions` may be NULL when `cap` is 0 (a size query).
  *
  * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `BUFFER_TOO_SMALL` with the number needed in

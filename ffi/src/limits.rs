@@ -20,8 +20,8 @@ pub struct pdipam_max_pods_options {
     pub max_eni: u32,
 }
 
-/// Max pods for `instance_type` (SPEC.md 2.2) into `*max_pods_out`; `options` may be NULL for
-/// the defaults (secondary-IP mode, capped).
+/// Max pods for `instance_type` (docs/rules.md, "Max pods") into `*max_pods_out`; `options` may
+/// be NULL for the defaults (secondary-IP mode, capped).
 ///
 /// Status: `OK`; `NULL_ARG`; `INVALID_ARG`; `UNKNOWN_INSTANCE_TYPE`; `UNKNOWN_VCPUS` (the cap
 /// needs the vCPU count: ask with `show_max_allowed`). Thread-safe.

@@ -114,8 +114,9 @@ fn flatten(actions: &[Action]) -> Vec<pdipam_action> {
     out
 }
 
-/// Plans the node's warm pool now (SPEC.md 2.4, with the node's warm settings) into `actions`
-/// (`cap` elements), growth first; the number of actions goes to `*len_out` (0: nothing to do).
+/// Plans the node's warm pool now (docs/rules.md, "Warm pools", with the node's warm settings)
+/// into `actions` (`cap` elements), growth first; the number of actions goes to `*len_out` (0:
+/// nothing to do).
 /// `actions` may be NULL when `cap` is 0 (a size query).
 ///
 /// Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `BUFFER_TOO_SMALL` with the number needed in

@@ -408,7 +408,7 @@ impl FfiPair {
                     unsafe { pdipam_subnet_explain(subnet, 20 + len % 16, b, n, l) }
                 })?;
                 if let Some(t) = text {
-                    check(t.contains("candidate aligned blocks"), || t.clone())?;
+                    check(t.contains("candidate aligned block"), || t.clone())?;
                 }
                 check(s != PDIPAM_STATUS_NULL_ARG || buf_len > 0, || {
                     "NULL buffer of 0 bytes is a size query, not an error".into()

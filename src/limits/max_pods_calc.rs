@@ -1,4 +1,5 @@
-//! Max pods per instance type, exactly as SPEC.md 2.2 (the EKS max-pods calculator) defines it.
+//! Max pods per instance type, exactly as the EKS max-pods calculator defines it (docs/rules.md,
+//! "Max pods").
 
 use super::{Hypervisor, InstanceLimits, LimitsError};
 use std::fmt;
@@ -152,8 +153,8 @@ pub fn max_pods(instance_type: &str, options: &MaxPodsOptions) -> Result<MaxPods
 }
 
 impl InstanceLimits {
-    /// Max pods for this type (SPEC.md 2.2): with `enis` = `max_enis` (or `min(max_enis,
-    /// max_eni)`), less one with custom networking, and `ips` = `ipv4_per_eni`:
+    /// Max pods for this type (docs/rules.md, "Max pods"): with `enis` = `max_enis` (or
+    /// `min(max_enis, max_eni)`), less one with custom networking, and `ips` = `ipv4_per_eni`:
     /// secondary-IP mode `enis * (ips - 1) + 2`, prefix mode `enis * (ips - 1) * 16 + 2`, then
     /// the recommended cap (110 for 30 vCPUs or fewer, else 250) unless skipped.
     ///

@@ -1,4 +1,4 @@
-//! Instance limits (the embedded EC2 table) and the max-pods calculation of SPEC.md 2.2.
+//! Instance limits (the embedded EC2 table) and the max-pods calculation of docs/rules.md, "Max pods".
 
 mod error;
 mod max_pods_calc;

@@ -1,4 +1,4 @@
-//! Errors of the node layer. Texts carry the words of the VPC CNI's messages (SPEC.md 4) where the
+//! Errors of the node layer. Texts carry the words of the VPC CNI's messages (docs/rules.md, "The words users search for") where the
 //! condition is the same, so a search for the old message finds the new one.
 
 use super::{PodKey, Timestamp};

@@ -86,7 +86,7 @@ impl Node {
         }
     }
 
-    /// Checks every invariant (DESIGN.md 1, 3, 4) with assignments stopped: each record's address
+    /// Checks every invariant (docs/architecture.md, "Invariants": 1, 3 and 4) with assignments stopped: each record's address
     /// is assigned in an attached block, no address is held twice, the assigned bits equal the
     /// records, no bit is both assigned and cooling, slots and interfaces within the instance's
     /// limits, no two attachments overlap, every shard sees the current layout and every record

@@ -1,9 +1,10 @@
 //! The warm-pool planner: a pure function from (instance limits, settings, node snapshot, time)
-//! to a plan of cloud actions, implementing SPEC.md 2.4.
+//! to a plan of cloud actions, implementing docs/rules.md, "Warm pools".
 //!
 //! The planner never calls the cloud and never changes the node: an embedder executes the plan
-//! with its own cloud client, or a [`Provider`](crate::provider::Provider) does. Every decision it makes is
-//! visible in the returned [`Plan`]: the actions, what held it back, and the effective targets.
+//! with its own cloud client, or a [`Provider`](crate::provider::Provider) does. Every decision
+//! it makes is visible in the returned [`Plan`]: the actions, what held it back, and the
+//! effective targets.
 
 mod output;
 mod settings;
@@ -26,7 +27,7 @@ pub const INSUFFICIENT_SPACE_BACKOFF: Duration = Duration::from_secs(120);
 /// Addresses in an IPv4 prefix.
 const PREFIX_ADDRESSES: u32 = 16;
 
-/// Plans the warm pool of a node (SPEC.md 2.4): a pure function of its arguments.
+/// Plans the warm pool of a node (docs/rules.md, "Warm pools"): a pure function of its arguments.
 ///
 /// - Growth: never once `T >= max_pods`, never within 120 s of an out-of-space error; it fills
 ///   attached interfaces first (lowest device number with a free slot), then new interfaces.
@@ -34,8 +35,8 @@ const PREFIX_ADDRESSES: u32 = 16;
 ///   an interface is freed only if it is not the primary, older than 60 s, has no pod and no
 ///   cooling address, is not a trunk or EFA interface and is not needed for the targets.
 ///
-/// `max_pods` is `settings.max_pods`, else the recommended value of SPEC.md 2.2 for the node's
-/// mode (the uncapped one when the instance's vCPUs are unknown).
+/// `max_pods` is `settings.max_pods`, else the recommended value (docs/rules.md, "Max pods") for
+/// the node's mode (the uncapped one when the instance's vCPUs are unknown).
 ///
 /// # Example
 /// ```
@@ -448,7 +449,7 @@ impl<'a> Planner<'a> {
         true
     }
 
-    /// Whether an interface may be freed (SPEC.md 2.4), targets aside.
+    /// Whether an interface may be freed (docs/rules.md, "Warm pools"), targets aside.
     fn may_free(&self, i: &crate::node::InterfaceSnapshot) -> bool {
         !i.flags.primary
             && !i.flags.trunk

@@ -130,7 +130,7 @@ impl fmt::Display for Action {
     }
 }
 
-/// Which of the SPEC.md 2.4 rules decided the plan.
+/// Which of the docs/rules.md, "Warm pools" rules decided the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rule {

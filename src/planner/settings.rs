@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// WARM_ENI_TARGET, WARM_IP_TARGET, MINIMUM_IP_TARGET and WARM_PREFIX_TARGET (SPEC.md 2.4).
+/// WARM_ENI_TARGET, WARM_IP_TARGET, MINIMUM_IP_TARGET and WARM_PREFIX_TARGET (docs/rules.md, "Warm pools").
 ///
 /// The defaults are the CNI's code defaults: WE = 1, the others 0 (unset). Every manifest the
 /// CNI ships sets WARM_PREFIX_TARGET = 1; [`WarmSettings::shipped_manifest`] gives that.
@@ -27,7 +27,7 @@ pub struct WarmSettings {
     pub minimum_ip_target: u32,
     /// WARM_PREFIX_TARGET: spare prefixes (prefix mode).
     pub warm_prefix_target: u32,
-    /// The kubelet's maxPods when it differs from the recommended value of SPEC.md 2.2.
+    /// The kubelet's maxPods when it differs from the recommended value of docs/rules.md, "Max pods".
     pub max_pods: Option<u32>,
 }
 

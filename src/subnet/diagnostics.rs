@@ -98,53 +98,90 @@ pub struct PrefixFailure {
     pub blocks_with_one_spoiler: u64,
 }
 
+/// `n` and the words in the right number: `count(1, "block is", "blocks are")`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 impl fmt::Display for PrefixFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = if self.subnet.addr().is_ipv4() {
+            ("address", "addresses")
+        } else {
+            ("/80", "/80s")
+        };
         writeln!(
             f,
-            "/{} in {}: {} candidate aligned blocks, {} free; {} free {} where automatic assignment looks",
+            "/{} in {}: {}, {} free; {} where automatic assignment looks",
             self.len,
             self.subnet,
-            self.candidate_blocks,
+            count(
+                self.candidate_blocks,
+                "candidate aligned block",
+                "candidate aligned blocks"
+            ),
             self.free_blocks,
-            self.free_units,
-            if self.subnet.addr().is_ipv4() { "addresses" } else { "/80s" }
+            count(
+                self.free_units,
+                &format!("free {}", unit.0),
+                &format!("free {}", unit.1)
+            ),
         )?;
         if self.blocks_allocated_whole > 0 {
             writeln!(
                 f,
-                "  {} blocks are allocated whole as prefixes",
-                self.blocks_allocated_whole
+                "  {}",
+                count(
+                    self.blocks_allocated_whole,
+                    "block is allocated whole as a prefix",
+                    "blocks are allocated whole as prefixes"
+                )
             )?;
         }
         if self.blocks_with_reserved_addresses > 0 {
             writeln!(
                 f,
-                "  {} blocks hold reserved addresses",
-                self.blocks_with_reserved_addresses
+                "  {} reserved addresses",
+                count(
+                    self.blocks_with_reserved_addresses,
+                    "block holds",
+                    "blocks hold"
+                )
             )?;
         }
         if self.blocks_outside_domain > 0 {
             writeln!(
                 f,
-                "  {} blocks lie in reservations automatic assignment may not use",
-                self.blocks_outside_domain
+                "  {} in reservations automatic assignment may not use",
+                count(self.blocks_outside_domain, "block lies", "blocks lie")
             )?;
         }
         if self.spoiling_allocations > 0 {
             writeln!(
                 f,
-                "  {} allocations spoil the other blocks; {} blocks are held by a single allocation each",
-                self.spoiling_allocations, self.blocks_with_one_spoiler
+                "  {} the other blocks; {} held by a single allocation each",
+                count(
+                    self.spoiling_allocations,
+                    "allocation spoils",
+                    "allocations spoil"
+                ),
+                count(self.blocks_with_one_spoiler, "block is", "blocks are")
             )?;
             for s in &self.spoilers {
                 match s.example {
                     Some(b) => writeln!(
                         f,
-                        "    {} alone spoils {} block(s), e.g. {b}; touches {}",
-                        s.holder, s.sole, s.blocks
+                        "    {} alone spoils {}, e.g. {b}; touches {}",
+                        s.holder,
+                        count(s.sole, "block", "blocks"),
+                        s.blocks
                     )?,
-                    None => writeln!(f, "    {} touches {} block(s)", s.holder, s.blocks)?,
+                    None => writeln!(
+                        f,
+                        "    {} touches {}",
+                        s.holder,
+                        count(s.blocks, "block", "blocks")
+                    )?,
                 }
             }
         }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Which addresses of a subnet are never handed out (SPEC.md 1.1).
+/// Which addresses of a subnet are never handed out (docs/rules.md, "Sizes and reserved addresses").
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -47,7 +47,7 @@ impl fmt::Display for ReservedProfile {
     }
 }
 
-/// Where automatic allocation places things (SPEC.md 1.3).
+/// Where automatic allocation places things (docs/rules.md, "Single addresses and placement").
 ///
 /// `Pack`, the default, keeps large free aligned blocks whole. The rule, exactly:
 /// * the subnet is scanned in words of 64 units (64 addresses for IPv4, 64 /80s for IPv6);

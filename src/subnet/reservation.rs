@@ -1,4 +1,4 @@
-//! Subnet CIDR reservations and the search domains they imply (SPEC.md 1.4).
+//! Subnet CIDR reservations and the search domains they imply (docs/rules.md, "Subnet CIDR reservations").
 
 use crate::space::Run;
 use ipnet::IpNet;

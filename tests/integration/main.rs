@@ -1,4 +1,4 @@
-//! The integration tests: one binary (STYLE.md), one module per concern.
+//! The integration tests: one binary, one module per concern.
 mod concurrency;
 mod crash;
 mod limits;

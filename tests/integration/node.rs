@@ -1,4 +1,4 @@
-//! Node scenarios from SPEC.md 2.1 and 2.3: slots, attachments, packing, idempotency, cooldown,
+//! Node scenarios from docs/rules.md, "Instance limits and slots" and "Pods and addresses": slots, attachments, packing, idempotency, cooldown,
 //! removal rules, IPv6.
 
 use pdipam::{

@@ -1,4 +1,4 @@
-//! Checkpoints (issue 4): format, durable writes, restore, vpc-cni-ipam/1 import, leak GC.
+//! Checkpoints: format, durable writes, restore, vpc-cni-ipam/1 import, leak GC.
 
 use pdipam::{
     limits::InstanceLimits,

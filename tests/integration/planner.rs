@@ -1,4 +1,4 @@
-//! The warm-pool planner against SPEC.md 2.4: the formulas, the t3.small example, the timers and
+//! The warm-pool planner against docs/rules.md, "Warm pools": the formulas, the t3.small example, the timers and
 //! the interface-freeing rules, executed through a `LocalProvider` on an in-process subnet.
 
 use pdipam::{

@@ -1,4 +1,4 @@
-//! Scenario tests written from SPEC.md section 1, one rule each.
+//! Scenario tests written from docs/rules.md, "Subnets", one rule each.
 
 use ipnet::IpNet;
 use pdipam::{
@@ -195,7 +195,7 @@ fn scattered_singles_give_insufficient_cidr_blocks_not_free_addresses() {
     );
     assert!(
         why.to_string()
-            .contains("address 10.0.0.23 alone spoils 1 block(s), e.g. 10.0.0.16/28"),
+            .contains("address 10.0.0.23 alone spoils 1 block, e.g. 10.0.0.16/28"),
         "{why}"
     );
     // A /29 still fits: the two kinds of failure are per length.
@@ -246,7 +246,8 @@ fn the_explanation_ranks_allocations_by_what_their_release_would_win_back() {
         .find(|sp| sp.holder == Holder::Address(ip("10.0.0.33")));
     assert!(shared.is_none_or(|sp| sp.sole == 0), "{shared:?}");
     assert!(
-        why.to_string().contains("1 blocks are allocated whole"),
+        why.to_string()
+            .contains("1 block is allocated whole as a prefix"),
         "{why}"
     );
 }
@@ -594,9 +595,9 @@ fn the_failure_explanation_prints_the_lines_that_apply_and_only_those() {
             why.to_string(),
             "/28 in 10.0.0.0/26: 3 candidate aligned blocks, 0 free; 27 free addresses where \
              automatic assignment looks\n  \
-             1 blocks are allocated whole as prefixes\n  \
+             1 block is allocated whole as a prefix\n  \
              2 blocks hold reserved addresses\n  \
-             1 blocks lie in reservations automatic assignment may not use\n",
+             1 block lies in reservations automatic assignment may not use\n",
             "fallback {fallback}"
         );
     }
@@ -610,8 +611,8 @@ fn the_failure_explanation_prints_the_lines_that_apply_and_only_those() {
         s.explain_prefix_failure(28).unwrap().to_string(),
         "/28 in 10.0.0.0/26: 4 candidate aligned blocks, 3 free; 63 free addresses where \
          automatic assignment looks\n  \
-         1 allocations spoil the other blocks; 1 blocks are held by a single allocation each\n    \
-         address 10.0.0.5 alone spoils 1 block(s), e.g. 10.0.0.0/28; touches 1\n"
+         1 allocation spoils the other blocks; 1 block is held by a single allocation each\n    \
+         address 10.0.0.5 alone spoils 1 block, e.g. 10.0.0.0/28; touches 1\n"
     );
 }
 

@@ -1,5 +1,6 @@
-//! The AWS CLI's documented output shapes `frag` reads (SPEC.md 5): only the fields it needs;
-//! every other field is ignored, and every list may be missing, null or empty.
+//! The AWS CLI's documented output shapes `frag` reads (docs/rules.md, "What `pdipam frag`
+//! reads"): only the fields it needs; every other field is ignored, and every list may be
+//! missing, null or empty.
 
 use serde::Deserialize;
 use std::path::Path;

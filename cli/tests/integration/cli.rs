@@ -149,7 +149,7 @@ fn explain_stops_at_max_pods_less_the_host_network_pods() {
 
 #[test]
 fn explain_reports_the_warm_pool_and_its_cost() {
-    // The t3.small example of SPEC.md 2.4: 0, 5, 17 pods -> 1, 2, 3 prefixes.
+    // The t3.small example of docs/rules.md, "Warm pools": 0, 5, 17 pods -> 1, 2, 3 prefixes.
     for (pods, prefixes, idle) in [("0", 1, 16), ("5", 2, 27), ("17", 3, 31)] {
         let (ok, out, err) = pdipam(&[
             "explain",
@@ -445,4 +445,30 @@ fn closed_pipe() -> std::process::Stdio {
     let writer = reader.stdin.take().unwrap();
     reader.wait().unwrap();
     std::process::Stdio::from(writer)
+}
+
+/// The README's command-line session runs as shown: each `$ pdipam ...` line, run, prints
+/// exactly the lines below it.
+#[test]
+fn the_readme_session_prints_what_the_readme_shows() {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("```console\n").expect("a console block") + "```console\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let mut sessions: Vec<(Vec<&str>, String)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ pdipam ") {
+            Some(command) => sessions.push((command.split(' ').collect(), String::new())),
+            None => {
+                let (_, expected) = sessions.last_mut().expect("a command first");
+                expected.push_str(line);
+                expected.push('\n');
+            }
+        }
+    }
+    assert!(sessions.len() >= 2, "{block}");
+    for (args, expected) in sessions {
+        let (ok, out, err) = pdipam(&args);
+        assert!(ok, "{args:?}: {err}");
+        assert_eq!(out, expected, "{args:?}");
+    }
 }

@@ -1,5 +1,7 @@
 //! What the tests that compile C share: the repository root and libpdipam built for them.
 
+#![allow(dead_code)] // each test binary uses its own part of this
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
