@@ -1,0 +1,85 @@
+//! The connection to etcd: one client (cheap to clone, one HTTP/2 channel shared by every task
+//! that clones it), the endpoints for error messages, and the timeout every call is held to.
+
+use crate::error::FleetError;
+use etcd_client::{Client, ConnectOptions};
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a call may take before it is reported as `etcd unavailable` (default 5 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to an etcd cluster.
+#[derive(Clone)]
+pub struct Etcd {
+    client: Client,
+    endpoints: String,
+    timeout: Duration,
+}
+
+impl Etcd {
+    /// Connects to `endpoints` (`http://127.0.0.1:2379`, ...) and checks that the cluster
+    /// answers, giving up after `timeout`; every later call is held to the same timeout.
+    ///
+    /// # Errors
+    /// [`FleetError::Unavailable`] or [`FleetError::Timeout`] naming the endpoints.
+    pub async fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, FleetError> {
+        let names = endpoints.join(",");
+        let options = ConnectOptions::new()
+            .with_connect_timeout(timeout)
+            .with_timeout(timeout);
+        let client =
+            match tokio::time::timeout(timeout, Client::connect(endpoints, Some(options))).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(source)) => {
+                    return Err(FleetError::Unavailable {
+                        endpoints: names,
+                        source,
+                    })
+                }
+                Err(_) => {
+                    return Err(FleetError::Timeout {
+                        endpoints: names,
+                        after: timeout,
+                    })
+                }
+            };
+        let etcd = Etcd {
+            client,
+            endpoints: names,
+            timeout,
+        };
+        // The client connects lazily: ask the cluster once, so a wrong endpoint is reported
+        // here and not at the first claim.
+        etcd.call(etcd.client().status()).await?;
+        Ok(etcd)
+    }
+
+    /// A client handle for one call (a clone shares the connection).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The endpoints, as errors name them.
+    pub fn endpoints(&self) -> &str {
+        &self.endpoints
+    }
+
+    /// Runs one etcd call under the timeout, naming the endpoints on failure.
+    pub async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, etcd_client::Error>>,
+    ) -> Result<T, FleetError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(source)) => Err(FleetError::Unavailable {
+                endpoints: self.endpoints.clone(),
+                source,
+            }),
+            Err(_) => Err(FleetError::Timeout {
+                endpoints: self.endpoints.clone(),
+                after: self.timeout,
+            }),
+        }
+    }
+}

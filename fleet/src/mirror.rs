@@ -1,0 +1,97 @@
+//! The local mirror of a fleet subnet: every chunk as last read, with its etcd revision, and an
+//! in-process [`Subnet`] holding the same allocations, so that placement, statistics and
+//! explanations are pdipam's own.
+
+use crate::chunk::{Chunk, Kind, Run};
+use crate::config::FleetConfig;
+use ipnet::IpNet;
+use pdipam::Subnet;
+use std::collections::BTreeMap;
+
+/// A chunk as read: its value and the `mod_revision` a commit compares (0: the key is absent).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The allocations.
+    pub chunk: Chunk,
+    /// etcd's `mod_revision` of the key when read.
+    pub revision: i64,
+}
+
+/// The mirror.
+pub struct Mirror {
+    pub config: FleetConfig,
+    pub subnet: Subnet,
+    chunks: BTreeMap<u64, Stored>,
+}
+
+impl Mirror {
+    pub fn new(config: FleetConfig, subnet: Subnet) -> Self {
+        Mirror {
+            config,
+            subnet,
+            chunks: BTreeMap::new(),
+        }
+    }
+
+    /// The chunk as last read (empty and absent when never read).
+    pub fn stored(&self, index: u64) -> Stored {
+        self.chunks.get(&index).cloned().unwrap_or_default()
+    }
+
+    /// Every chunk read so far.
+    pub fn chunks(&self) -> impl Iterator<Item = (&u64, &Stored)> {
+        self.chunks.iter()
+    }
+
+    /// Brings chunk `index` to `stored` (newer reads only): the in-process subnet drops what
+    /// left the chunk and takes what arrived.
+    pub fn apply(&mut self, index: u64, stored: Stored) {
+        let old = self.chunks.get(&index).cloned().unwrap_or_default();
+        if stored.revision < old.revision {
+            return;
+        }
+        for r in &old.chunk.runs {
+            if !stored
+                .chunk
+                .runs
+                .iter()
+                .any(|n| n.cidr == r.cidr && n.kind == r.kind)
+            {
+                let _ = self.subnet.release(r.cidr);
+            }
+        }
+        for r in &stored.chunk.runs {
+            if !old
+                .chunk
+                .runs
+                .iter()
+                .any(|o| o.cidr == r.cidr && o.kind == r.kind)
+            {
+                // Checked when read (inside the chunk, no overlap); a failure here means the
+                // allocation sits on a reserved address, which verify() reports.
+                let _ = take(&self.subnet, r);
+            }
+        }
+        self.chunks.insert(index, stored);
+    }
+
+    /// The holder of `cidr` as recorded.
+    pub fn run(&self, cidr: IpNet) -> Option<Run> {
+        let index = self.config.chunk_of(cidr);
+        self.chunks
+            .get(&index)?
+            .chunk
+            .runs
+            .iter()
+            .find(|r| r.cidr == cidr)
+            .cloned()
+    }
+}
+
+/// Claims `run` in an in-process subnet as the kind it is.
+pub fn take(subnet: &Subnet, run: &Run) -> Result<(), pdipam::SubnetError> {
+    match run.kind {
+        Kind::Prefix => subnet.allocate_prefix_at(run.cidr),
+        Kind::Address => subnet.allocate_ip_at(run.cidr.addr()),
+    }
+}

@@ -1,0 +1,704 @@
+//! [`FleetSubnet`]: one subnet shared by many nodes, each claim committed by one etcd
+//! transaction that compares the chunk's `mod_revision` and the node's lease.
+
+use crate::chunk::{Chunk, Kind, Run};
+use crate::config::FleetConfig;
+use crate::error::FleetError;
+use crate::etcd::Etcd;
+use crate::keyspace::Keyspace;
+use crate::member::Member;
+use crate::mirror::{take, Mirror, Stored};
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+use ipnet::IpNet;
+use pdipam::{PrefixFailure, ReservationKind, Subnet, SubnetError, SubnetStats};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Attempts a claim makes before [`FleetError::Contention`]: each lost attempt means another
+/// member committed in the same chunk meanwhile, so the fleet as a whole made progress; the
+/// bound only stops a member that loses every race for minutes on end.
+const MAX_ATTEMPTS: u32 = 1000;
+
+/// A subnet shared through etcd, as one member (node) sees it.
+///
+/// It keeps a mirror of every chunk it has read; a claim picks its candidate locally with
+/// the reservation rules of pdipam's placement, then commits it with one transaction:
+/// `If(mod_revision(chunk) == seen && lease(registration) == mine) Then(Put chunk') Else(Get
+/// chunk, Get registration)`. A lost race costs no extra round trip: the else-branch's read
+/// updates the mirror and the claim tries again. Calls on one `FleetSubnet` are serialised (a
+/// node's claims are few); many members run in parallel. Each walks the chunks in an order of
+/// its own (a start chunk and an odd stride from a hash of the node's name), after the chunks
+/// where it already holds blocks, so that members rarely meet in one chunk and a node's blocks
+/// stay together.
+pub struct FleetSubnet {
+    etcd: Etcd,
+    keys: Keyspace,
+    node: String,
+    lease: i64,
+    start_chunk: u64,
+    /// The step of this node's walk over the chunks (odd, so it visits every chunk of a
+    /// power-of-two count): members that start in one chunk leave it in different directions.
+    stride: u64,
+    mirror: Mutex<Mirror>,
+    commits: tokio::sync::Mutex<()>,
+    /// A commit whose answer was lost (etcd unavailable or too slow): it may still land.
+    /// Every later call settles it first.
+    pending: Mutex<Option<Pending>>,
+    /// Transactions sent, and those lost to another member's change.
+    transactions: AtomicU64,
+    conflicts: AtomicU64,
+}
+
+/// A commit whose outcome is unknown: the chunk it targeted, the revision it compared, and
+/// what it did.
+#[derive(Clone)]
+struct Pending {
+    index: u64,
+    seen: Stored,
+    change: Change,
+}
+
+/// What one commit wants to do to one chunk.
+#[derive(Clone)]
+enum Change {
+    Add(Run),
+    Remove(IpNet),
+    Replace(Chunk),
+}
+
+impl FleetSubnet {
+    /// Creates the fleet subnet `config.cidr` under `keys`, once: a second `init` with the same
+    /// configuration succeeds and changes nothing.
+    ///
+    /// # Errors
+    /// [`FleetError::Config`] when pdipam refuses the configuration,
+    /// [`FleetError::ConfiguredDifferently`] when the subnet exists with another one, or etcd's.
+    pub async fn init(
+        etcd: &Etcd,
+        keys: &Keyspace,
+        config: &FleetConfig,
+    ) -> Result<(), FleetError> {
+        config.build().map_err(|message| FleetError::Config {
+            cidr: config.cidr,
+            message,
+        })?;
+        let key = keys.config(config.cidr);
+        let value = serde_json::to_vec(config).expect("a configuration always serialises");
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.clone(), value, None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let resp = etcd.call(etcd.client().txn(txn)).await?;
+        if resp.succeeded() {
+            return Ok(());
+        }
+        let existing = first_value(&resp.op_responses())
+            .and_then(|v| serde_json::from_slice::<FleetConfig>(&v).ok());
+        if existing.as_ref() == Some(config) {
+            Ok(())
+        } else {
+            Err(FleetError::ConfiguredDifferently {
+                cidr: config.cidr,
+                key,
+            })
+        }
+    }
+
+    /// Opens the fleet subnet `cidr` as `member`: reads its configuration and every chunk.
+    ///
+    /// # Errors
+    /// [`FleetError::NotInitialised`], [`FleetError::Corrupt`] naming the key, or etcd's.
+    pub async fn open(
+        etcd: &Etcd,
+        keys: &Keyspace,
+        cidr: IpNet,
+        member: &Member,
+    ) -> Result<Self, FleetError> {
+        let config = read_config(etcd, keys, cidr).await?;
+        let subnet = config
+            .build()
+            .map_err(|message| FleetError::Config { cidr, message })?;
+        let hash = fnv1a(member.name().as_bytes());
+        let start_chunk = hash % config.chunk_count();
+        let stride = ((hash >> 32) | 1) % config.chunk_count().max(1);
+        let fleet = FleetSubnet {
+            etcd: etcd.clone(),
+            keys: keys.clone(),
+            node: member.name().to_string(),
+            lease: member.lease(),
+            start_chunk,
+            stride: stride.max(1),
+            mirror: Mutex::new(Mirror::new(config, subnet)),
+            commits: tokio::sync::Mutex::new(()),
+            pending: Mutex::new(None),
+            transactions: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
+        };
+        fleet.refresh().await?;
+        Ok(fleet)
+    }
+
+    /// The subnet.
+    pub fn cidr(&self) -> IpNet {
+        self.mirror().config.cidr
+    }
+
+    /// The node this member claims for.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Reads every chunk again (one range read at one revision) into the mirror.
+    ///
+    /// # Errors
+    /// [`FleetError::Corrupt`] naming the key, or etcd's. The mirror is unchanged on error.
+    pub async fn refresh(&self) -> Result<(), FleetError> {
+        let cidr = self.cidr();
+        let prefix = self.keys.chunks(cidr);
+        let resp = self
+            .etcd
+            .call(
+                self.etcd
+                    .client()
+                    .get(prefix, Some(GetOptions::new().with_prefix())),
+            )
+            .await?;
+        let mut read = Vec::new();
+        for kv in resp.kvs() {
+            let key = String::from_utf8_lossy(kv.key()).into_owned();
+            let index = self
+                .keys
+                .chunk_index(cidr, kv.key())
+                .ok_or_else(|| corrupt(&key, "not a chunk key"))?;
+            read.push((
+                index,
+                self.parse_chunk(&key, index, kv.value(), kv.mod_revision())?,
+            ));
+        }
+        let mut mirror = self.mirror();
+        for (index, stored) in read {
+            mirror.apply(index, stored);
+        }
+        Ok(())
+    }
+
+    /// Claims an aligned prefix of length `len`: prefix reservations first, then unreserved
+    /// space, as [`Subnet::allocate_prefix`] has them; in each, the chunks where this node
+    /// already holds blocks first, then the chunks in this node's own order (see
+    /// [`FleetSubnet`]), the lowest free block of a chunk.
+    ///
+    /// # Errors
+    /// [`SubnetError::InsufficientCidrBlocks`] (addresses free, no aligned block) or
+    /// [`SubnetError::InsufficientFreeAddressesInSubnet`], as [`Subnet::allocate_prefix`];
+    /// [`FleetError::LargerThanChunk`], [`FleetError::Fenced`], [`FleetError::Contention`], etcd's.
+    pub async fn allocate_prefix(&self, len: u8) -> Result<IpNet, FleetError> {
+        let _one = self.commits.lock().await;
+        self.settle().await?;
+        self.check_length(len)?;
+        let mut lost = 0;
+        for _ in 0..MAX_ATTEMPTS {
+            let (index, run) = {
+                let mirror = self.mirror();
+                match self.pick_prefix(&mirror, len) {
+                    Some(cidr) => (mirror.config.chunk_of(cidr), self.run(cidr, Kind::Prefix)),
+                    None => {
+                        // The mirror's own automatic claim gives the error users know (and,
+                        // if it finds room the scan did not, which it cannot, the claim).
+                        return match mirror.subnet.allocate_prefix(len) {
+                            Err(e) => Err(e.into()),
+                            Ok(a) => {
+                                let _ = mirror.subnet.release(a.cidr);
+                                Err(SubnetError::InsufficientCidrBlocks {
+                                    subnet: mirror.config.cidr,
+                                    len,
+                                }
+                                .into())
+                            }
+                        };
+                    }
+                }
+            };
+            if self.commit(index, Change::Add(run.clone())).await? {
+                return Ok(run.cidr);
+            }
+            self.after_conflict(&mut lost).await?;
+        }
+        Err(self.contention())
+    }
+
+    /// After a lost race: every second one in a row, the whole mirror is read again. The
+    /// else-branch's read only updates the chunk that was lost; when chunks fill up, a mirror
+    /// that learns of them one lost race at a time pays a round trip per full chunk.
+    async fn after_conflict(&self, lost: &mut u32) -> Result<(), FleetError> {
+        *lost += 1;
+        if *lost % 2 == 0 {
+            self.refresh().await?;
+        }
+        Ok(())
+    }
+
+    /// Claims `cidr` exactly (a manual prefix: anywhere free, reservations included).
+    ///
+    /// # Errors
+    /// As [`Subnet::allocate_prefix_at`] (outside, misaligned, already allocated, reserved
+    /// address), and the fleet's.
+    pub async fn allocate_prefix_at(&self, cidr: IpNet) -> Result<(), FleetError> {
+        let _one = self.commits.lock().await;
+        self.settle().await?;
+        self.check_length(cidr.prefix_len())?;
+        self.claim_exact(cidr, Kind::Prefix).await
+    }
+
+    /// Claims one IPv4 address, placed as [`Subnet::allocate_ip`] places it (`Pack`: in blocks
+    /// already broken, never in a reservation).
+    ///
+    /// # Errors
+    /// As [`Subnet::allocate_ip`], and the fleet's.
+    pub async fn allocate_ip(&self) -> Result<IpAddr, FleetError> {
+        let _one = self.commits.lock().await;
+        self.settle().await?;
+        let mut lost = 0;
+        for _ in 0..MAX_ATTEMPTS {
+            let (index, run) = {
+                let mirror = self.mirror();
+                let addr = mirror.subnet.allocate_ip()?;
+                // Only chosen here; the commit below records it (and the mirror with it).
+                let _ = mirror.subnet.release_ip(addr);
+                let cidr = IpNet::from(addr);
+                (mirror.config.chunk_of(cidr), self.run(cidr, Kind::Address))
+            };
+            if self.commit(index, Change::Add(run.clone())).await? {
+                return Ok(run.cidr.addr());
+            }
+            self.after_conflict(&mut lost).await?;
+        }
+        Err(self.contention())
+    }
+
+    /// Claims the IPv4 address `addr` exactly.
+    ///
+    /// # Errors
+    /// As [`Subnet::allocate_ip_at`], and the fleet's.
+    pub async fn allocate_ip_at(&self, addr: IpAddr) -> Result<(), FleetError> {
+        let _one = self.commits.lock().await;
+        self.settle().await?;
+        self.claim_exact(IpNet::from(addr), Kind::Address).await
+    }
+
+    /// Releases `cidr`, which must be exactly one allocation held by this node.
+    ///
+    /// # Errors
+    /// [`SubnetError::NotAllocated`], [`FleetError::NotHolder`], and the fleet's.
+    pub async fn release(&self, cidr: IpNet) -> Result<(), FleetError> {
+        let _one = self.commits.lock().await;
+        self.settle().await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let index = {
+                let mirror = self.mirror();
+                let run = mirror.run(cidr).ok_or(SubnetError::NotAllocated { cidr })?;
+                if run.node != self.node {
+                    return Err(FleetError::NotHolder {
+                        cidr,
+                        holder: run.node,
+                        node: self.node.clone(),
+                    });
+                }
+                mirror.config.chunk_of(cidr)
+            };
+            if self.commit(index, Change::Remove(cidr)).await? {
+                return Ok(());
+            }
+        }
+        Err(self.contention())
+    }
+
+    /// Takes over this node's allocations recorded under an earlier lease (a restart): each is
+    /// rewritten under the current lease. Returns how many were adopted.
+    ///
+    /// # Errors
+    /// The fleet's; what was adopted before an error stays adopted.
+    pub async fn adopt(&self) -> Result<usize, FleetError> {
+        let _one = self.commits.lock().await;
+        self.settle().await?;
+        self.refresh().await?;
+        let mut adopted = 0;
+        let stale: Vec<u64> = {
+            let mirror = self.mirror();
+            mirror
+                .chunks()
+                .filter(|(_, s)| s.chunk.runs.iter().any(|r| self.is_stale(r)))
+                .map(|(i, _)| *i)
+                .collect()
+        };
+        for index in stale {
+            for attempt in 0..=MAX_ATTEMPTS {
+                if attempt == MAX_ATTEMPTS {
+                    return Err(self.contention());
+                }
+                let (chunk, count) = {
+                    let mut chunk = self.mirror().stored(index).chunk;
+                    let mut count = 0;
+                    for r in chunk.runs.iter_mut().filter(|r| self.is_stale(r)) {
+                        r.lease = self.lease;
+                        count += 1;
+                    }
+                    (chunk, count)
+                };
+                if count == 0 || self.commit(index, Change::Replace(chunk)).await? {
+                    adopted += count;
+                    break;
+                }
+            }
+        }
+        Ok(adopted)
+    }
+
+    /// Commit transactions this member sent, and how many of them lost to another member's
+    /// change in the same chunk (each cost one round trip and was retried).
+    pub fn transactions(&self) -> (u64, u64) {
+        (
+            self.transactions.load(Ordering::Relaxed),
+            self.conflicts.load(Ordering::Relaxed),
+        )
+    }
+
+    /// This node's allocations, as last read.
+    pub fn held(&self) -> Vec<Run> {
+        let mirror = self.mirror();
+        mirror
+            .chunks()
+            .flat_map(|(_, s)| s.chunk.runs.iter())
+            .filter(|r| r.node == self.node)
+            .cloned()
+            .collect()
+    }
+
+    /// Statistics of the subnet as last read (free addresses, free aligned blocks, the largest
+    /// free block, fragmentation), as [`Subnet::stats`] gives them.
+    pub fn stats(&self) -> SubnetStats {
+        self.mirror().subnet.stats()
+    }
+
+    /// Why an automatic prefix of length `len` fails (or would), as last read: see
+    /// [`Subnet::explain_prefix_failure`].
+    ///
+    /// # Errors
+    /// A length the subnet cannot hand out.
+    pub fn explain_prefix_failure(&self, len: u8) -> Result<PrefixFailure, FleetError> {
+        Ok(self.mirror().subnet.explain_prefix_failure(len)?)
+    }
+
+    fn mirror(&self) -> MutexGuard<'_, Mirror> {
+        self.mirror.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn run(&self, cidr: IpNet, kind: Kind) -> Run {
+        Run {
+            cidr,
+            kind,
+            node: self.node.clone(),
+            lease: self.lease,
+        }
+    }
+
+    fn is_stale(&self, r: &Run) -> bool {
+        r.node == self.node && r.lease != self.lease
+    }
+
+    fn contention(&self) -> FleetError {
+        FleetError::Contention {
+            cidr: self.cidr(),
+            attempts: MAX_ATTEMPTS,
+        }
+    }
+
+    fn check_length(&self, len: u8) -> Result<(), FleetError> {
+        let mirror = self.mirror();
+        if len < mirror.config.chunk_len {
+            return Err(FleetError::LargerThanChunk {
+                cidr: mirror.config.cidr,
+                len,
+                chunk_len: mirror.config.chunk_len,
+            });
+        }
+        Ok(())
+    }
+
+    async fn claim_exact(&self, cidr: IpNet, kind: Kind) -> Result<(), FleetError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let index = {
+                let mirror = self.mirror();
+                // The mirror's own checks name what is wrong (outside, misaligned, taken,
+                // reserved); the claim is only tried here and made by the commit.
+                let run = self.run(cidr, kind);
+                take(&mirror.subnet, &run)?;
+                let _ = mirror.subnet.release(cidr);
+                mirror.config.chunk_of(cidr)
+            };
+            if self
+                .commit(index, Change::Add(self.run(cidr, kind)))
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(self.contention())
+    }
+
+    /// A free aligned block of `len` for an automatic claim: reservation tiers as
+    /// [`Subnet::allocate_prefix`] has them; in each, this node's chunks first, then its walk.
+    fn pick_prefix(&self, mirror: &Mirror, len: u8) -> Option<IpNet> {
+        let config = &mirror.config;
+        let reservations = mirror.subnet.reservations();
+        let in_prefix_reservation = |b: &IpNet| {
+            reservations
+                .iter()
+                .any(|r| r.kind == ReservationKind::Prefix && r.cidr.contains(b))
+        };
+        let unreserved = |b: &IpNet| {
+            !reservations
+                .iter()
+                .any(|r| r.cidr.contains(b) || b.contains(&r.cidr))
+        };
+        let has_prefix_reservations = reservations
+            .iter()
+            .any(|r| r.kind == ReservationKind::Prefix);
+        let mut tiers: Vec<&dyn Fn(&IpNet) -> bool> = Vec::new();
+        if has_prefix_reservations {
+            tiers.push(&in_prefix_reservation);
+        }
+        if !has_prefix_reservations || config.fallback_to_unreserved {
+            tiers.push(&unreserved);
+        }
+        let chunks = config.chunk_count();
+        let walk = (0..chunks).map(|k| (self.start_chunk + k * self.stride) % chunks);
+        let mine = |index: &u64| {
+            mirror
+                .stored(*index)
+                .chunk
+                .runs
+                .iter()
+                .any(|r| r.node == self.node)
+        };
+        let order: Vec<u64> = walk
+            .clone()
+            .filter(mine)
+            .chain(walk.filter(|i| !mine(i)))
+            .collect();
+        for allowed in tiers {
+            for &index in &order {
+                let Ok(blocks) = config.chunk_cidr(index).subnets(len) else {
+                    continue;
+                };
+                for b in blocks {
+                    if allowed(&b) && mirror.subnet.is_free(b).unwrap_or(false) {
+                        return Some(b);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// One transaction on chunk `index`; `Ok(false)` when another member changed the chunk
+    /// first (the mirror now holds what it did, and the caller tries again).
+    async fn commit(&self, index: u64, change: Change) -> Result<bool, FleetError> {
+        let cidr = self.cidr();
+        let key = self.keys.chunk(cidr, index);
+        let node_key = self.keys.node(&self.node);
+        let (seen, next) = {
+            let mirror = self.mirror();
+            let seen = mirror.stored(index);
+            let next = match &change {
+                Change::Add(run) => seen.chunk.with(run.clone()),
+                Change::Remove(c) => match seen.chunk.without(*c) {
+                    Some((chunk, _)) => chunk,
+                    None => return Err(SubnetError::NotAllocated { cidr: *c }.into()),
+                },
+                Change::Replace(chunk) => chunk.clone(),
+            };
+            (seen, next)
+        };
+        let txn = Txn::new()
+            .when([
+                Compare::mod_revision(key.clone(), CompareOp::Equal, seen.revision),
+                Compare::lease(node_key.clone(), CompareOp::Equal, self.lease),
+            ])
+            .and_then([TxnOp::put(key.clone(), next.to_bytes(), None)])
+            .or_else([
+                TxnOp::get(key.clone(), None),
+                TxnOp::get(node_key.clone(), None),
+            ]);
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        let resp = match self.etcd.call(self.etcd.client().txn(txn)).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                // The request may still reach etcd and apply: remember it, and settle it
+                // before anything else is committed.
+                *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(Pending {
+                    index,
+                    seen,
+                    change,
+                });
+                return Err(e);
+            }
+        };
+        let revision = resp.header().map_or(0, |h| h.revision());
+        if resp.succeeded() {
+            self.mirror().apply(
+                index,
+                Stored {
+                    chunk: next,
+                    revision,
+                },
+            );
+            return Ok(true);
+        }
+        let ops = resp.op_responses();
+        let registered = match ops.get(1) {
+            Some(TxnOpResponse::Get(g)) => g.kvs().first().map(|kv| kv.lease()),
+            _ => None,
+        };
+        if registered != Some(self.lease) {
+            return Err(FleetError::Fenced {
+                node: self.node.clone(),
+                lease: self.lease,
+            });
+        }
+        let current = match ops.first() {
+            Some(TxnOpResponse::Get(g)) => match g.kvs().first() {
+                Some(kv) => self.parse_chunk(&key, index, kv.value(), kv.mod_revision())?,
+                None => Stored::default(),
+            },
+            _ => Stored::default(),
+        };
+        self.conflicts.fetch_add(1, Ordering::Relaxed);
+        self.mirror().apply(index, current);
+        Ok(false)
+    }
+
+    /// Settles a commit whose answer was lost. A fence transaction rewrites the chunk as it
+    /// was if its revision is still the one the lost commit compared: from then on the lost
+    /// commit can never apply (whichever of the two etcd orders first, only one matches). If
+    /// the revision moved, the chunk is read: a claim that landed although its caller was told
+    /// it failed is released again, so a failed call has changed nothing; a release that landed
+    /// stays done.
+    async fn settle(&self) -> Result<(), FleetError> {
+        let Some(p) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return Ok(());
+        };
+        let key = self.keys.chunk(self.cidr(), p.index);
+        let fence = Txn::new()
+            .when([Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                p.seen.revision,
+            )])
+            .and_then([TxnOp::put(key.clone(), p.seen.chunk.to_bytes(), None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let resp = self.etcd.call(self.etcd.client().txn(fence)).await?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        let current = if resp.succeeded() {
+            Stored {
+                chunk: p.seen.chunk.clone(),
+                revision,
+            }
+        } else {
+            match resp.op_responses().first() {
+                Some(TxnOpResponse::Get(g)) => match g.kvs().first() {
+                    Some(kv) => self.parse_chunk(&key, p.index, kv.value(), kv.mod_revision())?,
+                    None => Stored::default(),
+                },
+                _ => Stored::default(),
+            }
+        };
+        let landed = match &p.change {
+            Change::Add(run) => current.chunk.runs.contains(run).then_some(run.cidr),
+            Change::Remove(_) | Change::Replace(_) => None,
+        };
+        self.mirror().apply(p.index, current);
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(cidr) = landed {
+            for _ in 0..MAX_ATTEMPTS {
+                if self.commit(p.index, Change::Remove(cidr)).await? {
+                    return Ok(());
+                }
+            }
+            return Err(self.contention());
+        }
+        Ok(())
+    }
+
+    fn parse_chunk(
+        &self,
+        key: &str,
+        index: u64,
+        bytes: &[u8],
+        revision: i64,
+    ) -> Result<Stored, FleetError> {
+        let range = self.mirror().config.chunk_cidr(index);
+        let chunk = Chunk::from_bytes(bytes, range).map_err(|m| corrupt(key, &m))?;
+        Ok(Stored { chunk, revision })
+    }
+}
+
+/// The subnet's configuration as stored.
+pub(crate) async fn read_config(
+    etcd: &Etcd,
+    keys: &Keyspace,
+    cidr: IpNet,
+) -> Result<FleetConfig, FleetError> {
+    let key = keys.config(cidr);
+    let resp = etcd.call(etcd.client().get(key.clone(), None)).await?;
+    let kv = resp
+        .kvs()
+        .first()
+        .ok_or_else(|| FleetError::NotInitialised {
+            cidr,
+            key: key.clone(),
+        })?;
+    serde_json::from_slice(kv.value()).map_err(|e| corrupt(&key, &e.to_string()))
+}
+
+fn corrupt(key: &str, message: &str) -> FleetError {
+    FleetError::Corrupt {
+        key: key.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn first_value(ops: &[TxnOpResponse]) -> Option<Vec<u8>> {
+    match ops.first()? {
+        TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
+        _ => None,
+    }
+}
+
+/// FNV-1a: a stable hash of a node's name for its start chunk (the same on every build and
+/// machine, unlike std's randomly keyed hasher).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A subnet rebuilt from chunks, for checks: every run claimed in a fresh subnet of the
+/// configuration; the first one that cannot be (held twice, a reserved address) is returned.
+pub(crate) fn rebuild<'a>(
+    config: &FleetConfig,
+    runs: impl Iterator<Item = &'a Run>,
+) -> Result<Subnet, (Run, SubnetError)> {
+    let subnet = config
+        .build()
+        .expect("a stored configuration was checked when it was written");
+    for r in runs {
+        take(&subnet, r).map_err(|e| (r.clone(), e))?;
+    }
+    Ok(subnet)
+}

@@ -1,0 +1,388 @@
+//! The fleet against a real etcd: claims from many members, fencing, adoption, release,
+//! verification, and etcd unavailable.
+
+mod common;
+
+use common::EtcdServer;
+use ipnet::IpNet;
+use pdipam::SubnetError;
+use pdipam_fleet::{verify, FleetConfig, FleetError, FleetSubnet, Keyspace, Member};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+const TTL: Duration = Duration::from_secs(10);
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn members_claiming_at_once_fill_the_subnet_and_never_share_a_block() {
+    let Some(server) = EtcdServer::start("fill") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        let keys = Keyspace::new("/test");
+        let cidr = net("10.0.0.0/22");
+        // Four chunks of 16 /28s; two of them hold an AWS reserved address.
+        let config = FleetConfig::new(cidr).chunk_len(24);
+        FleetSubnet::init(&etcd, &keys, &config).await.unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..8 {
+            let (etcd, keys) = (etcd.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                let me = Member::join(&etcd, &keys, &format!("node-{n}"), TTL)
+                    .await
+                    .unwrap();
+                let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    match subnet.allocate_prefix(28).await {
+                        Ok(p) => mine.push(p),
+                        Err(FleetError::Subnet(SubnetError::InsufficientCidrBlocks { .. })) => {
+                            break
+                        }
+                        Err(e) => panic!("node-{n}: {e}"),
+                    }
+                }
+                (me, mine)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut members = Vec::new();
+        for t in tasks {
+            let (me, mine) = t.await.unwrap();
+            all.extend(mine);
+            members.push(me);
+        }
+        let distinct: HashSet<IpNet> = all.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len(), "a block was handed out twice");
+        assert_eq!(
+            all.len(),
+            62,
+            "64 /28s less the two holding reserved addresses"
+        );
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 62);
+        assert!(report.orphans.is_empty(), "{:?}", report.orphans);
+        assert_eq!(report.per_node.values().sum::<usize>(), 62);
+        assert_eq!(report.stats.free_blocks_of(28), 0);
+    });
+}
+
+#[test]
+fn init_is_idempotent_and_refuses_another_configuration() {
+    let Some(server) = EtcdServer::start("init") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        let keys = Keyspace::new("");
+        let config = FleetConfig::new(net("10.1.0.0/16"));
+        FleetSubnet::init(&etcd, &keys, &config).await.unwrap();
+        FleetSubnet::init(&etcd, &keys, &config).await.unwrap();
+        let other = config.clone().chunk_len(24);
+        let e = FleetSubnet::init(&etcd, &keys, &other).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/pdipam/v1/subnets/10.1.0.0_16/config"),
+            "{e}"
+        );
+        let me = Member::join(&etcd, &keys, "n", TTL).await.unwrap();
+        let e = FleetSubnet::open(&etcd, &keys, net("10.2.0.0/16"), &me)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, FleetError::NotInitialised { .. }), "{e}");
+        let bad = FleetConfig::new(net("10.3.0.0/16")).chunk_len(12);
+        let e = FleetSubnet::init(&etcd, &keys, &bad).await.unwrap_err();
+        assert!(e.to_string().contains("chunk length /12"), "{e}");
+    });
+}
+
+#[test]
+fn a_member_whose_lease_is_gone_commits_nothing() {
+    let Some(server) = EtcdServer::start("fence") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        let keys = Keyspace::new("");
+        let cidr = net("10.0.0.0/24");
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
+            .await
+            .unwrap();
+        let me = Member::join(&etcd, &keys, "paused", TTL).await.unwrap();
+        let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+        let kept = subnet.allocate_prefix(28).await.unwrap();
+        // The registration goes (as when the lease expires during a long pause).
+        etcd.call(etcd.client().lease_revoke(me.lease()))
+            .await
+            .unwrap();
+        for attempt in [
+            subnet.allocate_prefix(28).await.err(),
+            subnet.allocate_ip().await.err(),
+            subnet.release(kept).await.err(),
+        ] {
+            let e = attempt.expect("refused");
+            assert!(matches!(e, FleetError::Fenced { .. }), "{e}");
+            assert!(
+                e.to_string().contains("node paused no longer holds lease"),
+                "{e}"
+            );
+        }
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(
+            report.runs.len(),
+            1,
+            "nothing was written under the old lease"
+        );
+        assert_eq!(report.orphans.len(), 1, "its one block is now an orphan");
+        assert_eq!(report.orphans[0].cidr, kept);
+    });
+}
+
+#[test]
+fn a_restarted_node_adopts_its_claims_and_only_a_holder_releases() {
+    let Some(server) = EtcdServer::start("adopt") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        let keys = Keyspace::new("");
+        let cidr = net("10.0.0.0/20");
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
+            .await
+            .unwrap();
+        let first = Member::join(&etcd, &keys, "node-a", TTL).await.unwrap();
+        let before = FleetSubnet::open(&etcd, &keys, cidr, &first).await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(before.allocate_prefix(28).await.unwrap());
+        }
+        let single = before.allocate_ip().await.unwrap();
+        drop(before);
+        drop(first); // the process ends; its lease is left to expire
+        let again = Member::join(&etcd, &keys, "node-a", TTL).await.unwrap();
+        let after = FleetSubnet::open(&etcd, &keys, cidr, &again).await.unwrap();
+        assert_eq!(after.adopt().await.unwrap(), 4);
+        assert_eq!(after.adopt().await.unwrap(), 0);
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert!(report.orphans.is_empty(), "{:?}", report.orphans);
+        assert_eq!(after.held().len(), 4);
+
+        let other = Member::join(&etcd, &keys, "node-b", TTL).await.unwrap();
+        let theirs = FleetSubnet::open(&etcd, &keys, cidr, &other).await.unwrap();
+        let e = theirs.release(held[0]).await.unwrap_err();
+        assert!(
+            e.to_string().contains("held by node node-a, not by node-b"),
+            "{e}"
+        );
+        after.release(held[0]).await.unwrap();
+        after.release(IpNet::from(single)).await.unwrap();
+        let e = after.release(held[0]).await.unwrap_err();
+        assert!(
+            matches!(e, FleetError::Subnet(SubnetError::NotAllocated { .. })),
+            "{e}"
+        );
+        // What one member released, another sees (after reading again) and may claim exactly.
+        theirs.refresh().await.unwrap();
+        theirs.allocate_prefix_at(held[0]).await.unwrap();
+        let e = after.allocate_prefix_at(held[0]).await.unwrap_err();
+        assert!(e.to_string().contains("already allocated"), "{e}");
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.per_node.get("node-b"), Some(&1));
+        assert_eq!(report.per_node.get("node-a"), Some(&2));
+    });
+}
+
+#[test]
+fn single_addresses_pack_and_stay_out_of_reservations() {
+    let Some(server) = EtcdServer::start("singles") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        let keys = Keyspace::new("");
+        let cidr = net("10.0.0.0/24");
+        let reserved = pdipam::Reservation {
+            cidr: net("10.0.0.128/25"),
+            kind: pdipam::ReservationKind::Prefix,
+        };
+        let config = FleetConfig::new(cidr).reservation(reserved);
+        FleetSubnet::init(&etcd, &keys, &config).await.unwrap();
+        let me = Member::join(&etcd, &keys, "n", TTL).await.unwrap();
+        let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+        // Prefixes come from the prefix reservation first.
+        let p = subnet.allocate_prefix(28).await.unwrap();
+        assert!(reserved.cidr.contains(&p), "{p}");
+        // Single addresses never land in a reservation, and pack into the broken first /28.
+        let a = subnet.allocate_ip().await.unwrap();
+        assert_eq!(a.to_string(), "10.0.0.4");
+        let b = subnet.allocate_ip().await.unwrap();
+        assert_eq!(b.to_string(), "10.0.0.5");
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 3);
+        let e = subnet.allocate_prefix(24).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FleetError::Subnet(_) | FleetError::LargerThanChunk { .. }
+            ),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn a_stopped_etcd_is_named_within_the_timeout_and_nothing_changes() {
+    let Some(server) = EtcdServer::start("stopped") else {
+        return;
+    };
+    runtime().block_on(async {
+        let timeout = Duration::from_millis(800);
+        let etcd = server.connect(timeout).await;
+        let keys = Keyspace::new("");
+        let cidr = net("10.0.0.0/24");
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
+            .await
+            .unwrap();
+        let me = Member::join(&etcd, &keys, "n", TTL).await.unwrap();
+        let subnet = Arc::new(FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap());
+        subnet.allocate_prefix(28).await.unwrap();
+        let free_before = subnet.stats().free;
+        server.signal("STOP");
+        // Let the signal take effect before the call (its delivery is asynchronous).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let e = subnet.allocate_prefix(28).await.unwrap_err();
+        let took = started.elapsed();
+        server.signal("CONT");
+        // The client's own deadline or ours, whichever fires first: both say where.
+        assert!(
+            matches!(
+                e,
+                FleetError::Timeout { .. } | FleetError::Unavailable { .. }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains(&format!("etcd unavailable at {}", server.endpoint)),
+            "{e}"
+        );
+        assert!(took < timeout * 2, "answered after {took:?}");
+        assert_eq!(subnet.stats().free, free_before, "the mirror is unchanged");
+        // Once etcd is back, the same member goes on. The lost claim may have reached etcd
+        // and applied after all: the next call settles it first (released again, since its
+        // caller was told it failed), so exactly the two acknowledged claims remain.
+        subnet.allocate_prefix(28).await.unwrap();
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 2, "{:?}", report.runs);
+        assert_eq!(subnet.held().len(), 2);
+    });
+}
+
+#[test]
+fn no_etcd_at_all_is_named() {
+    runtime().block_on(async {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let e =
+            pdipam_fleet::Etcd::connect(std::slice::from_ref(&endpoint), Duration::from_secs(1))
+                .await
+                .err()
+                .expect("nothing listens there");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(
+            e.to_string()
+                .contains(&format!("etcd unavailable at {endpoint}")),
+            "{e}"
+        );
+    });
+}
+
+/// A thousand members, each with its own lease, mirror and state, sharing one connection (one
+/// HTTP/2 channel: what served many tasks best here), claim /28s at once until a /16 is full.
+#[test]
+fn a_thousand_members_fill_a_16_and_never_share_a_block() {
+    let Some(server) = EtcdServer::start("thousand") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(Duration::from_secs(30)).await;
+        let keys = Keyspace::new("");
+        let cidr = net("10.0.0.0/16");
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for n in 0..1000 {
+            let (etcd, keys) = (etcd.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                let me = Member::join(
+                    &etcd,
+                    &keys,
+                    &format!("node-{n:04}"),
+                    Duration::from_secs(60),
+                )
+                .await
+                .unwrap();
+                let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+                let mut mine = Vec::new();
+                loop {
+                    match subnet.allocate_prefix(28).await {
+                        Ok(p) => mine.push(p),
+                        Err(FleetError::Subnet(SubnetError::InsufficientCidrBlocks { .. })) => {
+                            break
+                        }
+                        Err(e) => panic!("node-{n}: {e}"),
+                    }
+                }
+                let (sent, lost) = subnet.transactions();
+                (me, mine, sent, lost)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut members = Vec::new();
+        let (mut sent, mut lost) = (0, 0);
+        for t in tasks {
+            let (me, mine, s, l) = t.await.unwrap();
+            all.extend(mine);
+            members.push(me);
+            sent += s;
+            lost += l;
+        }
+        eprintln!(
+            "1000 members filled a /16 in {:?}: {sent} transactions, {lost} lost to a conflict",
+            started.elapsed()
+        );
+        let distinct: HashSet<IpNet> = all.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len(), "a block was handed out twice");
+        assert_eq!(
+            all.len(),
+            4094,
+            "4096 /28s less the two holding reserved addresses"
+        );
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 4094);
+        assert!(report.orphans.is_empty());
+    });
+}
