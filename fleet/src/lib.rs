@@ -35,6 +35,8 @@ mod etcd;
 mod keyspace;
 mod member;
 mod mirror;
+mod reclaim;
+mod snapshot;
 mod subnet;
 mod verify;
 
@@ -44,5 +46,6 @@ pub use error::FleetError;
 pub use etcd::{Etcd, DEFAULT_TIMEOUT};
 pub use keyspace::Keyspace;
 pub use member::Member;
+pub use reclaim::{release_node, ReclaimReport, Reclaimer};
 pub use subnet::FleetSubnet;
 pub use verify::{verify, FleetReport};

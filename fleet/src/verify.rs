@@ -2,12 +2,12 @@
 //! unit held twice, no reserved address held, and the holders whose node has no registration
 //! (orphans, which a reclaimer frees after its grace period).
 
-use crate::chunk::{Chunk, Run};
+use crate::chunk::Run;
 use crate::error::FleetError;
 use crate::etcd::Etcd;
 use crate::keyspace::Keyspace;
-use crate::subnet::{read_config, rebuild};
-use etcd_client::GetOptions;
+use crate::snapshot::read;
+use crate::subnet::rebuild;
 use ipnet::IpNet;
 use pdipam::SubnetStats;
 use std::collections::BTreeMap;
@@ -35,51 +35,26 @@ pub struct FleetReport {
 /// read, an allocation outside its chunk, two that overlap, a reserved address held), or
 /// etcd's.
 pub async fn verify(etcd: &Etcd, keys: &Keyspace, cidr: IpNet) -> Result<FleetReport, FleetError> {
-    let config = read_config(etcd, keys, cidr).await?;
-    let mut client = etcd.client();
-    let chunks = etcd
-        .call(client.get(keys.chunks(cidr), Some(GetOptions::new().with_prefix())))
-        .await?;
-    let revision = chunks.header().map_or(0, |h| h.revision());
-    let nodes = etcd
-        .call(client.get(
-            keys.nodes(),
-            Some(GetOptions::new().with_prefix().with_revision(revision)),
-        ))
-        .await?;
-    let leases: BTreeMap<&str, i64> = nodes
-        .kvs()
-        .iter()
-        .filter_map(|kv| Some((keys.node_name(kv.key())?, kv.lease())))
+    let snap = read(etcd, keys, cidr).await?;
+    let runs: Vec<Run> = snap
+        .chunks
+        .values()
+        .flat_map(|(chunk, _)| chunk.runs.iter().cloned())
         .collect();
-    let mut runs = Vec::new();
-    for kv in chunks.kvs() {
-        let key = String::from_utf8_lossy(kv.key()).into_owned();
-        let index = keys
-            .chunk_index(cidr, kv.key())
-            .filter(|i| *i < config.chunk_count())
-            .ok_or_else(|| FleetError::Corrupt {
-                key: key.clone(),
-                message: "not a chunk of this subnet".into(),
-            })?;
-        let chunk = Chunk::from_bytes(kv.value(), config.chunk_cidr(index))
-            .map_err(|message| FleetError::Corrupt { key, message })?;
-        runs.extend(chunk.runs);
-    }
-    let subnet = rebuild(&config, runs.iter()).map_err(|(run, e)| FleetError::Corrupt {
-        key: keys.chunk(cidr, config.chunk_of(run.cidr)),
+    let subnet = rebuild(&snap.config, runs.iter()).map_err(|(run, e)| FleetError::Corrupt {
+        key: keys.chunk(cidr, snap.config.chunk_of(run.cidr)),
         message: format!("{} (held by {}): {e}", run.cidr, run.node),
     })?;
     let mut per_node = BTreeMap::new();
     let mut orphans = Vec::new();
     for r in &runs {
         *per_node.entry(r.node.clone()).or_insert(0) += 1;
-        if leases.get(r.node.as_str()) != Some(&r.lease) {
+        if snap.leases.get(&r.node) != Some(&r.lease) {
             orphans.push(r.clone());
         }
     }
     Ok(FleetReport {
-        revision,
+        revision: snap.revision,
         runs,
         per_node,
         orphans,

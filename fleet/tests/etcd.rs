@@ -386,3 +386,115 @@ fn a_thousand_members_fill_a_16_and_never_share_a_block() {
         assert!(report.orphans.is_empty());
     });
 }
+
+/// A dead node's blocks are freed after the grace period and never before; a live node's never;
+/// a node that came back and adopted its blocks keeps them.
+#[test]
+fn a_reclaimer_frees_dead_nodes_blocks_after_the_grace_period_only() {
+    let Some(server) = EtcdServer::start("reclaim") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        let keys = Keyspace::new("");
+        let cidr = net("10.0.0.0/20");
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
+            .await
+            .unwrap();
+        let live = Member::join(&etcd, &keys, "live", TTL).await.unwrap();
+        let live_subnet = FleetSubnet::open(&etcd, &keys, cidr, &live).await.unwrap();
+        let kept = live_subnet.allocate_prefix(28).await.unwrap();
+        let dead = Member::join(&etcd, &keys, "dead", TTL).await.unwrap();
+        let dead_subnet = FleetSubnet::open(&etcd, &keys, cidr, &dead).await.unwrap();
+        let lost = [
+            dead_subnet.allocate_prefix(28).await.unwrap(),
+            dead_subnet.allocate_prefix(28).await.unwrap(),
+        ];
+        // Its lease ends (expiry, as after a crash; revoked here so the test need not wait).
+        etcd.call(etcd.client().lease_revoke(dead.lease()))
+            .await
+            .unwrap();
+
+        let clock = Arc::new(pdipam::ManualClock::new(
+            pdipam::Timestamp::from_unix_nanos(1 << 60),
+        ));
+        let grace = Duration::from_secs(300);
+        let mut reclaimer =
+            pdipam_fleet::Reclaimer::with_clock(&etcd, &keys, cidr, grace, clock.clone());
+        let first = reclaimer.run_once().await.unwrap();
+        assert!(first.freed.is_empty(), "nothing before the grace period");
+        assert_eq!(first.waiting.len(), 2);
+        clock.advance(grace - Duration::from_secs(1));
+        assert!(reclaimer.run_once().await.unwrap().freed.is_empty());
+        clock.advance(Duration::from_secs(1));
+        let freed = reclaimer.run_once().await.unwrap().freed;
+        let freed: HashSet<IpNet> = freed.iter().map(|r| r.cidr).collect();
+        assert_eq!(freed, lost.iter().copied().collect());
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 1);
+        assert_eq!(report.runs[0].cidr, kept);
+        assert!(report.orphans.is_empty());
+
+        // A node that restarts and adopts before the grace ends keeps its blocks.
+        let again = Member::join(&etcd, &keys, "restarting", TTL).await.unwrap();
+        let s = FleetSubnet::open(&etcd, &keys, cidr, &again).await.unwrap();
+        let its = s.allocate_prefix(28).await.unwrap();
+        drop(s);
+        drop(again);
+        etcd.call(
+            etcd.client().lease_revoke(
+                verify(&etcd, &keys, cidr)
+                    .await
+                    .unwrap()
+                    .runs
+                    .iter()
+                    .find(|r| r.cidr == its)
+                    .unwrap()
+                    .lease,
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reclaimer.run_once().await.unwrap().waiting.len(), 1);
+        let back = Member::join(&etcd, &keys, "restarting", TTL).await.unwrap();
+        let s = FleetSubnet::open(&etcd, &keys, cidr, &back).await.unwrap();
+        assert_eq!(s.adopt().await.unwrap(), 1);
+        clock.advance(grace * 2);
+        let pass = reclaimer.run_once().await.unwrap();
+        assert!(pass.freed.is_empty() && pass.waiting.is_empty(), "{pass:?}");
+        assert_eq!(verify(&etcd, &keys, cidr).await.unwrap().runs.len(), 2);
+    });
+}
+
+/// An operator releases a node at once: its registration goes, it is fenced, its blocks are free.
+#[test]
+fn release_node_fences_the_node_and_frees_its_blocks_at_once() {
+    let Some(server) = EtcdServer::start("release-node") else {
+        return;
+    };
+    runtime().block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        let keys = Keyspace::new("");
+        let cidr = net("10.0.0.0/20");
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
+            .await
+            .unwrap();
+        let me = Member::join(&etcd, &keys, "doomed", TTL).await.unwrap();
+        let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+        for _ in 0..3 {
+            subnet.allocate_prefix(28).await.unwrap();
+        }
+        let other = Member::join(&etcd, &keys, "other", TTL).await.unwrap();
+        let theirs = FleetSubnet::open(&etcd, &keys, cidr, &other).await.unwrap();
+        theirs.allocate_prefix(28).await.unwrap();
+        let freed = pdipam_fleet::release_node(&etcd, &keys, cidr, "doomed")
+            .await
+            .unwrap();
+        assert_eq!(freed.len(), 3);
+        let e = subnet.allocate_prefix(28).await.unwrap_err();
+        assert!(matches!(e, FleetError::Fenced { .. }), "{e}");
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 1);
+        assert_eq!(report.per_node.get("other"), Some(&1));
+    });
+}
