@@ -498,3 +498,97 @@ fn release_node_fences_the_node_and_frees_its_blocks_at_once() {
         assert_eq!(report.per_node.get("other"), Some(&1));
     });
 }
+
+/// The planner's warm-pool actions carried out through `EtcdProvider`: the node grows and
+/// shrinks exactly as with `LocalProvider`, and the fleet records every block under its name.
+#[test]
+fn the_planner_runs_against_the_fleet_through_etcd_provider() {
+    use pdipam::limits::InstanceLimits;
+    use pdipam::planner::{plan, WarmSettings};
+    use pdipam::provider::execute;
+    use pdipam::{BlockKind, Clock, ManualClock, Node, NodeConfig, PodKey, PodRequest, Timestamp};
+
+    let Some(server) = EtcdServer::start("provider") else {
+        return;
+    };
+    let rt = runtime();
+    let cidr = net("10.0.0.0/20");
+    let keys = Keyspace::new("");
+    let (etcd, _member, subnet) = rt.block_on(async {
+        let etcd = server.connect(TIMEOUT).await;
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
+            .await
+            .unwrap();
+        let member = Member::join(&etcd, &keys, "node-1", TTL).await.unwrap();
+        let subnet = FleetSubnet::open(&etcd, &keys, cidr, &member)
+            .await
+            .unwrap();
+        (etcd, member, Arc::new(subnet))
+    });
+    // The provider blocks on the runtime: it is called from this thread, outside it.
+    let mut cloud = pdipam_fleet::EtcdProvider::new("node-1", subnet.clone(), rt.handle().clone());
+    let limits = InstanceLimits::lookup("m5.large").unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1 << 60)));
+    let node = Node::with_clock(limits.clone(), NodeConfig::new(), clock.clone());
+    cloud.boot(&node).unwrap();
+    let settings = WarmSettings::shipped_manifest();
+    let prefixes = |node: &Node| -> HashSet<IpNet> {
+        node.snapshot()
+            .interfaces
+            .iter()
+            .flat_map(|i| i.blocks.iter())
+            .filter(|b| b.kind == BlockKind::Prefix)
+            .map(|b| b.cidr)
+            .collect()
+    };
+    let in_fleet = || -> HashSet<IpNet> {
+        rt.block_on(verify(&etcd, &keys, cidr))
+            .unwrap()
+            .runs
+            .iter()
+            .filter(|r| r.kind == pdipam_fleet::Kind::Prefix && r.node == "node-1")
+            .map(|r| r.cidr)
+            .collect()
+    };
+    let mut settle = |node: &Node| {
+        for _ in 0..20 {
+            let p = plan(limits, &settings, &node.snapshot(), clock.now());
+            if p.actions.is_empty() {
+                return;
+            }
+            let done = execute(node, &p, &mut cloud);
+            assert!(done.failed.is_empty(), "{:?}", done.failed);
+            clock.advance(Duration::from_secs(31));
+        }
+    };
+    settle(&node);
+    assert_eq!(
+        prefixes(&node).len(),
+        1,
+        "WARM_PREFIX_TARGET=1 on an empty node"
+    );
+    assert_eq!(prefixes(&node), in_fleet());
+    let keys_of: Vec<PodKey> = (0..40)
+        .map(|i| PodKey::new("aws-cni", format!("pod-{i}"), "eth0"))
+        .collect();
+    for k in &keys_of {
+        while node.assign(PodRequest::new(k.clone())).is_err() {
+            settle(&node);
+        }
+    }
+    settle(&node);
+    assert_eq!(prefixes(&node).len(), 4, "40 pods and one spare prefix");
+    assert_eq!(prefixes(&node), in_fleet());
+    for k in &keys_of {
+        node.release(k).unwrap();
+    }
+    clock.advance(Duration::from_secs(120));
+    settle(&node);
+    assert_eq!(prefixes(&node).len(), 1, "back to the warm target");
+    assert_eq!(
+        prefixes(&node),
+        in_fleet(),
+        "released blocks went back to the fleet"
+    );
+    node.verify().unwrap();
+}
