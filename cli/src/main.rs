@@ -5,6 +5,7 @@
 mod census;
 mod cidr;
 mod explain;
+mod fleet;
 mod frag;
 mod inspect;
 mod map;
@@ -41,6 +42,9 @@ enum Command {
     Simulate(simulate::Args),
     /// Diagnoses a real subnet from AWS CLI output: free /28s, what spoils them, a reservation.
     Frag(frag::Args),
+    /// One subnet shared by many nodes through etcd (runs the pdipam-fleet program).
+    #[command(disable_help_flag = true)]
+    Fleet(fleet::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Fleet(args) => match fleet::run(&args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::MaxPods(args) => max_pods::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Inspect(args) => inspect::run(&args),

@@ -472,3 +472,34 @@ fn the_readme_session_prints_what_the_readme_shows() {
         assert_eq!(out, expected, "{args:?}");
     }
 }
+
+/// `pdipam fleet ...` runs the pdipam-fleet program with every argument, `--help` included, and
+/// exits as it does; without it, one line says how to get it.
+#[test]
+fn fleet_runs_the_fleet_program_with_its_arguments() {
+    let dir = std::env::temp_dir().join(format!("pdipam-fleet-dispatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("pdipam-fleet");
+    std::fs::write(&fake, "#!/bin/sh\necho \"args: $*\"\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args(["fleet", "--etcd", "http://e:1", "status", "--help"])
+        .env("PDIPAM_FLEET", &fake)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "args: --etcd http://e:1 status --help\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args(["fleet", "status"])
+        .env("PDIPAM_FLEET", dir.join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("missing"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

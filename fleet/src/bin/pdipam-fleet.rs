@@ -1,0 +1,263 @@
+//! `pdipam-fleet` (also `pdipam fleet ...`): an operator's view of a fleet subnet in etcd.
+//!
+//! `pdipam-fleet --etcd http://127.0.0.1:2379 status --subnet 10.0.0.0/16`
+
+use clap::{Parser, Subcommand};
+use ipnet::IpNet;
+use pdipam::{Reservation, ReservationKind, ReservedProfile};
+use pdipam_fleet::{
+    release_node, verify, Etcd, FleetConfig, FleetReport, FleetSubnet, Keyspace, Reclaimer,
+};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "pdipam fleet",
+    bin_name = "pdipam fleet",
+    version,
+    about = "One subnet shared by many nodes through etcd: create, inspect, check, reclaim"
+)]
+struct Cli {
+    /// etcd endpoints, comma-separated (http://127.0.0.1:2379).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',', required = true)]
+    etcd: Vec<String>,
+    /// The keyspace root the fleet lives under.
+    #[arg(long, value_name = "PATH", default_value = "")]
+    root: String,
+    /// Seconds every etcd call may take.
+    #[arg(long, value_name = "S", default_value_t = 5)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates a fleet subnet (a second init with the same options changes nothing).
+    Init {
+        /// The subnet, e.g. 10.0.0.0/16.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// Reserved addresses: aws (first four and last), classic, none.
+        #[arg(long, default_value = "aws", value_parser = parse_profile)]
+        profile: ReservedProfile,
+        /// A subnet CIDR reservation, CIDR:prefix or CIDR:explicit (repeatable).
+        #[arg(long, value_name = "CIDR:KIND", value_parser = parse_reservation)]
+        reserve: Vec<Reservation>,
+        /// Prefix length of one chunk (one etcd key); default 1024 units.
+        #[arg(long, value_name = "LEN")]
+        chunk_len: Option<u8>,
+    },
+    /// Free addresses and /28s, the largest free block, fragmentation, holders per node.
+    Status {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// JSON output for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reads every key and checks the invariants: exit code 1 naming the first broken key.
+    Verify {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+    },
+    /// Frees the blocks of nodes whose lease is gone, once orphaned for the grace period.
+    Reclaim {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// Seconds an allocation must stay orphaned before it is freed.
+        #[arg(long, value_name = "S", default_value_t = 300)]
+        grace: u64,
+        /// Seconds between passes.
+        #[arg(long, value_name = "S", default_value_t = 30)]
+        every: u64,
+        /// Stop after this many passes (default: run until stopped).
+        #[arg(long, value_name = "N")]
+        passes: Option<u64>,
+    },
+    /// Releases a dead node now: revokes its lease (it is fenced) and frees all its blocks.
+    ReleaseNode {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// The node.
+        node: String,
+    },
+}
+
+fn parse_profile(text: &str) -> Result<ReservedProfile, String> {
+    match text {
+        "aws" => Ok(ReservedProfile::Aws),
+        "classic" => Ok(ReservedProfile::Classic),
+        "none" => Ok(ReservedProfile::None),
+        other => Err(format!("{other:?}: expected aws, classic or none")),
+    }
+}
+
+fn parse_reservation(text: &str) -> Result<Reservation, String> {
+    let (cidr, kind) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?}: expected CIDR:prefix or CIDR:explicit"))?;
+    Ok(Reservation {
+        cidr: cidr.parse().map_err(|e| format!("{cidr:?}: {e}"))?,
+        kind: kind.parse::<ReservationKind>()?,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            eprintln!("pdipam fleet: {first}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pdipam fleet: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pdipam fleet: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let etcd = Etcd::connect(&cli.etcd, Duration::from_secs(cli.timeout)).await?;
+    let keys = Keyspace::new(&cli.root);
+    match cli.command {
+        Command::Init {
+            subnet,
+            profile,
+            reserve,
+            chunk_len,
+        } => {
+            let mut config = FleetConfig::new(subnet).profile(profile);
+            for r in reserve {
+                config = config.reservation(r);
+            }
+            if let Some(len) = chunk_len {
+                config = config.chunk_len(len);
+            }
+            FleetSubnet::init(&etcd, &keys, &config).await?;
+            println!(
+                "fleet subnet {} at {} ({} chunks of /{})",
+                config.cidr,
+                keys.subnet(config.cidr),
+                config.chunk_count(),
+                config.chunk_len
+            );
+        }
+        Command::Status { subnet, json } => {
+            let report = verify(&etcd, &keys, subnet).await?;
+            if json {
+                println!("{}", status_json(subnet, &report));
+            } else {
+                print_status(subnet, &report);
+            }
+        }
+        Command::Verify { subnet } => {
+            let report = verify(&etcd, &keys, subnet).await?;
+            println!(
+                "{subnet}: ok at revision {}: {} allocations held by {} nodes, {} orphaned",
+                report.revision,
+                report.runs.len(),
+                report.per_node.len(),
+                report.orphans.len()
+            );
+        }
+        Command::Reclaim {
+            subnet,
+            grace,
+            every,
+            passes,
+        } => {
+            let mut reclaimer = Reclaimer::new(&etcd, &keys, subnet, Duration::from_secs(grace));
+            let mut done = 0;
+            loop {
+                let pass = reclaimer.run_once().await?;
+                for r in &pass.freed {
+                    println!("freed {} of node {} (lease {:x})", r.cidr, r.node, r.lease);
+                }
+                println!(
+                    "pass {}: {} freed, {} orphaned within the grace period",
+                    done + 1,
+                    pass.freed.len(),
+                    pass.waiting.len()
+                );
+                done += 1;
+                if passes.is_some_and(|n| done >= n) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(every)).await;
+            }
+        }
+        Command::ReleaseNode { subnet, node } => {
+            let freed = release_node(&etcd, &keys, subnet, &node).await?;
+            for r in &freed {
+                println!("freed {}", r.cidr);
+            }
+            println!("node {node} released: {} allocations freed", freed.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(subnet: IpNet, r: &FleetReport) {
+    let s = &r.stats;
+    println!(
+        "fleet subnet {subnet} at revision {}: {} free of {} ({} available as AWS counts)",
+        r.revision, s.free, s.total, s.available
+    );
+    println!(
+        "free aligned /28s: {}; largest free block: {}; fragmentation {:.2}",
+        s.free_blocks_of(28),
+        s.largest_free_block
+            .map_or_else(|| "none".to_string(), |b| b.to_string()),
+        s.fragmentation
+    );
+    println!(
+        "{} allocations held by {} nodes, {} orphaned",
+        r.runs.len(),
+        r.per_node.len(),
+        r.orphans.len()
+    );
+    for (node, n) in &r.per_node {
+        println!("  {node:<24} {n}");
+    }
+}
+
+fn status_json(subnet: IpNet, r: &FleetReport) -> serde_json::Value {
+    let s = &r.stats;
+    serde_json::json!({
+        "subnet": subnet,
+        "revision": r.revision,
+        "total": s.total,
+        "free": s.free,
+        "available": s.available,
+        "free_28s": s.free_blocks_of(28),
+        "largest_free_block": s.largest_free_block,
+        "fragmentation": s.fragmentation,
+        "per_node": r.per_node,
+        "orphans": r.orphans.iter().map(|o| serde_json::json!({
+            "cidr": o.cidr, "node": o.node, "lease": o.lease,
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,150 @@
+//! `pdipam-fleet` (what `pdipam fleet` runs) against a real etcd, as an operator uses it.
+
+mod common;
+
+use common::EtcdServer;
+use pdipam_fleet::{FleetSubnet, Keyspace, Member};
+use std::process::Command;
+use std::time::Duration;
+
+fn fleet(server: &EtcdServer, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pdipam-fleet"))
+        .args(["--etcd", &server.endpoint, "--root", "/ops"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn an_operator_creates_inspects_checks_and_reclaims_a_fleet() {
+    let Some(server) = EtcdServer::start("cli") else {
+        return;
+    };
+    let subnet = "10.0.0.0/20";
+    let (code, out, err) = fleet(
+        &server,
+        &[
+            "init",
+            "--subnet",
+            subnet,
+            "--reserve",
+            "10.0.8.0/22:prefix",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "fleet subnet 10.0.0.0/20 at /ops/pdipam/v1/subnets/10.0.0.0_20/ (4 chunks of /22)\n"
+    );
+    // Two nodes claim; one of them dies.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (dead_lease, _alive) = rt.block_on(async {
+        let etcd = server.connect(Duration::from_secs(5)).await;
+        let keys = Keyspace::new("/ops");
+        let cidr = subnet.parse().unwrap();
+        let alive = Member::join(&etcd, &keys, "alive", Duration::from_secs(30))
+            .await
+            .unwrap();
+        let s = FleetSubnet::open(&etcd, &keys, cidr, &alive).await.unwrap();
+        s.allocate_prefix(28).await.unwrap();
+        let dead = Member::join(&etcd, &keys, "dead", Duration::from_secs(30))
+            .await
+            .unwrap();
+        let d = FleetSubnet::open(&etcd, &keys, cidr, &dead).await.unwrap();
+        d.allocate_prefix(28).await.unwrap();
+        d.allocate_prefix(28).await.unwrap();
+        let lease = dead.lease();
+        etcd.call(etcd.client().lease_revoke(lease)).await.unwrap();
+        (lease, alive)
+    });
+    let (code, out, err) = fleet(&server, &["status", "--subnet", subnet]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("3 allocations held by 2 nodes, 2 orphaned"),
+        "{out}"
+    );
+    assert!(out.contains("  alive                    1\n"), "{out}");
+    let (code, out, _) = fleet(&server, &["status", "--subnet", subnet, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["orphans"].as_array().unwrap().len(), 2);
+    assert_eq!(v["per_node"]["dead"], 2);
+    let (code, out, _) = fleet(&server, &["verify", "--subnet", subnet]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(": 3 allocations held by 2 nodes, 2 orphaned"),
+        "{out}"
+    );
+    // One pass with the default grace frees nothing; with none, the dead node's blocks go.
+    let (code, out, _) = fleet(&server, &["reclaim", "--subnet", subnet, "--passes", "1"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "pass 1: 0 freed, 2 orphaned within the grace period\n");
+    let (code, out, _) = fleet(
+        &server,
+        &[
+            "reclaim", "--subnet", subnet, "--grace", "0", "--passes", "1",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.matches(&format!("of node dead (lease {dead_lease:x})"))
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.ends_with("pass 1: 2 freed, 0 orphaned within the grace period\n"),
+        "{out}"
+    );
+    let (code, out, _) = fleet(&server, &["release-node", "--subnet", subnet, "alive"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.ends_with("node alive released: 1 allocations freed\n"),
+        "{out}"
+    );
+    let (_, out, _) = fleet(&server, &["verify", "--subnet", subnet]);
+    assert!(
+        out.contains(": 0 allocations held by 0 nodes, 0 orphaned"),
+        "{out}"
+    );
+    // Bad input and a subnet that is not there: one line, a non-zero exit.
+    let (code, _, err) = fleet(&server, &["status", "--subnet", "10.9.0.0/16"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no fleet subnet 10.9.0.0/16"), "{err}");
+    let (code, _, err) = fleet(&server, &["init", "--subnet", "10.0.0.0/33"]);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn an_unreachable_etcd_is_one_line_naming_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_pdipam-fleet"))
+        .args([
+            "--etcd",
+            &endpoint,
+            "--timeout",
+            "2",
+            "verify",
+            "--subnet",
+            "10.0.0.0/16",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.starts_with(&format!("pdipam fleet: etcd unavailable at {endpoint}")),
+        "{err}"
+    );
+}
