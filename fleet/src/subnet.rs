@@ -196,28 +196,35 @@ impl FleetSubnet {
         let _one = self.commits.lock().await;
         self.settle().await?;
         self.check_length(len)?;
-        let mut lost = 0;
+        let (mut lost, mut refreshed) = (0, false);
         for _ in 0..MAX_ATTEMPTS {
-            let (index, run) = {
+            let picked = {
                 let mirror = self.mirror();
                 match self.pick_prefix(&mirror, len) {
-                    Some(cidr) => (mirror.config.chunk_of(cidr), self.run(cidr, Kind::Prefix)),
-                    None => {
-                        // The mirror's own automatic claim gives the error users know (and,
-                        // if it finds room the scan did not, which it cannot, the claim).
-                        return match mirror.subnet.allocate_prefix(len) {
-                            Err(e) => Err(e.into()),
-                            Ok(a) => {
-                                let _ = mirror.subnet.release(a.cidr);
-                                Err(SubnetError::InsufficientCidrBlocks {
-                                    subnet: mirror.config.cidr,
-                                    len,
-                                }
-                                .into())
+                    Some(cidr) => Ok((mirror.config.chunk_of(cidr), self.run(cidr, Kind::Prefix))),
+                    // The mirror's own automatic claim names the refusal users know.
+                    None => Err(match mirror.subnet.allocate_prefix(len) {
+                        Err(e) => e,
+                        Ok(a) => {
+                            let _ = mirror.subnet.release(a.cidr);
+                            SubnetError::InsufficientCidrBlocks {
+                                subnet: mirror.config.cidr,
+                                len,
                             }
-                        };
-                    }
+                        }
+                    }),
                 }
+            };
+            let (index, run) = match picked {
+                Ok(p) => p,
+                // The mirror may still show blocks other members have released since it read
+                // them: a refusal is believed only after reading everything again.
+                Err(_) if !refreshed => {
+                    self.refresh().await?;
+                    refreshed = true;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
             if self.commit(index, Change::Add(run.clone())).await? {
                 return Ok(run.cidr);
@@ -258,15 +265,26 @@ impl FleetSubnet {
     pub async fn allocate_ip(&self) -> Result<IpAddr, FleetError> {
         let _one = self.commits.lock().await;
         self.settle().await?;
-        let mut lost = 0;
+        let (mut lost, mut refreshed) = (0, false);
         for _ in 0..MAX_ATTEMPTS {
-            let (index, run) = {
+            let picked = {
                 let mirror = self.mirror();
-                let addr = mirror.subnet.allocate_ip()?;
-                // Only chosen here; the commit below records it (and the mirror with it).
-                let _ = mirror.subnet.release_ip(addr);
-                let cidr = IpNet::from(addr);
-                (mirror.config.chunk_of(cidr), self.run(cidr, Kind::Address))
+                mirror.subnet.allocate_ip().map(|addr| {
+                    // Only chosen here; the commit below records it (and the mirror with it).
+                    let _ = mirror.subnet.release_ip(addr);
+                    let cidr = IpNet::from(addr);
+                    (mirror.config.chunk_of(cidr), self.run(cidr, Kind::Address))
+                })
+            };
+            let (index, run) = match picked {
+                Ok(p) => p,
+                // As for prefixes: believed only after reading everything again.
+                Err(e) if is_space(&e) && !refreshed => {
+                    self.refresh().await?;
+                    refreshed = true;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
             if self.commit(index, Change::Add(run.clone())).await? {
                 return Ok(run.cidr.addr());
@@ -293,19 +311,30 @@ impl FleetSubnet {
     pub async fn release(&self, cidr: IpNet) -> Result<(), FleetError> {
         let _one = self.commits.lock().await;
         self.settle().await?;
+        let mut refreshed = false;
         for _ in 0..MAX_ATTEMPTS {
-            let index = {
+            let found = {
                 let mirror = self.mirror();
-                let run = mirror.run(cidr).ok_or(SubnetError::NotAllocated { cidr })?;
-                if run.node != self.node {
-                    return Err(FleetError::NotHolder {
-                        cidr,
-                        holder: run.node,
-                        node: self.node.clone(),
-                    });
-                }
-                mirror.config.chunk_of(cidr)
+                mirror
+                    .run(cidr)
+                    .map(|run| (run, mirror.config.chunk_of(cidr)))
             };
+            let Some((run, index)) = found else {
+                // Unknown as last read: perhaps claimed (by another member) since.
+                if refreshed {
+                    return Err(SubnetError::NotAllocated { cidr }.into());
+                }
+                self.refresh().await?;
+                refreshed = true;
+                continue;
+            };
+            if run.node != self.node {
+                return Err(FleetError::NotHolder {
+                    cidr,
+                    holder: run.node,
+                    node: self.node.clone(),
+                });
+            }
             if self.commit(index, Change::Remove(cidr)).await? {
                 return Ok(());
             }
@@ -426,15 +455,29 @@ impl FleetSubnet {
     }
 
     async fn claim_exact(&self, cidr: IpNet, kind: Kind) -> Result<(), FleetError> {
+        let mut refreshed = false;
         for _ in 0..MAX_ATTEMPTS {
-            let index = {
+            let checked = {
                 let mirror = self.mirror();
                 // The mirror's own checks name what is wrong (outside, misaligned, taken,
                 // reserved); the claim is only tried here and made by the commit.
                 let run = self.run(cidr, kind);
-                take(&mirror.subnet, &run)?;
-                let _ = mirror.subnet.release(cidr);
-                mirror.config.chunk_of(cidr)
+                take(&mirror.subnet, &run).map(|()| {
+                    let _ = mirror.subnet.release(cidr);
+                    mirror.config.chunk_of(cidr)
+                })
+            };
+            let index = match checked {
+                Ok(index) => index,
+                // Taken as last read: perhaps released since; believed after reading again.
+                Err(
+                    SubnetError::AlreadyAllocated { .. } | SubnetError::NotOneAllocation { .. },
+                ) if !refreshed => {
+                    self.refresh().await?;
+                    refreshed = true;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
             if self
                 .commit(index, Change::Add(self.run(cidr, kind)))
@@ -646,6 +689,15 @@ impl FleetSubnet {
         let chunk = Chunk::from_bytes(bytes, range).map_err(|m| corrupt(key, &m))?;
         Ok(Stored { chunk, revision })
     }
+}
+
+/// Whether a refusal is an exhaustion one (which a fresher read may lift).
+fn is_space(e: &SubnetError) -> bool {
+    matches!(
+        e,
+        SubnetError::InsufficientCidrBlocks { .. }
+            | SubnetError::InsufficientFreeAddressesInSubnet { .. }
+    )
 }
 
 /// The subnet's configuration as stored.

@@ -1,5 +1,6 @@
-//! A real etcd for the tests: started on free loopback ports with a data directory of its own,
-//! stopped by its pid (and its directory removed) when the test is done, passed or failed.
+//! A real etcd for the tests: one member or a cluster of three, started on free loopback ports
+//! with data directories of their own, stopped by their pids (and the directories removed) when
+//! the test is done, passed or failed. Members can be killed and started again from their data.
 //!
 //! Where `etcd` is not installed the tests say so and pass, unless `PDIPAM_FLEET_TESTS=require`
 //! (as `.ci/run` sets), where a missing etcd fails them.
@@ -12,9 +13,18 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+struct Process {
+    name: String,
+    client: String,
+    peer: String,
+    child: Option<Child>,
+}
+
 pub struct EtcdServer {
-    child: Child,
     dir: PathBuf,
+    cluster: String,
+    members: Vec<Process>,
+    /// The first member's client URL.
     pub endpoint: String,
 }
 
@@ -25,100 +35,183 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+fn installed() -> bool {
+    if Command::new("etcd").arg("--version").output().is_ok() {
+        return true;
+    }
+    let why = "etcd is not installed (Debian: apt-get install etcd-server)";
+    if std::env::var("PDIPAM_FLEET_TESTS").as_deref() == Ok("require") {
+        panic!("{why}, and PDIPAM_FLEET_TESTS=require");
+    }
+    eprintln!("skipped: {why}");
+    false
+}
+
 impl EtcdServer {
-    /// Starts etcd, or returns None (having said why) when it is not installed and not required.
+    /// One member, or None (having said why) when etcd is not installed and not required.
     pub fn start(name: &str) -> Option<Self> {
-        if Command::new("etcd").arg("--version").output().is_err() {
-            let why = "etcd is not installed (Debian: apt-get install etcd-server)";
-            if std::env::var("PDIPAM_FLEET_TESTS").as_deref() == Ok("require") {
-                panic!("{why}, and PDIPAM_FLEET_TESTS=require");
-            }
-            eprintln!("skipped: {why}");
+        Self::start_cluster(name, 1)
+    }
+
+    /// A cluster of `size` members on loopback.
+    pub fn start_cluster(name: &str, size: usize) -> Option<Self> {
+        if !installed() {
             return None;
         }
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("etcd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let (client, peer) = (free_port(), free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
-        let child = Command::new("etcd")
-            .args(["--name", "n1", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--listen-client-urls", &endpoint])
-            .args(["--advertise-client-urls", &endpoint])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("n1={peer_url}")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("etcd starts");
-        let server = EtcdServer {
-            child,
+        let members: Vec<Process> = (0..size)
+            .map(|i| Process {
+                name: format!("m{i}"),
+                client: format!("http://127.0.0.1:{}", free_port()),
+                peer: format!("http://127.0.0.1:{}", free_port()),
+                child: None,
+            })
+            .collect();
+        let cluster = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer))
+            .collect::<Vec<_>>()
+            .join(",");
+        let endpoint = members[0].client.clone();
+        let mut server = EtcdServer {
             dir,
+            cluster,
+            members,
             endpoint,
         };
+        for i in 0..size {
+            server.spawn(i);
+        }
         server.wait_until_serving();
         Some(server)
     }
 
+    fn spawn(&mut self, i: usize) {
+        let m = &self.members[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{}.log", m.name)))
+            .unwrap();
+        let child = Command::new("etcd")
+            .args(["--name", &m.name, "--data-dir"])
+            .arg(self.dir.join(&m.name))
+            .args(["--listen-client-urls", &m.client])
+            .args(["--advertise-client-urls", &m.client])
+            .args(["--listen-peer-urls", &m.peer])
+            .args(["--initial-advertise-peer-urls", &m.peer])
+            .args(["--initial-cluster", &self.cluster])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd starts");
+        self.members[i].child = Some(child);
+    }
+
+    /// Every member's client URL.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.client.clone()).collect()
+    }
+
     fn wait_until_serving(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         let rt = tokio::runtime::Runtime::new().unwrap();
         loop {
             let up = rt.block_on(async {
-                let etcd =
-                    Etcd::connect(std::slice::from_ref(&self.endpoint), Duration::from_secs(1))
-                        .await?;
-                etcd.call(etcd.client().get("health", None)).await
+                let etcd = Etcd::connect(&self.endpoints(), Duration::from_secs(1)).await?;
+                etcd.call(etcd.client().put("health", "ok", None)).await
             });
             if up.is_ok() {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "etcd at {} did not start: {}",
-                self.endpoint,
-                std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default()
+                "etcd at {:?} did not start: {}",
+                self.endpoints(),
+                std::fs::read_to_string(self.dir.join("m0.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.members[0].child.as_ref().expect("running").id()
     }
 
-    /// Sends `signal` (`STOP`, `CONT`, ...) to the server.
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the first member.
     pub fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "kill -{signal} {}", self.pid());
+        signal_pid(self.pid(), signal);
+    }
+
+    /// Kills member `i` with SIGKILL (its data directory stays).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts member `i` again from its data directory and waits until the cluster answers.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+        self.wait_until_serving();
+    }
+
+    /// The member that leads, by its index.
+    pub async fn leader(&self) -> usize {
+        for (i, m) in self.members.iter().enumerate() {
+            if m.child.is_none() {
+                continue;
+            }
+            let Ok(etcd) =
+                Etcd::connect(std::slice::from_ref(&m.client), Duration::from_secs(1)).await
+            else {
+                continue;
+            };
+            if let Ok(status) = etcd.call(etcd.client().status()).await {
+                let me = status.header().map(|h| h.member_id());
+                if me == Some(status.leader()) {
+                    return i;
+                }
+            }
+        }
+        panic!("no member leads");
     }
 
     pub async fn connect(&self, timeout: Duration) -> Etcd {
-        Etcd::connect(std::slice::from_ref(&self.endpoint), timeout)
+        Etcd::connect(&self.endpoints(), timeout)
             .await
             .expect("the test's etcd answers")
     }
 }
 
+fn signal_pid(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{signal} {pid}");
+}
+
 impl Drop for EtcdServer {
     fn drop(&mut self) {
-        // A stopped server would not die of SIGKILL until continued on some kernels' views of
-        // the test; SIGKILL ends it either way, and wait() reaps it.
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for m in &mut self.members {
+            if let Some(mut child) = m.child.take() {
+                // A stopped member is continued first, so that it dies and is reaped at once.
+                let _ = Command::new("kill")
+                    .args(["-CONT", &child.id().to_string()])
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
