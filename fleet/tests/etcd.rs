@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::EtcdServer;
+use common::{member, net, runtime, EtcdServer};
 use ipnet::IpNet;
 use pdipam::SubnetError;
 use pdipam_fleet::{verify, FleetConfig, FleetError, FleetSubnet, Keyspace, Member};
@@ -13,18 +13,6 @@ use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const TTL: Duration = Duration::from_secs(10);
-
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn members_claiming_at_once_fill_the_subnet_and_never_share_a_block() {
@@ -123,8 +111,7 @@ fn a_member_whose_lease_is_gone_commits_nothing() {
         FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
             .await
             .unwrap();
-        let me = Member::join(&etcd, &keys, "paused", TTL).await.unwrap();
-        let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+        let (me, subnet) = member(&etcd, &keys, cidr, "paused").await;
         let kept = subnet.allocate_prefix(28).await.unwrap();
         // The registration goes (as when the lease expires during a long pause).
         etcd.call(etcd.client().lease_revoke(me.lease()))
@@ -165,8 +152,7 @@ fn a_restarted_node_adopts_its_claims_and_only_a_holder_releases() {
         FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
             .await
             .unwrap();
-        let first = Member::join(&etcd, &keys, "node-a", TTL).await.unwrap();
-        let before = FleetSubnet::open(&etcd, &keys, cidr, &first).await.unwrap();
+        let (first, before) = member(&etcd, &keys, cidr, "node-a").await;
         let mut held = Vec::new();
         for _ in 0..3 {
             held.push(before.allocate_prefix(28).await.unwrap());
@@ -174,16 +160,14 @@ fn a_restarted_node_adopts_its_claims_and_only_a_holder_releases() {
         let single = before.allocate_ip().await.unwrap();
         drop(before);
         drop(first); // the process ends; its lease is left to expire
-        let again = Member::join(&etcd, &keys, "node-a", TTL).await.unwrap();
-        let after = FleetSubnet::open(&etcd, &keys, cidr, &again).await.unwrap();
+        let (_again, after) = member(&etcd, &keys, cidr, "node-a").await;
         assert_eq!(after.adopt().await.unwrap(), 4);
         assert_eq!(after.adopt().await.unwrap(), 0);
         let report = verify(&etcd, &keys, cidr).await.unwrap();
         assert!(report.orphans.is_empty(), "{:?}", report.orphans);
         assert_eq!(after.held().len(), 4);
 
-        let other = Member::join(&etcd, &keys, "node-b", TTL).await.unwrap();
-        let theirs = FleetSubnet::open(&etcd, &keys, cidr, &other).await.unwrap();
+        let (_other, theirs) = member(&etcd, &keys, cidr, "node-b").await;
         let e = theirs.release(held[0]).await.unwrap_err();
         assert!(
             e.to_string().contains("held by node node-a, not by node-b"),
@@ -222,8 +206,7 @@ fn single_addresses_pack_and_stay_out_of_reservations() {
         };
         let config = FleetConfig::new(cidr).reservation(reserved);
         FleetSubnet::init(&etcd, &keys, &config).await.unwrap();
-        let me = Member::join(&etcd, &keys, "n", TTL).await.unwrap();
-        let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+        let (_me, subnet) = member(&etcd, &keys, cidr, "n").await;
         // Prefixes come from the prefix reservation first.
         let p = subnet.allocate_prefix(28).await.unwrap();
         assert!(reserved.cidr.contains(&p), "{p}");
@@ -332,11 +315,9 @@ fn a_reclaimer_frees_dead_nodes_blocks_after_the_grace_period_only() {
         FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
             .await
             .unwrap();
-        let live = Member::join(&etcd, &keys, "live", TTL).await.unwrap();
-        let live_subnet = FleetSubnet::open(&etcd, &keys, cidr, &live).await.unwrap();
+        let (_live, live_subnet) = member(&etcd, &keys, cidr, "live").await;
         let kept = live_subnet.allocate_prefix(28).await.unwrap();
-        let dead = Member::join(&etcd, &keys, "dead", TTL).await.unwrap();
-        let dead_subnet = FleetSubnet::open(&etcd, &keys, cidr, &dead).await.unwrap();
+        let (dead, dead_subnet) = member(&etcd, &keys, cidr, "dead").await;
         let lost = [
             dead_subnet.allocate_prefix(28).await.unwrap(),
             dead_subnet.allocate_prefix(28).await.unwrap(),
@@ -367,8 +348,7 @@ fn a_reclaimer_frees_dead_nodes_blocks_after_the_grace_period_only() {
         assert!(report.orphans.is_empty());
 
         // A node that restarts and adopts before the grace ends keeps its blocks.
-        let again = Member::join(&etcd, &keys, "restarting", TTL).await.unwrap();
-        let s = FleetSubnet::open(&etcd, &keys, cidr, &again).await.unwrap();
+        let (again, s) = member(&etcd, &keys, cidr, "restarting").await;
         let its = s.allocate_prefix(28).await.unwrap();
         drop(s);
         drop(again);
@@ -387,8 +367,7 @@ fn a_reclaimer_frees_dead_nodes_blocks_after_the_grace_period_only() {
         .await
         .unwrap();
         assert_eq!(reclaimer.run_once().await.unwrap().waiting.len(), 1);
-        let back = Member::join(&etcd, &keys, "restarting", TTL).await.unwrap();
-        let s = FleetSubnet::open(&etcd, &keys, cidr, &back).await.unwrap();
+        let (_back, s) = member(&etcd, &keys, cidr, "restarting").await;
         assert_eq!(s.adopt().await.unwrap(), 1);
         clock.advance(grace * 2);
         let pass = reclaimer.run_once().await.unwrap();
@@ -410,13 +389,11 @@ fn release_node_fences_the_node_and_frees_its_blocks_at_once() {
         FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
             .await
             .unwrap();
-        let me = Member::join(&etcd, &keys, "doomed", TTL).await.unwrap();
-        let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
+        let (_me, subnet) = member(&etcd, &keys, cidr, "doomed").await;
         for _ in 0..3 {
             subnet.allocate_prefix(28).await.unwrap();
         }
-        let other = Member::join(&etcd, &keys, "other", TTL).await.unwrap();
-        let theirs = FleetSubnet::open(&etcd, &keys, cidr, &other).await.unwrap();
+        let (_other, theirs) = member(&etcd, &keys, cidr, "other").await;
         theirs.allocate_prefix(28).await.unwrap();
         let freed = pdipam_fleet::release_node(&etcd, &keys, cidr, "doomed")
             .await

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::EtcdServer;
+use common::{runtime, EtcdServer};
 use ipnet::IpNet;
 use pdipam::SubnetError;
 use pdipam_fleet::{verify, Etcd, FleetConfig, FleetError, FleetSubnet, Keyspace, Member};
@@ -12,14 +12,6 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// `members` nodes claim /28s of `cidr` until it is full, riding out etcd's failures (an
 /// unavailable etcd is retried after a pause); returns every acknowledged claim and how many
@@ -75,6 +67,32 @@ async fn claim_until_full(
     (all, failed)
 }
 
+/// A /20 of 16 chunks, which 16 members start filling in the background; the flag tells
+/// whether any of them saw etcd fail.
+const CIDR: &str = "10.0.0.0/20";
+
+type Claims = tokio::task::JoinHandle<(Vec<IpNet>, usize)>;
+
+fn start_claims(
+    rt: &tokio::runtime::Runtime,
+    etcd: &Etcd,
+    keys: &Keyspace,
+    cidr: IpNet,
+) -> (Arc<AtomicBool>, Claims) {
+    rt.block_on(FleetSubnet::init(
+        etcd,
+        keys,
+        &FleetConfig::new(cidr).chunk_len(24),
+    ))
+    .unwrap();
+    let seen = Arc::new(AtomicBool::new(false));
+    let claims = rt.spawn({
+        let (etcd, keys, seen) = (etcd.clone(), keys.clone(), seen.clone());
+        async move { claim_until_full(&etcd, &keys, cidr, 16, seen).await }
+    });
+    (seen, claims)
+}
+
 async fn check_exactly(etcd: &Etcd, keys: &Keyspace, cidr: IpNet, acknowledged: &[IpNet]) {
     let distinct: HashSet<IpNet> = acknowledged.iter().copied().collect();
     assert_eq!(
@@ -105,20 +123,12 @@ fn etcd_killed_and_restarted_during_claims_loses_and_duplicates_nothing() {
         return;
     };
     let rt = runtime();
-    let cidr: IpNet = "10.0.0.0/20".parse().unwrap();
-    let keys = Keyspace::new("");
-    let etcd = rt.block_on(async {
-        let etcd = server.connect(Duration::from_secs(2)).await;
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr).chunk_len(24))
-            .await
-            .unwrap();
-        etcd
-    });
-    let seen = Arc::new(AtomicBool::new(false));
-    let claims = rt.spawn({
-        let (etcd, keys, seen) = (etcd.clone(), keys.clone(), seen.clone());
-        async move { claim_until_full(&etcd, &keys, cidr, 16, seen).await }
-    });
+    let (etcd, keys, cidr) = (
+        rt.block_on(server.connect(Duration::from_secs(2))),
+        Keyspace::new(""),
+        CIDR.parse().unwrap(),
+    );
+    let (seen, claims) = start_claims(&rt, &etcd, &keys, cidr);
     std::thread::sleep(Duration::from_millis(400));
     server.kill(0);
     std::thread::sleep(Duration::from_millis(700));
@@ -138,20 +148,12 @@ fn a_three_member_cluster_losing_its_leader_loses_and_duplicates_nothing() {
         return;
     };
     let rt = runtime();
-    let cidr: IpNet = "10.0.0.0/20".parse().unwrap();
-    let keys = Keyspace::new("");
-    let etcd = rt.block_on(async {
-        let etcd = server.connect(Duration::from_secs(2)).await;
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr).chunk_len(24))
-            .await
-            .unwrap();
-        etcd
-    });
-    let seen = Arc::new(AtomicBool::new(false));
-    let claims = rt.spawn({
-        let (etcd, keys, seen) = (etcd.clone(), keys.clone(), seen.clone());
-        async move { claim_until_full(&etcd, &keys, cidr, 16, seen).await }
-    });
+    let (etcd, keys, cidr) = (
+        rt.block_on(server.connect(Duration::from_secs(2))),
+        Keyspace::new(""),
+        CIDR.parse().unwrap(),
+    );
+    let (_felt, claims) = start_claims(&rt, &etcd, &keys, cidr);
     std::thread::sleep(Duration::from_millis(300));
     let leader = rt.block_on(server.leader());
     server.kill(leader);

@@ -3,24 +3,12 @@
 
 mod common;
 
-use common::EtcdServer;
+use common::{net, runtime, EtcdServer};
 use ipnet::IpNet;
 use pdipam::SubnetError;
 use pdipam_fleet::{verify, FleetConfig, FleetError, FleetSubnet, Keyspace, Member};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A thousand members, each with its own lease, mirror and state, sharing one connection (one
 /// HTTP/2 channel: what served many tasks best here), claim /28s at once until a /16 is full.

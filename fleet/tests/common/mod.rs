@@ -7,7 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this
 
-use pdipam_fleet::Etcd;
+use ipnet::IpNet;
+use pdipam_fleet::{Etcd, FleetSubnet, Keyspace, Member};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -26,6 +27,33 @@ pub struct EtcdServer {
     members: Vec<Process>,
     /// The first member's client URL.
     pub endpoint: String,
+}
+
+pub fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+/// The runtime the tests run on: two workers, as the machine has two cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Node `name` joins (a 10 s lease) and opens the fleet subnet `cidr`.
+pub async fn member(
+    etcd: &Etcd,
+    keys: &Keyspace,
+    cidr: IpNet,
+    name: &str,
+) -> (Member, FleetSubnet) {
+    let me = Member::join(etcd, keys, name, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let subnet = FleetSubnet::open(etcd, keys, cidr, &me).await.unwrap();
+    (me, subnet)
 }
 
 fn free_port() -> u16 {
