@@ -71,6 +71,21 @@ pub struct Execution {
     pub failed: Vec<(Action, ProviderError)>,
 }
 
+/// Creates a node's primary interface (device 0) through `provider` and attaches it; if the
+/// node refuses it, the interface is deleted again.
+///
+/// # Errors
+/// The provider's refusal (out of space, ...), or [`ProviderError::Node`].
+pub fn boot(node: &Node, provider: &mut dyn Provider) -> Result<(), ProviderError> {
+    let spec = provider.create_interface(0)?.flags(InterfaceFlags::PRIMARY);
+    let primary = spec.primary_address;
+    let id = spec.id.clone();
+    node.attach_interface(spec).map_err(|e| {
+        let _ = provider.delete_interface(&id, primary, &[]);
+        ProviderError::Node(e)
+    })
+}
+
 /// Carries out `plan` on `node` through `provider`, in order. Growth actions attach what the
 /// cloud gave to the node; shrink actions take blocks off the node first (so a pod that got an
 /// address meanwhile keeps it: the node refuses, the cloud is not asked) and then give them back.
@@ -231,14 +246,7 @@ impl LocalProvider {
     /// # Errors
     /// Out of space, or the node refusing it.
     pub fn boot(&mut self, node: &Node) -> Result<(), ProviderError> {
-        let mut spec = self.create_interface(0)?;
-        spec.flags.primary = true;
-        let primary = spec.primary_address;
-        let id = spec.id.clone();
-        node.attach_interface(spec).map_err(|e| {
-            let _ = self.delete_interface(&id, primary, &[]);
-            ProviderError::Node(e)
-        })
+        boot(node, self)
     }
 
     fn subnet(&self, v6: bool) -> Result<&Subnet, ProviderError> {

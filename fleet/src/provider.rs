@@ -5,7 +5,7 @@ use crate::error::FleetError;
 use crate::subnet::FleetSubnet;
 use ipnet::IpNet;
 use pdipam::provider::{Provider, ProviderError};
-use pdipam::{InterfaceFlags, InterfaceSpec, Node, SubnetError};
+use pdipam::{InterfaceSpec, Node, SubnetError};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -49,13 +49,7 @@ impl EtcdProvider {
     /// # Errors
     /// The fleet's refusal, or the node's (the primary address is then given back).
     pub fn boot(&mut self, node: &Node) -> Result<(), ProviderError> {
-        let spec = self.create_interface(0)?.flags(InterfaceFlags::PRIMARY);
-        let primary = spec.primary_address;
-        let id = spec.id.clone();
-        node.attach_interface(spec).map_err(|e| {
-            let _ = self.delete_interface(&id, primary, &[]);
-            ProviderError::Node(e)
-        })
+        pdipam::provider::boot(node, self)
     }
 
     fn block_on<T>(&self, f: impl Future<Output = T>) -> T {

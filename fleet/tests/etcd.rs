@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{member, net, runtime, EtcdServer};
+use common::{claim_until_full, fleet, member, net, runtime, EtcdServer};
 use ipnet::IpNet;
 use pdipam::SubnetError;
 use pdipam_fleet::{verify, FleetConfig, FleetError, FleetSubnet, Keyspace, Member};
@@ -20,40 +20,12 @@ fn members_claiming_at_once_fill_the_subnet_and_never_share_a_block() {
         return;
     };
     runtime().block_on(async {
-        let etcd = server.connect(TIMEOUT).await;
-        let keys = Keyspace::new("/test");
         let cidr = net("10.0.0.0/22");
         // Four chunks of 16 /28s; two of them hold an AWS reserved address.
-        let config = FleetConfig::new(cidr).chunk_len(24);
-        FleetSubnet::init(&etcd, &keys, &config).await.unwrap();
-        let mut tasks = Vec::new();
-        for n in 0..8 {
-            let (etcd, keys) = (etcd.clone(), keys.clone());
-            tasks.push(tokio::spawn(async move {
-                let me = Member::join(&etcd, &keys, &format!("node-{n}"), TTL)
-                    .await
-                    .unwrap();
-                let subnet = FleetSubnet::open(&etcd, &keys, cidr, &me).await.unwrap();
-                let mut mine = Vec::new();
-                loop {
-                    match subnet.allocate_prefix(28).await {
-                        Ok(p) => mine.push(p),
-                        Err(FleetError::Subnet(SubnetError::InsufficientCidrBlocks { .. })) => {
-                            break
-                        }
-                        Err(e) => panic!("node-{n}: {e}"),
-                    }
-                }
-                (me, mine)
-            }));
-        }
-        let mut all = Vec::new();
-        let mut members = Vec::new();
-        for t in tasks {
-            let (me, mine) = t.await.unwrap();
-            all.extend(mine);
-            members.push(me);
-        }
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr).chunk_len(24)).await;
+        let fill = claim_until_full(&etcd, &keys, cidr, 8).await;
+        assert_eq!(fill.failed, 0, "etcd answered every call");
+        let all = fill.claims;
         let distinct: HashSet<IpNet> = all.iter().copied().collect();
         assert_eq!(distinct.len(), all.len(), "a block was handed out twice");
         assert_eq!(
@@ -105,12 +77,8 @@ fn a_member_whose_lease_is_gone_commits_nothing() {
         return;
     };
     runtime().block_on(async {
-        let etcd = server.connect(TIMEOUT).await;
-        let keys = Keyspace::new("");
         let cidr = net("10.0.0.0/24");
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
-            .await
-            .unwrap();
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr)).await;
         let (me, subnet) = member(&etcd, &keys, cidr, "paused").await;
         let kept = subnet.allocate_prefix(28).await.unwrap();
         // The registration goes (as when the lease expires during a long pause).
@@ -146,12 +114,8 @@ fn a_restarted_node_adopts_its_claims_and_only_a_holder_releases() {
         return;
     };
     runtime().block_on(async {
-        let etcd = server.connect(TIMEOUT).await;
-        let keys = Keyspace::new("");
         let cidr = net("10.0.0.0/20");
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
-            .await
-            .unwrap();
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr)).await;
         let (first, before) = member(&etcd, &keys, cidr, "node-a").await;
         let mut held = Vec::new();
         for _ in 0..3 {
@@ -309,12 +273,8 @@ fn a_reclaimer_frees_dead_nodes_blocks_after_the_grace_period_only() {
         return;
     };
     runtime().block_on(async {
-        let etcd = server.connect(TIMEOUT).await;
-        let keys = Keyspace::new("");
         let cidr = net("10.0.0.0/20");
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
-            .await
-            .unwrap();
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr)).await;
         let (_live, live_subnet) = member(&etcd, &keys, cidr, "live").await;
         let kept = live_subnet.allocate_prefix(28).await.unwrap();
         let (dead, dead_subnet) = member(&etcd, &keys, cidr, "dead").await;
@@ -383,12 +343,8 @@ fn release_node_fences_the_node_and_frees_its_blocks_at_once() {
         return;
     };
     runtime().block_on(async {
-        let etcd = server.connect(TIMEOUT).await;
-        let keys = Keyspace::new("");
         let cidr = net("10.0.0.0/20");
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
-            .await
-            .unwrap();
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr)).await;
         let (_me, subnet) = member(&etcd, &keys, cidr, "doomed").await;
         for _ in 0..3 {
             subnet.allocate_prefix(28).await.unwrap();

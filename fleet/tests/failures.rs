@@ -4,93 +4,26 @@
 
 mod common;
 
-use common::{runtime, EtcdServer};
+use common::{claim_until_full, runtime, EtcdServer, Fill};
 use ipnet::IpNet;
-use pdipam::SubnetError;
-use pdipam_fleet::{verify, Etcd, FleetConfig, FleetError, FleetSubnet, Keyspace, Member};
+use pdipam_fleet::{verify, Etcd, FleetConfig, FleetSubnet, Keyspace};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-/// `members` nodes claim /28s of `cidr` until it is full, riding out etcd's failures (an
-/// unavailable etcd is retried after a pause); returns every acknowledged claim and how many
-/// calls failed.
-async fn claim_until_full(
-    etcd: &Etcd,
-    keys: &Keyspace,
-    cidr: IpNet,
-    members: usize,
-    failures_seen: Arc<AtomicBool>,
-) -> (Vec<IpNet>, usize) {
-    let mut tasks = Vec::new();
-    for n in 0..members {
-        let (etcd, keys, seen) = (etcd.clone(), keys.clone(), failures_seen.clone());
-        tasks.push(tokio::spawn(async move {
-            let name = format!("node-{n}");
-            let me = loop {
-                match Member::join(&etcd, &keys, &name, Duration::from_secs(60)).await {
-                    Ok(m) => break m,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            };
-            let subnet = loop {
-                match FleetSubnet::open(&etcd, &keys, cidr, &me).await {
-                    Ok(s) => break s,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            };
-            let (mut mine, mut failed) = (Vec::new(), 0);
-            loop {
-                match subnet.allocate_prefix(28).await {
-                    Ok(p) => mine.push(p),
-                    Err(FleetError::Subnet(SubnetError::InsufficientCidrBlocks { .. })) => break,
-                    Err(FleetError::Timeout { .. } | FleetError::Unavailable { .. }) => {
-                        failed += 1;
-                        seen.store(true, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(e) => panic!("{name}: {e}"),
-                }
-            }
-            (me, mine, failed)
-        }));
-    }
-    let (mut all, mut failed) = (Vec::new(), 0);
-    let mut keep = Vec::new();
-    for t in tasks {
-        let (me, mine, f) = t.await.unwrap();
-        all.extend(mine);
-        failed += f;
-        keep.push(me);
-    }
-    (all, failed)
-}
-
-/// A /20 of 16 chunks, which 16 members start filling in the background; the flag tells
-/// whether any of them saw etcd fail.
+/// A /20 of 16 chunks, which 16 members start filling in the background.
 const CIDR: &str = "10.0.0.0/20";
 
-type Claims = tokio::task::JoinHandle<(Vec<IpNet>, usize)>;
+type Claims = tokio::task::JoinHandle<Fill>;
 
-fn start_claims(
-    rt: &tokio::runtime::Runtime,
-    etcd: &Etcd,
-    keys: &Keyspace,
-    cidr: IpNet,
-) -> (Arc<AtomicBool>, Claims) {
+fn start_claims(rt: &tokio::runtime::Runtime, etcd: &Etcd, keys: &Keyspace, cidr: IpNet) -> Claims {
     rt.block_on(FleetSubnet::init(
         etcd,
         keys,
         &FleetConfig::new(cidr).chunk_len(24),
     ))
     .unwrap();
-    let seen = Arc::new(AtomicBool::new(false));
-    let claims = rt.spawn({
-        let (etcd, keys, seen) = (etcd.clone(), keys.clone(), seen.clone());
-        async move { claim_until_full(&etcd, &keys, cidr, 16, seen).await }
-    });
-    (seen, claims)
+    let (etcd, keys) = (etcd.clone(), keys.clone());
+    rt.spawn(async move { claim_until_full(&etcd, &keys, cidr, 16).await })
 }
 
 async fn check_exactly(etcd: &Etcd, keys: &Keyspace, cidr: IpNet, acknowledged: &[IpNet]) {
@@ -128,16 +61,17 @@ fn etcd_killed_and_restarted_during_claims_loses_and_duplicates_nothing() {
         Keyspace::new(""),
         CIDR.parse().unwrap(),
     );
-    let (seen, claims) = start_claims(&rt, &etcd, &keys, cidr);
+    let claims = start_claims(&rt, &etcd, &keys, cidr);
     std::thread::sleep(Duration::from_millis(400));
     server.kill(0);
     std::thread::sleep(Duration::from_millis(700));
     server.restart(0);
-    let (acknowledged, failed) = rt.block_on(claims).unwrap();
-    assert!(
-        failed > 0 && seen.load(Ordering::Relaxed),
-        "the kill was felt"
-    );
+    let Fill {
+        claims: acknowledged,
+        failed,
+        ..
+    } = rt.block_on(claims).unwrap();
+    assert!(failed > 0, "the kill was felt");
     assert_eq!(acknowledged.len(), 254, "the /20 filled: 256 /28s less two");
     rt.block_on(check_exactly(&etcd, &keys, cidr, &acknowledged));
 }
@@ -153,11 +87,11 @@ fn a_three_member_cluster_losing_its_leader_loses_and_duplicates_nothing() {
         Keyspace::new(""),
         CIDR.parse().unwrap(),
     );
-    let (_felt, claims) = start_claims(&rt, &etcd, &keys, cidr);
+    let claims = start_claims(&rt, &etcd, &keys, cidr);
     std::thread::sleep(Duration::from_millis(300));
     let leader = rt.block_on(server.leader());
     server.kill(leader);
-    let (acknowledged, _) = rt.block_on(claims).unwrap();
+    let acknowledged = rt.block_on(claims).unwrap().claims;
     assert_eq!(acknowledged.len(), 254, "claims went on after the election");
     rt.block_on(check_exactly(&etcd, &keys, cidr, &acknowledged));
     // The killed member comes back and catches up; the state is the same through it.
