@@ -39,6 +39,8 @@ mod provider;
 mod reclaim;
 mod snapshot;
 mod subnet;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod verify;
 
 pub use chunk::{Chunk, Kind, Run};
