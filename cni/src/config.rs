@@ -5,6 +5,7 @@
 //! the runtime or the main plugin and are ignored.
 
 use crate::error::{code, CniError};
+use crate::fleet::config::{host_name, FleetSettings};
 use crate::version::CniVersion;
 use ipnet::IpNet;
 use pdipam::{AddressMode, IpFamily};
@@ -64,6 +65,8 @@ pub struct IpamConfig {
     pub dns: Option<Value>,
     /// How long to wait for the state lock.
     pub lock_timeout: Duration,
+    /// Fleet mode: the blocks are claimed from a subnet shared through etcd, not listed.
+    pub fleet: Option<FleetSettings>,
 }
 
 /// One address family's blocks and how its addresses are presented.
@@ -124,6 +127,7 @@ struct RawIpam {
     routes: Vec<Value>,
     dns: Option<Value>,
     lock_timeout_seconds: Option<f64>,
+    fleet: Option<Value>,
 }
 
 fn invalid(message: String) -> CniError {
@@ -211,10 +215,22 @@ impl RawIpam {
                 data_dir.display().to_string()
             )));
         }
+        let fleet = match self.fleet {
+            Some(v) => Some(FleetSettings::parse(v, host_name)?),
+            None => None,
+        };
         let (mode, blocks) = match (
             self.prefixes.is_empty(),
             self.secondary_addresses.is_empty(),
         ) {
+            (true, true) if fleet.is_some() => (AddressMode::Prefix, Vec::new()),
+            _ if fleet.is_some() => {
+                return Err(invalid(
+                    "ipam: with fleet, the node's prefixes come from the fleet: give no \
+                     prefixes or secondaryAddresses"
+                        .into(),
+                ))
+            }
             (false, true) => (AddressMode::Prefix, parse_prefixes(&self.prefixes)?),
             (true, false) => (
                 AddressMode::Secondary,
@@ -240,10 +256,29 @@ impl RawIpam {
                 .copied()
                 .filter(|b| family_of(b.addr()) == family)
                 .collect();
-            let subnet = subnets
+            let configured = subnets
                 .iter()
                 .copied()
                 .find(|s| family_of(s.addr()) == family);
+            let fleet_subnet = fleet
+                .as_ref()
+                .map(|f| f.subnet)
+                .filter(|s| family_of(s.addr()) == family);
+            let subnet = match (configured, fleet_subnet) {
+                (Some(s), Some(f)) if !s.contains(&f) => {
+                    return Err(invalid(format!(
+                        "ipam.subnets: {s} does not hold the fleet subnet {f}"
+                    )))
+                }
+                (Some(s), _) => Some(s),
+                // Pods of every node share the fleet subnet's length.
+                (None, f) => f,
+            };
+            if fleet_subnet.is_some() {
+                let gateway = gateways.iter().copied().find(|g| family_of(*g) == family);
+                families.push(family_config(family, Vec::new(), subnet, gateway)?);
+                continue;
+            }
             let gateway = gateways.iter().copied().find(|g| family_of(*g) == family);
             if mine.is_empty() {
                 if let Some(s) = subnet {
@@ -279,6 +314,7 @@ impl RawIpam {
                 self.lock_timeout_seconds,
                 DEFAULT_LOCK_TIMEOUT,
             )?,
+            fleet,
         })
     }
 }

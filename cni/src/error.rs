@@ -29,6 +29,8 @@ pub mod code {
     /// Ours: the address asked for (`IP=` in `CNI_ARGS`, `runtimeConfig.ips`) cannot be given:
     /// outside every configured block, held by another pod, or cooling down.
     pub const ADDRESS_UNAVAILABLE: u32 = 103;
+    /// Ours: fleet mode: the fleet (etcd) refused, or holds what pdipam cannot read.
+    pub const FLEET: u32 = 104;
     /// Ours: a bug (a panic), reported as an error object instead of a torn output.
     pub const INTERNAL: u32 = 199;
 }

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod fleet;
 pub mod lock;
 pub mod result;
 pub mod state;

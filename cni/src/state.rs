@@ -9,6 +9,7 @@
 
 use crate::config::{FamilyConfig, IpamConfig, NetworkConfig};
 use crate::error::{code, CniError};
+use crate::fleet::config::FleetSettings;
 use crate::lock::StateLock;
 use pdipam::{
     limits::{Hypervisor, InstanceLimits},
@@ -20,8 +21,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The one interface the plugin's node has: the configuration's blocks hang off it.
-const INTERFACE_ID: &str = "pdipam-cni";
+/// The one interface the plugin's node has: the configuration's blocks (or, in fleet mode,
+/// the node's claimed prefixes) hang off it.
+pub const INTERFACE_ID: &str = "pdipam-cni";
 
 /// One family's node and where it lives.
 #[derive(Debug)]
@@ -115,7 +117,21 @@ impl NetworkState {
             if stored.is_none() && config.is_none() {
                 continue;
             }
-            let checkpoint = overlay(stored, family, config, &net.ipam);
+            // Fleet mode: the blocks are the ones the node claimed, as the checkpoint has them.
+            let claimed = net.ipam.fleet.as_ref().zip(config).map(|(fleet, c)| {
+                let mut c = c.clone();
+                c.blocks = stored
+                    .as_ref()
+                    .and_then(|s| s.interfaces.first())
+                    .map(|i| i.prefixes.clone())
+                    .unwrap_or_default();
+                (c, fleet_slots(fleet, family))
+            });
+            let (config, slots) = match &claimed {
+                Some((c, slots)) => (Some(c), *slots),
+                None => (config, config.map_or(0, |c| c.blocks.len())),
+            };
+            let checkpoint = overlay(stored, family, config, slots, &net.ipam);
             let restored = checkpoint
                 .restore(&path.display().to_string(), Arc::new(SystemClock))
                 .map_err(|e| bad_state(&path, e))?;
@@ -208,6 +224,20 @@ fn limits_for(blocks: usize) -> InstanceLimits {
     }
 }
 
+/// The prefixes a fleet-mode node may hold: enough for `maxPods` pods and the warm prefixes
+/// beyond them (an IPv6 /80 serves every pod).
+fn fleet_slots(fleet: &FleetSettings, family: IpFamily) -> usize {
+    let max_pods = fleet
+        .warm
+        .max_pods
+        .unwrap_or(crate::fleet::config::DEFAULT_MAX_PODS);
+    let for_pods = match family {
+        IpFamily::V4 => max_pods.div_ceil(16),
+        IpFamily::V6 => 1,
+    };
+    (for_pods + fleet.warm.warm_prefix_target) as usize
+}
+
 /// The stored checkpoint (or an empty one) with the configuration laid over it: its blocks,
 /// mode and cooldown. Pods, quarantine and cooldowns are kept; the restore quarantines pods
 /// whose block is gone and reinstates quarantined pods whose block is back.
@@ -215,6 +245,7 @@ fn overlay(
     stored: Option<NodeCheckpoint>,
     family: IpFamily,
     config: Option<&FamilyConfig>,
+    slots: usize,
     ipam: &IpamConfig,
 ) -> NodeCheckpoint {
     let now = pdipam::Clock::now(&SystemClock);
@@ -239,7 +270,7 @@ fn overlay(
     });
     let blocks = config.map_or(&[][..], |f| &f.blocks[..]);
     let attached_at = c.interfaces.first().map_or(now, |i| i.attached_at);
-    c.limits = limits_for(blocks.len());
+    c.limits = limits_for(slots.max(blocks.len()));
     c.config.mode = ipam.mode;
     c.config.family = family;
     c.config.cooldown_ms = u64::try_from(ipam.cooldown.as_millis()).unwrap_or(u64::MAX);

@@ -13,7 +13,8 @@ use std::time::Duration;
 pub struct Member {
     name: String,
     lease: i64,
-    keepalive: tokio::task::JoinHandle<()>,
+    /// The background renewal of a long-lived member; none for [`Member::resume`]'s.
+    keepalive: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Member {
@@ -29,16 +30,7 @@ impl Member {
         name: &str,
         ttl: Duration,
     ) -> Result<Self, FleetError> {
-        let ttl_secs = ttl.as_secs().max(2) as i64;
-        let mut client = etcd.client();
-        let lease = etcd.call(client.lease_grant(ttl_secs, None)).await?.id();
-        let value = serde_json::json!({ "lease": lease, "ttl_seconds": ttl_secs }).to_string();
-        etcd.call(client.put(
-            keys.node(name),
-            value,
-            Some(PutOptions::new().with_lease(lease)),
-        ))
-        .await?;
+        let (lease, ttl_secs) = register(etcd, keys, name, ttl).await?;
         let keepalive = tokio::spawn(keep_alive(
             etcd.clone(),
             lease,
@@ -47,8 +39,48 @@ impl Member {
         Ok(Member {
             name: name.to_string(),
             lease,
-            keepalive,
+            keepalive: Some(keepalive),
         })
+    }
+
+    /// For a short-lived process that acts for a node now and then (a CNI call): renews, once,
+    /// the lease the node's registration carries if it is still alive, and otherwise registers
+    /// the node under a new lease of `ttl`. Nothing runs in the background: the lease lives `ttl`
+    /// past this call, so the node must call again within that time to keep its claims. Every
+    /// process of a node shares the one registered lease, so they never fence each other (two
+    /// that register at the same instant: the one whose registration was overwritten gets
+    /// [`FleetError::Fenced`] at its next commit and resumes again). Returns the member and
+    /// whether it registered anew (the node's claims under an older lease then need
+    /// [`crate::FleetSubnet::adopt`]).
+    ///
+    /// # Errors
+    /// [`FleetError::Unavailable`] / [`FleetError::Timeout`].
+    pub async fn resume(
+        etcd: &Etcd,
+        keys: &Keyspace,
+        name: &str,
+        ttl: Duration,
+    ) -> Result<(Self, bool), FleetError> {
+        let mut client = etcd.client();
+        let registered = etcd.call(client.get(keys.node(name), None)).await?;
+        let current = registered.kvs().first().map(|kv| kv.lease());
+        if let Some(lease) = current.filter(|l| *l != 0) {
+            if renew_once(etcd, lease).await? {
+                let member = Member {
+                    name: name.to_string(),
+                    lease,
+                    keepalive: None,
+                };
+                return Ok((member, false));
+            }
+        }
+        let (lease, _) = register(etcd, keys, name, ttl).await?;
+        let member = Member {
+            name: name.to_string(),
+            lease,
+            keepalive: None,
+        };
+        Ok((member, true))
     }
 
     /// The node's name.
@@ -66,8 +98,10 @@ impl Member {
     ///
     /// # Errors
     /// [`FleetError::Unavailable`] / [`FleetError::Timeout`] (the lease then expires by itself).
-    pub async fn leave(self, etcd: &Etcd) -> Result<(), FleetError> {
-        self.keepalive.abort();
+    pub async fn leave(mut self, etcd: &Etcd) -> Result<(), FleetError> {
+        if let Some(k) = self.keepalive.take() {
+            k.abort();
+        }
         etcd.call(etcd.client().lease_revoke(self.lease))
             .await
             .map(|_| ())
@@ -76,8 +110,39 @@ impl Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        self.keepalive.abort();
+        if let Some(k) = self.keepalive.take() {
+            k.abort();
+        }
     }
+}
+
+/// Grants a lease of `ttl` (at least 2 s) and writes the node's registration on it, replacing
+/// an earlier one. Returns the lease and its TTL in seconds.
+async fn register(
+    etcd: &Etcd,
+    keys: &Keyspace,
+    name: &str,
+    ttl: Duration,
+) -> Result<(i64, i64), FleetError> {
+    let ttl_secs = ttl.as_secs().max(2) as i64;
+    let mut client = etcd.client();
+    let lease = etcd.call(client.lease_grant(ttl_secs, None)).await?.id();
+    let value = serde_json::json!({ "lease": lease, "ttl_seconds": ttl_secs }).to_string();
+    etcd.call(client.put(
+        keys.node(name),
+        value,
+        Some(PutOptions::new().with_lease(lease)),
+    ))
+    .await?;
+    Ok((lease, ttl_secs))
+}
+
+/// Renews `lease` once; false when it has expired or was revoked.
+async fn renew_once(etcd: &Etcd, lease: i64) -> Result<bool, FleetError> {
+    let (mut keeper, mut stream) = etcd.call(etcd.client().lease_keep_alive(lease)).await?;
+    etcd.call(keeper.keep_alive()).await?;
+    let answer = etcd.call(stream.message()).await?;
+    Ok(answer.is_some_and(|r| r.ttl() > 0))
 }
 
 /// Renews the lease every `every` until aborted; a failed renewal is retried at the next tick

@@ -10,7 +10,7 @@ use crate::member::Member;
 use crate::mirror::{take, Mirror, Stored};
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use ipnet::IpNet;
-use pdipam::{PrefixFailure, ReservationKind, Subnet, SubnetError, SubnetStats};
+use pdipam::{Holder, PrefixFailure, ReservationKind, Subnet, SubnetError, SubnetStats};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -401,6 +401,24 @@ impl FleetSubnet {
             .filter(|r| r.node == self.node)
             .cloned()
             .collect()
+    }
+
+    /// The allocation `cidr` (exactly), with its holder, as last read.
+    pub fn allocation(&self, cidr: IpNet) -> Option<Run> {
+        let mirror = self.mirror();
+        if !mirror.config.cidr.contains(&cidr) || cidr.prefix_len() < mirror.config.chunk_len {
+            return None;
+        }
+        mirror.run(cidr)
+    }
+
+    /// What holds `addr` as last read: a reserved address, a single address, a prefix, or
+    /// nothing.
+    ///
+    /// # Errors
+    /// An address outside the subnet or of the other family.
+    pub fn holder(&self, addr: IpAddr) -> Result<Option<Holder>, FleetError> {
+        Ok(self.mirror().subnet.holder(addr)?)
     }
 
     /// Statistics of the subnet as last read (free addresses, free aligned blocks, the largest

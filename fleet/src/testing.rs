@@ -112,6 +112,15 @@ impl EtcdServer {
         self.members[i].child = Some(child);
     }
 
+    /// The first member's client port (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a client URL ends with its port")
+    }
+
     /// Every member's client URL.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(|m| m.client.clone()).collect()

@@ -5,6 +5,7 @@ use super::key_of;
 use crate::config::NetworkConfig;
 use crate::env::Invocation;
 use crate::error::{code, CniError};
+use crate::fleet::{maintain, Need};
 use crate::result::{add_result, GivenAddress};
 use crate::state::{family_name, FamilyState, NetworkState};
 use ipnet::IpNet;
@@ -42,24 +43,42 @@ pub(super) fn add(net: &NetworkConfig, invocation: &Invocation) -> Result<String
                 .node
                 .assign_address(request, address, SystemClock.now())
                 .map_err(|e| unavailable(address, e))?,
-            None => match f.node.assign(request) {
+            None => match f.node.assign(request.clone()) {
                 Ok(a) => a,
+                // Fleet mode: claim a prefix, then try once more.
+                Err(NodeError::NoAvailableAddresses { .. }) if net.ipam.fleet.is_some() => {
+                    maintain(net, f, Need::Address)?;
+                    assign(f, request)?
+                }
                 // Nothing was written: the addresses of other families assigned above are
                 // forgotten with this process.
-                Err(e @ NodeError::NoAvailableAddresses { .. }) => return Err(exhausted(f, e)),
-                Err(e @ NodeError::InvalidKey { .. }) => {
-                    return Err(CniError::new(code::INVALID_ENVIRONMENT, e.to_string()))
-                }
-                Err(e) => return Err(CniError::new(code::BAD_STATE, e.to_string())),
+                Err(e) => return Err(assign_error(f, e)),
             },
         };
         if !assigned.existing {
             f.mark_changed();
         }
         given.push(GivenAddress::new(&config, assigned.address, assigned.block));
+        // Fleet mode: refill the warm pool, renew the lease (when due; best effort, the pod
+        // has its address either way).
+        maintain(net, f, Need::Upkeep)?;
     }
     state.commit()?;
     Ok(add_result(&net.cni_version, &net.ipam, &given))
+}
+
+fn assign(f: &FamilyState, request: PodRequest) -> Result<pdipam::Assignment, CniError> {
+    f.node.assign(request).map_err(|e| assign_error(f, e))
+}
+
+/// Nothing was written when an assignment fails: the addresses of other families assigned
+/// before it are forgotten with this process.
+fn assign_error(f: &FamilyState, e: NodeError) -> CniError {
+    match e {
+        e @ NodeError::NoAvailableAddresses { .. } => exhausted(f, e),
+        e @ NodeError::InvalidKey { .. } => CniError::new(code::INVALID_ENVIRONMENT, e.to_string()),
+        e => CniError::new(code::BAD_STATE, e.to_string()),
+    }
 }
 
 /// The addresses asked for, from `runtimeConfig.ips` and `IP=` in `CNI_ARGS` (both, as

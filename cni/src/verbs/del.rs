@@ -5,6 +5,7 @@ use super::key_of;
 use crate::config::NetworkConfig;
 use crate::env::Invocation;
 use crate::error::CniError;
+use crate::fleet::{maintain, Need};
 use crate::state::NetworkState;
 
 pub(super) fn del(net: &NetworkConfig, invocation: &Invocation) -> Result<(), CniError> {
@@ -17,6 +18,10 @@ pub(super) fn del(net: &NetworkConfig, invocation: &Invocation) -> Result<(), Cn
         if f.node.release(&key).is_ok() || f.node.release_quarantined(&key).is_ok() {
             f.mark_changed();
         }
+    }
+    for f in &mut state.families {
+        // Fleet mode: empty blocks beyond the warm pool go back once cooled (when due).
+        maintain(net, f, Need::Upkeep)?;
     }
     state.commit()
 }

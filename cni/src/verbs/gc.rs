@@ -3,6 +3,7 @@
 
 use crate::config::NetworkConfig;
 use crate::error::{code, CniError};
+use crate::fleet::{maintain, Need};
 use crate::state::NetworkState;
 use std::collections::HashSet;
 
@@ -36,6 +37,10 @@ pub(super) fn gc(net: &NetworkConfig) -> Result<(), CniError> {
         if released {
             f.mark_changed();
         }
+    }
+    for f in &mut state.families {
+        // Fleet mode: empty blocks beyond the warm pool go back once cooled (when due).
+        maintain(net, f, Need::Upkeep)?;
     }
     state.commit()
 }

@@ -2,6 +2,7 @@
 
 use crate::config::NetworkConfig;
 use crate::error::{code, CniError};
+use crate::fleet::{maintain, Need};
 use crate::state::{family_name, NetworkState};
 
 pub(super) fn status(net: &NetworkConfig) -> Result<(), CniError> {
@@ -11,7 +12,7 @@ pub(super) fn status(net: &NetworkConfig) -> Result<(), CniError> {
         // Nothing assigned yet: every configured address is free.
         return Ok(());
     }
-    let state = NetworkState::open(net).map_err(|e| {
+    let mut state = NetworkState::open(net).map_err(|e| {
         if e.code == code::TRY_AGAIN_LATER {
             e
         } else {
@@ -21,6 +22,12 @@ pub(super) fn status(net: &NetworkConfig) -> Result<(), CniError> {
             )
         }
     })?;
+    for f in &mut state.families {
+        // Fleet mode: the runtime's periodic STATUS keeps the lease alive and the warm pool
+        // where it should be, so a node without pod churn needs no daemon either.
+        maintain(net, f, Need::Upkeep)?;
+    }
+    state.commit()?;
     for f in state.families.iter().filter(|f| f.config.is_some()) {
         let snap = f.node.snapshot();
         if snap.available() == 0 {

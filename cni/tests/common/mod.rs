@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this
 
+pub mod netns;
+
 use ipnet::IpNet;
 use pdipam::{persist::NodeCheckpoint, PodInfo, SystemClock};
 use serde_json::{json, Value};
