@@ -9,7 +9,7 @@ use crate::keyspace::Keyspace;
 use crate::snapshot::read;
 use crate::subnet::rebuild;
 use ipnet::IpNet;
-use pdipam::SubnetStats;
+use pdipam::{Reservation, SubnetStats};
 use std::collections::BTreeMap;
 
 /// What a full read of a fleet subnet found.
@@ -26,6 +26,8 @@ pub struct FleetReport {
     pub orphans: Vec<Run>,
     /// The subnet's statistics as rebuilt from the chunks.
     pub stats: SubnetStats,
+    /// The subnet's reservations, as configured.
+    pub reservations: Vec<Reservation>,
 }
 
 /// Reads every key of the fleet subnet `cidr` at one revision and checks it.
@@ -59,5 +61,6 @@ pub async fn verify(etcd: &Etcd, keys: &Keyspace, cidr: IpNet) -> Result<FleetRe
         per_node,
         orphans,
         stats: subnet.stats(),
+        reservations: snap.config.reservations.clone(),
     })
 }

@@ -74,6 +74,38 @@ fn an_operator_creates_inspects_checks_and_reclaims_a_fleet() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["orphans"].as_array().unwrap().len(), 2);
     assert_eq!(v["per_node"]["dead"], 2);
+    // What `pdipam fleet map` draws: the fleet in the AWS CLI's shapes, a node per interface.
+    let dir = std::env::temp_dir().join(format!("pdipam-fleet-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, _, err) = fleet(
+        &server,
+        &["export", "--subnet", subnet, "--out", dir.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
+    };
+    let interfaces = read("network-interfaces.json");
+    let prefixes = |node: &str| {
+        interfaces["NetworkInterfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["NetworkInterfaceId"] == node)
+            .map_or(0, |i| i["Ipv4Prefixes"].as_array().unwrap().len())
+    };
+    assert_eq!(
+        (prefixes("alive"), prefixes("dead")),
+        (1, 2),
+        "{interfaces}"
+    );
+    assert_eq!(
+        read("reservations.json"),
+        serde_json::json!({"SubnetIpv4CidrReservations": [
+            {"Cidr": "10.0.8.0/22", "ReservationType": "prefix"}
+        ]})
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
     let (code, out, _) = fleet(&server, &["verify", "--subnet", subnet]);
     assert_eq!(code, 0);
     assert!(

@@ -503,3 +503,81 @@ fn fleet_runs_the_fleet_program_with_its_arguments() {
     assert!(err.contains("missing"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `pdipam fleet map`: the fleet program exports the live fleet in the AWS CLI's shapes (here a
+/// stand-in writes what it would) and pdipam draws and reports it as `frag` does.
+#[test]
+fn fleet_map_reports_and_draws_what_the_fleet_program_exports() {
+    let dir = std::env::temp_dir().join(format!("pdipam-fleet-map-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("pdipam-fleet");
+    let script = r#"#!/bin/sh
+echo "$*" > "$(dirname "$0")/args"
+while [ "$1" != "--out" ]; do shift; done
+cat > "$2/network-interfaces.json" <<'JSON'
+{"NetworkInterfaces": [
+ {"NetworkInterfaceId": "node-a", "PrivateIpAddresses": [], "Ipv4Prefixes": [{"Ipv4Prefix": "10.0.0.16/28"}, {"Ipv4Prefix": "10.0.0.32/28"}]},
+ {"NetworkInterfaceId": "node-b", "PrivateIpAddresses": [{"PrivateIpAddress": "10.0.0.200"}], "Ipv4Prefixes": [{"Ipv4Prefix": "10.0.0.64/28"}]}
+]}
+JSON
+echo '{"SubnetIpv4CidrReservations": []}' > "$2/reservations.json"
+"#;
+    std::fs::write(&fake, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let svg = dir.join("fleet.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args([
+            "fleet",
+            "--etcd",
+            "http://e:1",
+            "map",
+            "--subnet",
+            "10.0.0.0/24",
+            "--map",
+        ])
+        .arg(&svg)
+        .env("PDIPAM_FLEET", &fake)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = std::fs::read_to_string(dir.join("args")).unwrap();
+    assert!(
+        args.starts_with("--etcd http://e:1 export --subnet 10.0.0.0/24 --out "),
+        "{args}"
+    );
+    // frag's report: the nodes as interfaces, free /28s, the largest free block, the spoiler.
+    assert!(
+        text.contains("in use: 2 interfaces with 1 address and 3 prefixes\n")
+            && text.contains("free aligned /28s: 10 (10 where automatic prefixes look); largest free block: 10.0.0.128/26")
+            && text.contains("10.0.0.200 on node-b: frees 10.0.0.192/28"),
+        "{text}"
+    );
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.contains("node-a") && picture.contains("node-b"),
+        "{picture}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
+        .args([
+            "fleet",
+            "--etcd",
+            "http://e:1",
+            "map",
+            "--subnet",
+            "10.0.0.0/24",
+            "--json",
+        ])
+        .env("PDIPAM_FLEET", &fake)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["prefixes"], 3, "{v}");
+    assert_eq!(v["single_addresses"], 1, "{v}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

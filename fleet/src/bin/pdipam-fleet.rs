@@ -58,6 +58,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Writes the fleet as `aws ec2 describe-network-interfaces` (one interface per node,
+    /// holding its prefixes and addresses) and `get-subnet-cidr-reservations` print it, into
+    /// DIR/network-interfaces.json and DIR/reservations.json: what `pdipam frag` reads, and how
+    /// `pdipam fleet map` draws a live fleet.
+    Export {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// The directory to write into.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
     /// Reads every key and checks the invariants: exit code 1 naming the first broken key.
     Verify {
         /// The fleet subnet.
@@ -173,6 +185,24 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 print_status(subnet, &report);
             }
         }
+        Command::Export { subnet, out } => {
+            let report = verify(&etcd, &keys, subnet).await?;
+            let (interfaces, reservations) = aws_shapes(&report);
+            for (name, value) in [
+                ("network-interfaces.json", interfaces),
+                ("reservations.json", reservations),
+            ] {
+                let path = out.join(name);
+                std::fs::write(&path, value.to_string())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            println!(
+                "{subnet}: {} allocations of {} nodes written to {}",
+                report.runs.len(),
+                report.per_node.len(),
+                out.display()
+            );
+        }
         Command::Verify { subnet } => {
             let report = verify(&etcd, &keys, subnet).await?;
             println!(
@@ -260,4 +290,46 @@ fn status_json(subnet: IpNet, r: &FleetReport) -> serde_json::Value {
             "cidr": o.cidr, "node": o.node, "lease": o.lease,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The fleet in the AWS CLI's shapes: an interface per node (its id is the node's name), its
+/// prefixes as `Ipv4Prefixes`, its single addresses as `PrivateIpAddresses`; the subnet's
+/// reservations as CIDR reservations.
+fn aws_shapes(r: &FleetReport) -> (serde_json::Value, serde_json::Value) {
+    use pdipam_fleet::Kind;
+    let interfaces: Vec<serde_json::Value> = r
+        .per_node
+        .keys()
+        .map(|node| {
+            let mine = r.runs.iter().filter(|run| &run.node == node);
+            let prefixes: Vec<_> = mine
+                .clone()
+                .filter(|run| run.kind == Kind::Prefix)
+                .map(|run| serde_json::json!({ "Ipv4Prefix": run.cidr.to_string() }))
+                .collect();
+            let addresses: Vec<_> = mine
+                .filter(|run| run.kind == Kind::Address)
+                .map(|run| serde_json::json!({ "PrivateIpAddress": run.cidr.addr().to_string() }))
+                .collect();
+            serde_json::json!({
+                "NetworkInterfaceId": node,
+                "PrivateIpAddresses": addresses,
+                "Ipv4Prefixes": prefixes,
+            })
+        })
+        .collect();
+    let reservations: Vec<_> = r
+        .reservations
+        .iter()
+        .map(|res| {
+            serde_json::json!({
+                "Cidr": res.cidr.to_string(),
+                "ReservationType": res.kind.to_string(),
+            })
+        })
+        .collect();
+    (
+        serde_json::json!({ "NetworkInterfaces": interfaces }),
+        serde_json::json!({ "SubnetIpv4CidrReservations": reservations }),
+    )
 }
