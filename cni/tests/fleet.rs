@@ -276,3 +276,39 @@ fn the_checkpoint_is_brought_in_line_with_what_the_fleet_records() {
     assert_eq!(held.len(), 2, "{runs:?}");
     assert!(held.contains(&orphan) && held.iter().any(|h| h.contains(&first.addr())));
 }
+
+/// The README's fleet-mode configuration works as shown once the fleet exists: pointed at the
+/// test's etcd and data directory, its first pod gets an address of the fleet subnet with the
+/// subnet's length and router.
+#[test]
+fn the_readmes_fleet_configuration_works_as_shown() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find("## Fleet mode").unwrap()..];
+    let start = section.find("```json\n").unwrap() + "```json\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    let mut conf: Value = serde_json::from_str(&section[start..end]).unwrap();
+    let subnet: IpNet = conf["ipam"]["fleet"]["subnet"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let Some(server) = EtcdServer::start("cni-readme") else {
+        return;
+    };
+    let rt = runtime();
+    rt.block_on(async {
+        let etcd = server.connect(Duration::from_secs(5)).await;
+        FleetSubnet::init(&etcd, &Keyspace::new(""), &FleetConfig::new(subnet))
+            .await
+            .unwrap();
+    });
+    let dir = DataDir::new("fleet-readme");
+    conf["ipam"]["fleet"]["etcdEndpoints"] = json!(server.endpoints());
+    conf["ipam"]["fleet"]["nodeName"] = json!("node-readme");
+    conf["ipam"]["dataDir"] = json!(dir.path());
+    let r = call("ADD", "readme0", &conf);
+    let address = r.addresses()[0];
+    assert!(subnet.contains(&address.addr()), "{address}");
+    assert_eq!(address.prefix_len(), subnet.prefix_len());
+    assert_eq!(r.json()["ips"][0]["gateway"], "10.64.0.1");
+}
