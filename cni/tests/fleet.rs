@@ -312,3 +312,40 @@ fn the_readmes_fleet_configuration_works_as_shown() {
     assert_eq!(address.prefix_len(), subnet.prefix_len());
     assert_eq!(r.json()["ips"][0]["gateway"], "10.64.0.1");
 }
+
+/// With TLS and `--client-cert-auth`, the `fleet` section's CA and client certificate let the
+/// node in; without the certificate the ADD that needs etcd fails naming the endpoint, and
+/// says the certificate was refused.
+#[test]
+fn a_tls_etcd_lets_in_the_node_with_its_certificate_only() {
+    let Some(server) = EtcdServer::start_tls("cni-tls") else {
+        return;
+    };
+    let certs = server.certs.as_ref().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let etcd = server.connect(Duration::from_secs(5)).await;
+        let config = FleetConfig::new(SUBNET.parse().unwrap());
+        FleetSubnet::init(&etcd, &Keyspace::new(""), &config)
+            .await
+            .unwrap();
+    });
+    let dir = DataDir::new("fleet-tls");
+    let conf = fleet_conf(
+        &server,
+        &dir,
+        "node-t",
+        json!({"caFile": certs.ca, "certFile": certs.client.0, "keyFile": certs.client.1}),
+    );
+    let address = call("ADD", "t0", &conf).addresses()[0];
+    assert!(SUBNET.parse::<IpNet>().unwrap().contains(&address.addr()));
+    let other = DataDir::new("fleet-tls-nocert");
+    let conf = fleet_conf(&server, &other, "node-u", json!({"caFile": certs.ca}));
+    let r = call("ADD", "u0", &conf);
+    assert_eq!(r.code(), 104, "{r:?}");
+    let msg = r.json()["msg"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains(&server.endpoint) && msg.contains("refuses this client's certificate"),
+        "{msg}"
+    );
+}

@@ -19,6 +19,24 @@ pub enum FleetError {
         #[source]
         source: etcd_client::Error,
     },
+    /// etcd refused this client: its TLS certificate, or its user and password.
+    #[error("etcd at {endpoints} refused this client: {reason}")]
+    Rejected {
+        /// The endpoints tried.
+        endpoints: String,
+        /// Why, as far as the client can tell.
+        reason: String,
+        /// The client's error.
+        #[source]
+        source: etcd_client::Error,
+    },
+    /// The credentials cannot be used: a file that cannot be read, a certificate without its
+    /// key, `https://` endpoints without a CA. Names the file or setting, never a secret.
+    #[error("etcd credentials: {message}")]
+    Credentials {
+        /// What is wrong.
+        message: String,
+    },
     /// etcd did not answer in time: nothing changed locally. A claim whose answer was lost is
     /// resolved by reading again (the holder record says whether it was this node's).
     #[error("etcd unavailable at {endpoints}: no answer within {after:?}")]

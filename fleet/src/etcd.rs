@@ -1,6 +1,7 @@
 //! The connection to etcd: one client (cheap to clone, one HTTP/2 channel shared by every task
 //! that clones it), the endpoints for error messages, and the timeout every call is held to.
 
+use crate::credentials::Credentials;
 use crate::error::FleetError;
 use etcd_client::{Client, ConnectOptions};
 use std::future::Future;
@@ -24,10 +25,29 @@ impl Etcd {
     /// # Errors
     /// [`FleetError::Unavailable`] or [`FleetError::Timeout`] naming the endpoints.
     pub async fn connect(endpoints: &[String], timeout: Duration) -> Result<Self, FleetError> {
+        Self::connect_with(endpoints, timeout, &Credentials::new()).await
+    }
+
+    /// Connects as [`connect`](Self::connect) does, authenticating with `credentials` (TLS with
+    /// a CA and a client certificate, an etcd user).
+    ///
+    /// # Errors
+    /// [`FleetError::Credentials`] for credentials that cannot be used (naming the file);
+    /// [`FleetError::Rejected`] naming the endpoints when etcd refuses the client certificate;
+    /// [`FleetError::Unavailable`] when it cannot be reached or refuses the user and password;
+    /// [`FleetError::Timeout`].
+    pub async fn connect_with(
+        endpoints: &[String],
+        timeout: Duration,
+        credentials: &Credentials,
+    ) -> Result<Self, FleetError> {
         let names = endpoints.join(",");
-        let options = ConnectOptions::new()
-            .with_connect_timeout(timeout)
-            .with_timeout(timeout);
+        let options = credentials.apply(
+            endpoints,
+            ConnectOptions::new()
+                .with_connect_timeout(timeout)
+                .with_timeout(timeout),
+        )?;
         let client =
             match tokio::time::timeout(timeout, Client::connect(endpoints, Some(options))).await {
                 Ok(Ok(c)) => c,
@@ -51,8 +71,22 @@ impl Etcd {
         };
         // The client connects lazily: ask the cluster once, so a wrong endpoint is reported
         // here and not at the first claim.
-        etcd.call(etcd.client().status()).await?;
-        Ok(etcd)
+        match etcd.call(etcd.client().status()).await {
+            Ok(_) => Ok(etcd),
+            // A TLS session that fails after the connection was made: etcd refused the client's
+            // certificate (with --client-cert-auth it ends the session, and the client sees
+            // only a closed connection or a broken pipe), or the client refused etcd's.
+            Err(FleetError::Unavailable { endpoints, source })
+                if credentials.uses_tls() && tls_refusal(&source).is_some() =>
+            {
+                Err(FleetError::Rejected {
+                    endpoints,
+                    reason: tls_refusal(&source).unwrap_or_default().into(),
+                    source,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A client handle for one call (a clone shares the connection).
@@ -82,4 +116,21 @@ impl Etcd {
             }),
         }
     }
+}
+
+/// Why a TLS connection failed once made, as far as the client can tell; `None` when it was
+/// never made (nothing listens, a timeout).
+fn tls_refusal(e: &etcd_client::Error) -> Option<&'static str> {
+    let text = format!("{e:?}");
+    if text.contains("tcp connect error") || !text.contains("Transport") {
+        return None;
+    }
+    Some(
+        if text.contains("invalid peer certificate") || text.contains("UnknownIssuer") {
+            "etcd's certificate is not signed by the given CA, or not for this address"
+        } else {
+            "etcd ended the TLS session as it was set up: it refuses this client's certificate \
+             (none given, or not signed by the CA etcd trusts)"
+        },
+    )
 }

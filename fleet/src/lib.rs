@@ -30,6 +30,7 @@
 
 mod chunk;
 mod config;
+mod credentials;
 mod error;
 mod etcd;
 mod keyspace;
@@ -45,6 +46,7 @@ mod verify;
 
 pub use chunk::{Chunk, Kind, Run};
 pub use config::FleetConfig;
+pub use credentials::Credentials;
 pub use error::FleetError;
 pub use etcd::{Etcd, DEFAULT_TIMEOUT};
 pub use keyspace::Keyspace;

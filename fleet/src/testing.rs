@@ -6,7 +6,7 @@
 //! Where `etcd` is not installed, [`EtcdServer::start`] says so and returns `None`, unless
 //! `PDIPAM_FLEET_TESTS=require` (as `.ci/run` sets), where a missing etcd panics.
 
-use crate::Etcd;
+use crate::{Credentials, Etcd};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -26,6 +26,71 @@ pub struct EtcdServer {
     members: Vec<Process>,
     /// The first member's client URL.
     pub endpoint: String,
+    /// The certificates of a TLS etcd ([`EtcdServer::start_tls`]).
+    pub certs: Option<TestCerts>,
+}
+
+/// Certificates made for one TLS etcd (PEM files in its directory): a CA, etcd's server
+/// certificate for 127.0.0.1, a client certificate that CA signed, and a client certificate
+/// signed by another CA, which etcd must refuse.
+pub struct TestCerts {
+    /// The CA that signed the server's and the client's certificates.
+    pub ca: PathBuf,
+    /// etcd's certificate and key.
+    pub server: (PathBuf, PathBuf),
+    /// A client certificate and key the CA signed (common name `pdipam-node`).
+    pub client: (PathBuf, PathBuf),
+    /// A client certificate and key of another CA.
+    pub rogue: (PathBuf, PathBuf),
+}
+
+impl TestCerts {
+    fn generate(dir: &std::path::Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            let key = KeyPair::generate().unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            (cert, Issuer::new(params, key))
+        };
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let leaf = |issuer: &Issuer<'_, KeyPair>, names: Vec<String>, cn: &str, file: &str| {
+            let mut params = CertificateParams::new(names).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, issuer).unwrap();
+            (
+                write(&format!("{file}.pem"), cert.pem()),
+                write(&format!("{file}-key.pem"), key.serialize_pem()),
+            )
+        };
+        let (ca_cert, issuer) = ca("pdipam test CA");
+        let (_, rogue_issuer) = ca("another CA");
+        TestCerts {
+            ca: write("ca.pem", ca_cert.pem()),
+            server: leaf(
+                &issuer,
+                vec!["127.0.0.1".into(), "localhost".into()],
+                "etcd",
+                "server",
+            ),
+            client: leaf(&issuer, Vec::new(), "pdipam-node", "client"),
+            rogue: leaf(&rogue_issuer, Vec::new(), "pdipam-node", "rogue"),
+        }
+    }
+
+    /// The credentials of the client certificate the CA signed.
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new()
+            .ca_file(&self.ca)
+            .client_cert(&self.client.0, &self.client.1)
+    }
 }
 
 fn free_port() -> u16 {
@@ -55,6 +120,16 @@ impl EtcdServer {
 
     /// A cluster of `size` members on loopback.
     pub fn start_cluster(name: &str, size: usize) -> Option<Self> {
+        Self::start_with(name, size, false)
+    }
+
+    /// One member serving clients over TLS only, requiring a client certificate its CA
+    /// signed (`--client-cert-auth`): see [`EtcdServer::certs`].
+    pub fn start_tls(name: &str) -> Option<Self> {
+        Self::start_with(name, 1, true)
+    }
+
+    fn start_with(name: &str, size: usize, tls: bool) -> Option<Self> {
         if !installed() {
             return None;
         }
@@ -64,7 +139,11 @@ impl EtcdServer {
         let members: Vec<Process> = (0..size)
             .map(|i| Process {
                 name: format!("m{i}"),
-                client: format!("http://127.0.0.1:{}", free_port()),
+                client: format!(
+                    "{}://127.0.0.1:{}",
+                    if tls { "https" } else { "http" },
+                    free_port()
+                ),
                 peer: format!("http://127.0.0.1:{}", free_port()),
                 child: None,
             })
@@ -75,11 +154,13 @@ impl EtcdServer {
             .collect::<Vec<_>>()
             .join(",");
         let endpoint = members[0].client.clone();
+        let certs = tls.then(|| TestCerts::generate(&dir));
         let mut server = EtcdServer {
             dir,
             cluster,
             members,
             endpoint,
+            certs,
         };
         for i in 0..size {
             server.spawn(i);
@@ -95,7 +176,18 @@ impl EtcdServer {
             .append(true)
             .open(self.dir.join(format!("{}.log", m.name)))
             .unwrap();
-        let child = Command::new("etcd")
+        let mut command = Command::new("etcd");
+        if let Some(c) = &self.certs {
+            command
+                .arg("--cert-file")
+                .arg(&c.server.0)
+                .arg("--key-file")
+                .arg(&c.server.1)
+                .arg("--trusted-ca-file")
+                .arg(&c.ca)
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .args(["--name", &m.name, "--data-dir"])
             .arg(self.dir.join(&m.name))
             .args(["--listen-client-urls", &m.client])
@@ -131,7 +223,12 @@ impl EtcdServer {
         let rt = tokio::runtime::Runtime::new().unwrap();
         loop {
             let up = rt.block_on(async {
-                let etcd = Etcd::connect(&self.endpoints(), Duration::from_secs(1)).await?;
+                let etcd = Etcd::connect_with(
+                    &self.endpoints(),
+                    Duration::from_secs(1),
+                    &self.credentials(),
+                )
+                .await?;
                 etcd.call(etcd.client().put("health", "ok", None)).await
             });
             if up.is_ok() {
@@ -145,6 +242,14 @@ impl EtcdServer {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// What a client needs to connect: none for a plain etcd; the CA and the signed client
+    /// certificate for a TLS one.
+    pub fn credentials(&self) -> Credentials {
+        self.certs
+            .as_ref()
+            .map_or_else(Credentials::new, TestCerts::credentials)
     }
 
     /// The first member's pid.
@@ -197,7 +302,7 @@ impl EtcdServer {
     /// # Panics
     /// When the test's etcd does not answer.
     pub async fn connect(&self, timeout: Duration) -> Etcd {
-        Etcd::connect(&self.endpoints(), timeout)
+        Etcd::connect_with(&self.endpoints(), timeout, &self.credentials())
             .await
             .expect("the test's etcd answers")
     }

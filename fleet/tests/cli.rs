@@ -180,3 +180,40 @@ fn an_unreachable_etcd_is_one_line_naming_it() {
         "{err}"
     );
 }
+
+/// The TLS and user flags: with the CA and a client certificate the commands work against an
+/// etcd that requires them; without the certificate, one line names the endpoint.
+#[test]
+fn the_commands_take_a_ca_and_a_client_certificate() {
+    let Some(server) = EtcdServer::start_tls("cli-tls") else {
+        return;
+    };
+    let certs = server.certs.as_ref().unwrap();
+    let run = |extra: &[&std::path::Path], args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pdipam-fleet"));
+        cmd.args(["--etcd", &server.endpoint, "--ca-file"])
+            .arg(&certs.ca);
+        if let [cert, key] = extra {
+            cmd.arg("--cert-file").arg(cert).arg("--key-file").arg(key);
+        }
+        let out = cmd.args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let client = [certs.client.0.as_path(), certs.client.1.as_path()];
+    let (code, out, err) = run(&client, &["init", "--subnet", "10.7.0.0/24"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("fleet subnet 10.7.0.0/24"), "{out}");
+    let (code, _, err) = run(&client, &["verify", "--subnet", "10.7.0.0/24"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&[], &["verify", "--subnet", "10.7.0.0/24"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&server.endpoint) && err.contains("refuses this client's certificate"),
+        "{err}"
+    );
+}

@@ -4,8 +4,10 @@
 use crate::error::{code, CniError};
 use ipnet::IpNet;
 use pdipam::planner::WarmSettings;
+use pdipam_fleet::Credentials;
 use serde::Deserialize;
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The lease a node's registration lives on, when the configuration does not say: a node
@@ -34,6 +36,9 @@ pub struct FleetSettings {
     pub lease: Duration,
     /// The timeout of every etcd call.
     pub timeout: Duration,
+    /// TLS files and an etcd user (`caFile`, `certFile`, `keyFile`, `username`,
+    /// `passwordFile`); the password itself is only ever in its file.
+    pub credentials: Credentials,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +56,11 @@ struct RawFleet {
     max_pods: Option<u32>,
     lease_seconds: Option<u64>,
     timeout_seconds: Option<f64>,
+    ca_file: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    username: Option<String>,
+    password_file: Option<String>,
 }
 
 fn invalid(message: String) -> CniError {
@@ -135,6 +145,48 @@ impl FleetSettings {
                     ))
                 })?,
         };
+        let path = |field: &str, v: &Option<String>| -> Result<Option<PathBuf>, CniError> {
+            match v {
+                Some(p) if !Path::new(p).is_absolute() => Err(invalid(format!(
+                    "ipam.fleet.{field} {p:?} is not an absolute path"
+                ))),
+                other => Ok(other.as_ref().map(PathBuf::from)),
+            }
+        };
+        let mut credentials = Credentials::new();
+        if let Some(ca) = path("caFile", &raw.ca_file)? {
+            credentials = credentials.ca_file(ca);
+        }
+        match (
+            path("certFile", &raw.cert_file)?,
+            path("keyFile", &raw.key_file)?,
+        ) {
+            (Some(cert), Some(key)) => credentials = credentials.client_cert(cert, key),
+            (None, None) => {}
+            _ => {
+                return Err(invalid(
+                    "ipam.fleet: certFile and keyFile go together".into(),
+                ))
+            }
+        }
+        match (raw.username, path("passwordFile", &raw.password_file)?) {
+            (Some(user), Some(file)) => credentials = credentials.user(user, file),
+            (None, None) => {}
+            _ => {
+                return Err(invalid(
+                    "ipam.fleet: username and passwordFile go together (the password is read \
+                     from its file, never given in the configuration)"
+                        .into(),
+                ))
+            }
+        }
+        let https = raw.etcd_endpoints.iter().any(|e| e.starts_with("https://"));
+        if https && credentials.ca_file.is_none() {
+            return Err(invalid(
+                "ipam.fleet: https:// endpoints need caFile (the CA that signed etcd's certificate)"
+                    .into(),
+            ));
+        }
         Ok(FleetSettings {
             endpoints: raw.etcd_endpoints,
             subnet,
@@ -143,6 +195,7 @@ impl FleetSettings {
             warm,
             lease,
             timeout,
+            credentials,
         })
     }
 }
@@ -174,12 +227,22 @@ mod tests {
         let f = parse(json!({
             "etcdEndpoints": ["https://e1:2379", "https://e2:2379"], "subnet": "fd00::/64",
             "nodeName": "n-7", "root": "/prod", "warmPrefixTarget": 0, "warmIpTarget": 5,
-            "minimumIpTarget": 10, "maxPods": 50, "leaseSeconds": 60, "timeoutSeconds": 0.5
+            "minimumIpTarget": 10, "maxPods": 50, "leaseSeconds": 60, "timeoutSeconds": 0.5,
+            "caFile": "/etc/etcd/ca.pem", "certFile": "/etc/etcd/node.pem",
+            "keyFile": "/etc/etcd/node-key.pem", "username": "pdipam",
+            "passwordFile": "/etc/etcd/pdipam.password"
         }))
         .unwrap();
         assert_eq!((f.node_name.as_str(), f.root.as_str()), ("n-7", "/prod"));
         assert_eq!((f.warm.warm_ip_target, f.warm.minimum_ip_target), (5, 10));
         assert_eq!(f.timeout, Duration::from_millis(500));
+        assert_eq!(
+            f.credentials,
+            Credentials::new()
+                .ca_file("/etc/etcd/ca.pem")
+                .client_cert("/etc/etcd/node.pem", "/etc/etcd/node-key.pem")
+                .user("pdipam", "/etc/etcd/pdipam.password")
+        );
     }
 
     #[test]

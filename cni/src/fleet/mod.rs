@@ -133,7 +133,8 @@ impl Session {
             })?;
         let (member, subnet) = runtime
             .block_on(async {
-                let etcd = Etcd::connect(&fleet.endpoints, fleet.timeout).await?;
+                let etcd =
+                    Etcd::connect_with(&fleet.endpoints, fleet.timeout, &fleet.credentials).await?;
                 let keys = Keyspace::new(&fleet.root);
                 let (member, fresh) =
                     Member::resume(&etcd, &keys, &fleet.node_name, fleet.lease).await?;

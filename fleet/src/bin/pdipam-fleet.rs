@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use pdipam::{Reservation, ReservationKind, ReservedProfile};
 use pdipam_fleet::{
-    release_node, verify, Etcd, FleetConfig, FleetReport, FleetSubnet, Keyspace, Reclaimer,
+    release_node, verify, Credentials, Etcd, FleetConfig, FleetReport, FleetSubnet, Keyspace,
+    Reclaimer,
 };
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,6 +29,21 @@ struct Cli {
     /// Seconds every etcd call may take.
     #[arg(long, value_name = "S", default_value_t = 5)]
     timeout: u64,
+    /// The CA that signed etcd's certificate (PEM), for https:// endpoints.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<std::path::PathBuf>,
+    /// A client certificate (PEM), for etcd's --client-cert-auth; with --key-file.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    cert_file: Option<std::path::PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    key_file: Option<std::path::PathBuf>,
+    /// An etcd user; its password is read from --password-file.
+    #[arg(long, value_name = "NAME", requires = "password_file")]
+    user: Option<String>,
+    /// The file holding the user's password (never given on the command line).
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -152,7 +168,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let etcd = Etcd::connect(&cli.etcd, Duration::from_secs(cli.timeout)).await?;
+    let mut credentials = Credentials::new();
+    if let Some(ca) = &cli.ca_file {
+        credentials = credentials.ca_file(ca);
+    }
+    if let (Some(cert), Some(key)) = (&cli.cert_file, &cli.key_file) {
+        credentials = credentials.client_cert(cert, key);
+    }
+    if let (Some(user), Some(file)) = (&cli.user, &cli.password_file) {
+        credentials = credentials.user(user, file);
+    }
+    let etcd =
+        Etcd::connect_with(&cli.etcd, Duration::from_secs(cli.timeout), &credentials).await?;
     let keys = Keyspace::new(&cli.root);
     match cli.command {
         Command::Init {
