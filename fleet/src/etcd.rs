@@ -3,6 +3,7 @@
 
 use crate::credentials::Credentials;
 use crate::error::FleetError;
+use crate::feed::Feeds;
 use etcd_client::{Client, ConnectOptions};
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +17,8 @@ pub struct Etcd {
     client: Client,
     endpoints: String,
     timeout: Duration,
+    /// The watches that keep this connection's members' mirrors current, one per subnet.
+    feeds: Feeds,
 }
 
 impl Etcd {
@@ -68,6 +71,7 @@ impl Etcd {
             client,
             endpoints: names,
             timeout,
+            feeds: Feeds::default(),
         };
         // The client connects lazily: ask the cluster once, so a wrong endpoint is reported
         // here and not at the first claim.
@@ -92,6 +96,11 @@ impl Etcd {
     /// A client handle for one call (a clone shares the connection).
     pub fn client(&self) -> Client {
         self.client.clone()
+    }
+
+    /// The subnet watches of this connection.
+    pub(crate) fn feeds(&self) -> &Feeds {
+        &self.feeds
     }
 
     /// The endpoints, as errors name them.

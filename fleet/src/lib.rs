@@ -33,6 +33,7 @@ mod config;
 mod credentials;
 mod error;
 mod etcd;
+mod feed;
 mod keyspace;
 mod member;
 mod mirror;

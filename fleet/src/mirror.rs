@@ -22,6 +22,10 @@ pub struct Mirror {
     pub config: FleetConfig,
     pub subnet: Subnet,
     chunks: BTreeMap<u64, Stored>,
+    /// The store revision up to which every chunk change has been read (0: nothing read yet).
+    /// Chunk keys are written, never deleted, so a read of the chunks changed since this
+    /// revision brings the whole mirror up to date.
+    pub synced: i64,
 }
 
 impl Mirror {
@@ -30,6 +34,7 @@ impl Mirror {
             config,
             subnet,
             chunks: BTreeMap::new(),
+            synced: 0,
         }
     }
 

@@ -5,6 +5,7 @@ use crate::chunk::{Chunk, Kind, Run};
 use crate::config::FleetConfig;
 use crate::error::FleetError;
 use crate::etcd::Etcd;
+use crate::feed::{subscribe, Batch, Subscription};
 use crate::keyspace::Keyspace;
 use crate::member::Member;
 use crate::mirror::{take, Mirror, Stored};
@@ -12,8 +13,9 @@ use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use ipnet::IpNet;
 use pdipam::{Holder, PrefixFailure, ReservationKind, Subnet, SubnetError, SubnetStats};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use tokio::sync::broadcast;
 
 /// Attempts a claim makes before [`FleetError::Contention`]: each lost attempt means another
 /// member committed in the same chunk meanwhile, so the fleet as a whole made progress; the
@@ -48,6 +50,14 @@ pub struct FleetSubnet {
     /// Transactions sent, and those lost to another member's change.
     transactions: AtomicU64,
     conflicts: AtomicU64,
+    /// Chunk values read by refreshes (what a full subnet costs to learn).
+    chunks_read: AtomicU64,
+    /// The watch feeding the mirror (none for [`FleetSubnet::open_unwatched`]), and what it
+    /// broadcast that this member has not applied yet.
+    feed: Option<Subscription>,
+    /// The feed may have missed changes since the last read: `synced` stays where the last
+    /// read left it until the next one.
+    gap: AtomicBool,
 }
 
 /// A commit whose outcome is unknown: the chunk it targeted, the revision it compared, and
@@ -115,6 +125,31 @@ impl FleetSubnet {
         cidr: IpNet,
         member: &Member,
     ) -> Result<Self, FleetError> {
+        Self::open_with(etcd, keys, cidr, member, true).await
+    }
+
+    /// Opens the fleet subnet as [`open`](Self::open) does, without a watch: for a short-lived
+    /// process (a CNI call) that makes a claim or two and exits. Its mirror is as fresh as its
+    /// last read; lost races and refusals read what changed.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn open_unwatched(
+        etcd: &Etcd,
+        keys: &Keyspace,
+        cidr: IpNet,
+        member: &Member,
+    ) -> Result<Self, FleetError> {
+        Self::open_with(etcd, keys, cidr, member, false).await
+    }
+
+    async fn open_with(
+        etcd: &Etcd,
+        keys: &Keyspace,
+        cidr: IpNet,
+        member: &Member,
+        watched: bool,
+    ) -> Result<Self, FleetError> {
         let config = read_config(etcd, keys, cidr).await?;
         let subnet = config
             .build()
@@ -122,6 +157,13 @@ impl FleetSubnet {
         let hash = fnv1a(member.name().as_bytes());
         let start_chunk = hash % config.chunk_count();
         let stride = ((hash >> 32) | 1) % config.chunk_count().max(1);
+        // Subscribed before the first read: every later change is in the read or received.
+        let feed = if watched {
+            let (feed, receiver) = subscribe(etcd, keys, &config).await?;
+            Some((feed, Mutex::new(receiver)))
+        } else {
+            None
+        };
         let fleet = FleetSubnet {
             etcd: etcd.clone(),
             keys: keys.clone(),
@@ -134,9 +176,55 @@ impl FleetSubnet {
             pending: Mutex::new(None),
             transactions: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
+            chunks_read: AtomicU64::new(0),
+            feed,
+            gap: AtomicBool::new(false),
         };
         fleet.refresh().await?;
         Ok(fleet)
+    }
+
+    /// Applies what the watch delivered since the last call; after a gap (this member fell
+    /// behind, or the watch lost events), reads what changed instead.
+    ///
+    /// # Errors
+    /// The read's.
+    async fn catch_up(&self) -> Result<(), FleetError> {
+        let Some((_, receiver)) = &self.feed else {
+            return Ok(());
+        };
+        loop {
+            let next = receiver
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_recv();
+            match next {
+                Ok(batch) => match &*batch {
+                    Batch::Chunks { changes, through } => {
+                        let mut mirror = self.mirror();
+                        for (index, stored) in changes {
+                            mirror.apply(*index, stored.clone());
+                        }
+                        if !self.gap.load(Ordering::Relaxed) {
+                            mirror.synced = mirror.synced.max(*through);
+                        }
+                    }
+                    Batch::Gap => self.gap.store(true, Ordering::Relaxed),
+                },
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    self.gap.store(true, Ordering::Relaxed)
+                }
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    self.gap.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        if self.gap.load(Ordering::Relaxed) {
+            self.refresh().await?;
+        }
+        Ok(())
     }
 
     /// The subnet.
@@ -149,20 +237,23 @@ impl FleetSubnet {
         &self.node
     }
 
-    /// Reads every chunk again (one range read at one revision) into the mirror.
+    /// Brings the mirror up to date with one range read: the first read takes every chunk; each
+    /// later one only the chunks changed since the last (`min_mod_revision`), so confirming that
+    /// a subnet is full reads nothing that has not changed.
     ///
     /// # Errors
     /// [`FleetError::Corrupt`] naming the key, or etcd's. The mirror is unchanged on error.
     pub async fn refresh(&self) -> Result<(), FleetError> {
         let cidr = self.cidr();
         let prefix = self.keys.chunks(cidr);
+        let synced = self.mirror().synced;
+        let mut options = GetOptions::new().with_prefix();
+        if synced > 0 {
+            options = options.with_min_mod_revision(synced + 1);
+        }
         let resp = self
             .etcd
-            .call(
-                self.etcd
-                    .client()
-                    .get(prefix, Some(GetOptions::new().with_prefix())),
-            )
+            .call(self.etcd.client().get(prefix, Some(options)))
             .await?;
         let mut read = Vec::new();
         for kv in resp.kvs() {
@@ -176,10 +267,15 @@ impl FleetSubnet {
                 self.parse_chunk(&key, index, kv.value(), kv.mod_revision())?,
             ));
         }
+        self.chunks_read
+            .fetch_add(read.len() as u64, Ordering::Relaxed);
         let mut mirror = self.mirror();
         for (index, stored) in read {
             mirror.apply(index, stored);
         }
+        let revision = resp.header().map_or(0, |h| h.revision());
+        mirror.synced = mirror.synced.max(revision);
+        self.gap.store(false, Ordering::Relaxed);
         Ok(())
     }
 
@@ -198,6 +294,7 @@ impl FleetSubnet {
         self.check_length(len)?;
         let (mut lost, mut refreshed) = (0, false);
         for _ in 0..MAX_ATTEMPTS {
+            self.catch_up().await?;
             let picked = {
                 let mirror = self.mirror();
                 match self.pick_prefix(&mirror, len) {
@@ -234,12 +331,13 @@ impl FleetSubnet {
         Err(self.contention())
     }
 
-    /// After a lost race: every second one in a row, the whole mirror is read again. The
-    /// else-branch's read only updates the chunk that was lost; when chunks fill up, a mirror
-    /// that learns of them one lost race at a time pays a round trip per full chunk.
+    /// After a lost race, a member without a watch reads what changed every second one in a
+    /// row: the else-branch's read only updates the chunk that was lost, and a mirror that
+    /// learns of full chunks one lost race at a time pays a round trip per chunk. A watched
+    /// member's mirror is kept current by its watch.
     async fn after_conflict(&self, lost: &mut u32) -> Result<(), FleetError> {
         *lost += 1;
-        if *lost % 2 == 0 {
+        if self.feed.is_none() && *lost % 2 == 0 {
             self.refresh().await?;
         }
         Ok(())
@@ -267,6 +365,7 @@ impl FleetSubnet {
         self.settle().await?;
         let (mut lost, mut refreshed) = (0, false);
         for _ in 0..MAX_ATTEMPTS {
+            self.catch_up().await?;
             let picked = {
                 let mirror = self.mirror();
                 mirror.subnet.allocate_ip().map(|addr| {
@@ -390,6 +489,12 @@ impl FleetSubnet {
             self.transactions.load(Ordering::Relaxed),
             self.conflicts.load(Ordering::Relaxed),
         )
+    }
+
+    /// Chunk values this member's refreshes have read (its first read takes every chunk; later
+    /// ones only those changed since).
+    pub fn chunks_read(&self) -> u64 {
+        self.chunks_read.load(Ordering::Relaxed)
     }
 
     /// This node's allocations, as last read.

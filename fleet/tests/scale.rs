@@ -21,17 +21,20 @@ fn a_thousand_members_fill_a_16_and_never_share_a_block() {
         // A timeout long enough for a thousand members' calls queued on one connection.
         let etcd = server.connect(Duration::from_secs(30)).await;
         let keys = Keyspace::new("");
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
-            .await
-            .unwrap();
+        let mut config = FleetConfig::new(cidr);
+        if let Ok(len) = std::env::var("PDIPAM_SCALE_CHUNK_LEN") {
+            config = config.chunk_len(len.parse().unwrap());
+        }
+        FleetSubnet::init(&etcd, &keys, &config).await.unwrap();
         let started = Instant::now();
         let fill = claim_until_full(&etcd, &keys, cidr, 1000).await;
         let (sent, lost) = fill.transactions;
         eprintln!(
             "1000 members filled a /16 in {:?}: {sent} transactions, {lost} lost to a conflict, \
-             {} calls found etcd unavailable",
+             {} calls found etcd unavailable, {} chunk values read",
             started.elapsed(),
-            fill.failed
+            fill.failed,
+            fill.chunks_read
         );
         let all = fill.claims;
         let distinct: HashSet<IpNet> = all.iter().copied().collect();

@@ -138,7 +138,8 @@ impl Session {
                 let keys = Keyspace::new(&fleet.root);
                 let (member, fresh) =
                     Member::resume(&etcd, &keys, &fleet.node_name, fleet.lease).await?;
-                let subnet = FleetSubnet::open(&etcd, &keys, fleet.subnet, &member).await?;
+                let subnet =
+                    FleetSubnet::open_unwatched(&etcd, &keys, fleet.subnet, &member).await?;
                 let stale = subnet.held().iter().any(|r| r.lease != member.lease());
                 if fresh || stale {
                     subnet.adopt().await?;

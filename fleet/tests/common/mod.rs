@@ -54,6 +54,8 @@ pub struct Fill {
     pub failed: usize,
     /// Commit transactions sent, and those lost to a conflict.
     pub transactions: (u64, u64),
+    /// Chunk values the members' refreshes read, first reads included.
+    pub chunks_read: u64,
 }
 
 /// `members` nodes (`node-0000`, ...) claim /28s of `cidr` at once until it is full. A call
@@ -91,17 +93,25 @@ pub async fn claim_until_full(etcd: &Etcd, keys: &Keyspace, cidr: IpNet, members
                     Err(e) => panic!("{name}: {e}"),
                 }
             }
-            (me, mine, failed, subnet.transactions())
+            (
+                me,
+                mine,
+                failed,
+                subnet.transactions(),
+                subnet.chunks_read(),
+            )
         }));
     }
     let mut fill = Fill {
         claims: Vec::new(),
         failed: 0,
         transactions: (0, 0),
+        chunks_read: 0,
     };
     let mut registered = Vec::new();
     for t in tasks {
-        let (me, mine, failed, (sent, lost)) = t.await.unwrap();
+        let (me, mine, failed, (sent, lost), read) = t.await.unwrap();
+        fill.chunks_read += read;
         fill.claims.extend(mine);
         fill.failed += failed;
         fill.transactions.0 += sent;
