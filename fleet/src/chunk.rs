@@ -55,11 +55,19 @@ impl Chunk {
         Ok(chunk)
     }
 
-    /// Checks that every allocation lies in `range`, in address order, none overlapping.
+    /// Checks that every allocation lies in `range`, in address order, none overlapping. A
+    /// prefix larger than a chunk is listed, whole, in every chunk it covers, alone.
     pub fn check(&self, range: IpNet) -> Result<(), String> {
         for r in &self.runs {
-            if !range.contains(&r.cidr) {
+            let covers = r.cidr.contains(&range) && r.cidr.prefix_len() < range.prefix_len();
+            if !range.contains(&r.cidr) && !covers {
                 return Err(format!("{} lies outside the chunk {range}", r.cidr));
+            }
+            if covers && self.runs.len() > 1 {
+                return Err(format!(
+                    "{} covers the whole chunk {range} but is not alone in it",
+                    r.cidr
+                ));
             }
             if r.cidr != r.cidr.trunc() {
                 return Err(format!("{} is not aligned", r.cidr));
@@ -135,5 +143,14 @@ mod tests {
             .unwrap_err()
             .contains("overlap"));
         assert!(Chunk::from_bytes(b"{\"runs\":3}", range).is_err());
+        // A prefix larger than the chunk: listed whole, and alone.
+        let spanning = Chunk::default().with(run("10.0.0.0/21"));
+        assert!(Chunk::from_bytes(&spanning.to_bytes(), range).is_ok());
+        let crowded = Chunk {
+            runs: vec![run("10.0.0.0/21"), run("10.0.5.0/28")],
+        };
+        assert!(Chunk::from_bytes(&crowded.to_bytes(), range)
+            .unwrap_err()
+            .contains("not alone"));
     }
 }

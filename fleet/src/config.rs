@@ -24,8 +24,10 @@ pub struct FleetConfig {
 }
 
 impl FleetConfig {
-    /// A subnet with the AWS profile, no reservations, and chunks of 1024 units (a /22 of IPv4,
-    /// 64 /28s; a /70 of IPv6 /80s), or the whole subnet when it is smaller.
+    /// A subnet with the AWS profile, no reservations, and chunks of 16 units: an IPv4 /28 (one
+    /// delegated prefix per key, so claims conflict only when they want the same /28), sixteen
+    /// IPv6 /80s; coarser where that would make more than 65536 keys, the whole subnet where it
+    /// is smaller. BENCHMARKS.md has the measurements behind the choice.
     pub fn new(cidr: IpNet) -> Self {
         let unit = match cidr {
             IpNet::V4(_) => 32,
@@ -36,7 +38,9 @@ impl FleetConfig {
             profile: ReservedProfile::Aws,
             fallback_to_unreserved: true,
             reservations: Vec::new(),
-            chunk_len: cidr.prefix_len().max(unit - 10),
+            chunk_len: (unit - 4)
+                .min(cidr.prefix_len().saturating_add(16))
+                .max(cidr.prefix_len()),
         }
     }
 
@@ -71,7 +75,16 @@ impl FleetConfig {
         net_from(self.cidr, start, self.chunk_len)
     }
 
-    /// The chunk holding `cidr` (which must lie in the subnet and be no larger than a chunk).
+    /// The chunks `cidr` lies in (which must lie in the subnet): one, or every chunk a prefix
+    /// larger than a chunk covers.
+    pub fn chunks_of(&self, cidr: IpNet) -> std::ops::Range<u64> {
+        let first = self.chunk_of(cidr);
+        let count = 1u64 << self.chunk_len.saturating_sub(cidr.prefix_len()).min(63);
+        first..first + count
+    }
+
+    /// The chunk holding `cidr` (the first, for a prefix larger than a chunk; `cidr` must lie
+    /// in the subnet).
     pub fn chunk_of(&self, cidr: IpNet) -> u64 {
         let shift = u32::from(self.max_len() - self.chunk_len);
         ((addr_u128(cidr) - addr_u128(self.cidr)) >> shift) as u64
@@ -140,15 +153,19 @@ mod tests {
     #[test]
     fn chunks_tile_the_subnet() {
         let c = FleetConfig::new("10.0.0.0/16".parse().unwrap());
-        assert_eq!((c.chunk_len, c.chunk_count()), (22, 64));
-        assert_eq!(c.chunk_cidr(1).to_string(), "10.0.4.0/22");
-        assert_eq!(c.chunk_of("10.0.7.240/28".parse().unwrap()), 1);
-        assert_eq!(c.chunk_of("10.0.255.255/32".parse().unwrap()), 63);
-        let small = FleetConfig::new("10.0.0.0/24".parse().unwrap());
-        assert_eq!((small.chunk_len, small.chunk_count()), (24, 1));
+        assert_eq!((c.chunk_len, c.chunk_count()), (28, 4096));
+        assert_eq!(c.chunk_cidr(1).to_string(), "10.0.0.16/28");
+        assert_eq!(c.chunk_of("10.0.7.240/28".parse().unwrap()), 127);
+        assert_eq!(c.chunk_of("10.0.255.255/32".parse().unwrap()), 4095);
+        assert_eq!(c.chunks_of("10.0.1.0/24".parse().unwrap()), 16..32);
+        assert_eq!(c.chunks_of("10.0.1.5/32".parse().unwrap()), 16..17);
+        let big = FleetConfig::new("10.0.0.0/8".parse().unwrap());
+        assert_eq!((big.chunk_len, big.chunk_count()), (24, 65536));
+        let small = FleetConfig::new("10.0.0.0/28".parse().unwrap());
+        assert_eq!((small.chunk_len, small.chunk_count()), (28, 1));
         let v6 = FleetConfig::new("2600:1f14::/64".parse().unwrap());
-        assert_eq!((v6.chunk_len, v6.chunk_count()), (70, 64));
-        assert_eq!(v6.chunk_cidr(1).to_string(), "2600:1f14:0:0:400::/70");
+        assert_eq!((v6.chunk_len, v6.chunk_count()), (76, 4096));
+        assert_eq!(v6.chunk_cidr(1).to_string(), "2600:1f14:0:0:10::/76");
         assert!(small.clone().chunk_len(20).build().is_err());
         assert!(small.build().is_ok());
     }

@@ -109,8 +109,8 @@ pub enum FleetError {
         /// The node asking.
         node: String,
     },
-    /// A prefix larger than a chunk: claims touch one chunk each.
-    #[error("/{len} is larger than a chunk (/{chunk_len}) of {cidr}")]
+    /// A prefix that would span more than 64 chunks: one transaction covers at most 64.
+    #[error("/{len} spans more than 64 chunks (/{chunk_len}) of {cidr}: one etcd transaction covers at most 64; create the fleet subnet with a coarser --chunk-len")]
     LargerThanChunk {
         /// The subnet.
         cidr: IpNet,

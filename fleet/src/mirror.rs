@@ -6,7 +6,7 @@ use crate::chunk::{Chunk, Kind, Run};
 use crate::config::FleetConfig;
 use ipnet::IpNet;
 use pdipam::Subnet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A chunk as read: its value and the `mod_revision` a commit compares (0: the key is absent).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct Mirror {
     pub config: FleetConfig,
     pub subnet: Subnet,
     chunks: BTreeMap<u64, Stored>,
+    /// Prefixes larger than a chunk, with how many chunks list them as last read: the
+    /// in-process subnet holds one from the first chunk that lists it to the last that drops it.
+    spans: HashMap<IpNet, u64>,
     /// The store revision up to which every chunk change has been read (0: nothing read yet).
     /// Chunk keys are written, never deleted, so a read of the chunks changed since this
     /// revision brings the whole mirror up to date.
@@ -34,6 +37,7 @@ impl Mirror {
             config,
             subnet,
             chunks: BTreeMap::new(),
+            spans: HashMap::new(),
             synced: 0,
         }
     }
@@ -41,6 +45,11 @@ impl Mirror {
     /// The chunk as last read (empty and absent when never read).
     pub fn stored(&self, index: u64) -> Stored {
         self.chunks.get(&index).cloned().unwrap_or_default()
+    }
+
+    /// The chunk as last read, if it was.
+    pub fn get(&self, index: u64) -> Option<&Stored> {
+        self.chunks.get(&index)
     }
 
     /// Every chunk read so far.
@@ -61,6 +70,7 @@ impl Mirror {
                 .runs
                 .iter()
                 .any(|n| n.cidr == r.cidr && n.kind == r.kind)
+                && self.last_listing(r.cidr)
             {
                 let _ = self.subnet.release(r.cidr);
             }
@@ -71,6 +81,7 @@ impl Mirror {
                 .runs
                 .iter()
                 .any(|o| o.cidr == r.cidr && o.kind == r.kind)
+                && self.first_listing(r.cidr)
             {
                 // Checked when read (inside the chunk, no overlap); a failure here means the
                 // allocation sits on a reserved address, which verify() reports.
@@ -78,6 +89,34 @@ impl Mirror {
             }
         }
         self.chunks.insert(index, stored);
+    }
+
+    /// Counts one more chunk listing `cidr`: true when it is the first (always, for an
+    /// allocation inside one chunk).
+    fn first_listing(&mut self, cidr: IpNet) -> bool {
+        if cidr.prefix_len() >= self.config.chunk_len {
+            return true;
+        }
+        let n = self.spans.entry(cidr).or_insert(0);
+        *n += 1;
+        *n == 1
+    }
+
+    /// Counts one chunk less listing `cidr`: true when none lists it any more.
+    fn last_listing(&mut self, cidr: IpNet) -> bool {
+        if cidr.prefix_len() >= self.config.chunk_len {
+            return true;
+        }
+        match self.spans.get_mut(&cidr) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                self.spans.remove(&cidr);
+                true
+            }
+        }
     }
 
     /// The holder of `cidr` as recorded.

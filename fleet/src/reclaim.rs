@@ -76,7 +76,10 @@ impl Reclaimer {
         let mut due: BTreeMap<u64, Vec<Run>> = BTreeMap::new();
         for (index, (chunk, _)) in &snap.chunks {
             for run in &chunk.runs {
-                if snap.leases.get(&run.node) == Some(&run.lease) {
+                // A prefix larger than a chunk counts once, from the first chunk it covers.
+                if snap.leases.get(&run.node) == Some(&run.lease)
+                    || snap.config.chunk_of(run.cidr) != *index
+                {
                     continue;
                 }
                 let id = (run.cidr, run.node.clone(), run.lease);
@@ -92,10 +95,10 @@ impl Reclaimer {
         }
         // Orphans no longer orphaned (adopted, released) are forgotten.
         self.first_seen = orphans_now;
-        for (index, runs) in due {
+        for (_, runs) in due {
             report
                 .freed
-                .extend(free(&self.etcd, &self.keys, &snap, index, &runs).await?);
+                .extend(free_all(&self.etcd, &self.keys, &snap, &runs).await?);
         }
         for r in &report.freed {
             self.first_seen.remove(&(r.cidr, r.node.clone(), r.lease));
@@ -130,41 +133,84 @@ pub async fn release_node(
         let runs: Vec<Run> = chunk
             .runs
             .iter()
-            .filter(|r| r.node == node)
+            // A prefix larger than a chunk is freed once, from the first chunk it covers.
+            .filter(|r| r.node == node && snap.config.chunk_of(r.cidr) == *index)
             .cloned()
             .collect();
         if !runs.is_empty() {
-            freed.extend(free(etcd, keys, &snap, *index, &runs).await?);
+            freed.extend(free_all(etcd, keys, &snap, &runs).await?);
         }
     }
     Ok(freed)
 }
 
-/// Frees `runs` of chunk `index` in one transaction that holds only if the chunk is unchanged
-/// since `snap` and no run's node has a registration under the run's lease. A chunk changed
-/// meanwhile is left for the next pass.
+/// Frees `runs` (all in one chunk, or one prefix larger than a chunk, as listed in the first
+/// chunk it covers; the same run listed again from the other chunks it covers is skipped).
+async fn free_all(
+    etcd: &Etcd,
+    keys: &Keyspace,
+    snap: &Snapshot,
+    runs: &[Run],
+) -> Result<Vec<Run>, FleetError> {
+    let mut freed = Vec::new();
+    let mut spanning = Vec::new();
+    let mut within: BTreeMap<u64, Vec<Run>> = BTreeMap::new();
+    for r in runs {
+        if r.cidr.prefix_len() < snap.config.chunk_len {
+            if !spanning.contains(r) {
+                spanning.push(r.clone());
+            }
+        } else {
+            within
+                .entry(snap.config.chunk_of(r.cidr))
+                .or_default()
+                .push(r.clone());
+        }
+    }
+    for (index, runs) in within {
+        freed.extend(free(etcd, keys, snap, &[index], &runs).await?);
+    }
+    for r in spanning {
+        let indices: Vec<u64> = snap
+            .config
+            .chunks_of(r.cidr)
+            .filter(|i| snap.chunks.contains_key(i))
+            .collect();
+        freed.extend(free(etcd, keys, snap, &indices, std::slice::from_ref(&r)).await?);
+    }
+    Ok(freed)
+}
+
+/// Frees `runs` from the chunks `indices` in one transaction that holds only if every chunk
+/// is unchanged since `snap` and no run's node has a registration under the run's lease. A
+/// chunk changed meanwhile leaves them for the next pass.
 async fn free(
     etcd: &Etcd,
     keys: &Keyspace,
     snap: &Snapshot,
-    index: u64,
+    indices: &[u64],
     runs: &[Run],
 ) -> Result<Vec<Run>, FleetError> {
-    let (chunk, revision) = &snap.chunks[&index];
-    let key = keys.chunk(snap.config.cidr, index);
-    let kept = Chunk {
-        runs: chunk
-            .runs
-            .iter()
-            .filter(|r| !runs.contains(r))
-            .cloned()
-            .collect(),
-    };
-    let mut compares = vec![Compare::mod_revision(
-        key.clone(),
-        CompareOp::Equal,
-        *revision,
-    )];
+    let mut compares = Vec::new();
+    let mut puts = Vec::new();
+    for index in indices {
+        let (chunk, revision) = &snap.chunks[index];
+        let key = keys.chunk(snap.config.cidr, *index);
+        let kept = Chunk {
+            runs: chunk
+                .runs
+                .iter()
+                .filter(|r| !runs.contains(r))
+                .cloned()
+                .collect(),
+        };
+        compares.push(Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            *revision,
+        ));
+        puts.push(TxnOp::put(key, kept.to_bytes(), None));
+    }
     for r in runs {
         // An absent registration compares as lease 0, which no run holds.
         compares.push(Compare::lease(
@@ -173,9 +219,7 @@ async fn free(
             r.lease,
         ));
     }
-    let txn = Txn::new()
-        .when(compares)
-        .and_then([TxnOp::put(key, kept.to_bytes(), None)]);
+    let txn = Txn::new().when(compares).and_then(puts);
     let resp = etcd.call(etcd.client().txn(txn)).await?;
     Ok(if resp.succeeded() {
         runs.to_vec()

@@ -22,6 +22,11 @@ use tokio::sync::broadcast;
 /// bound only stops a member that loses every race for minutes on end.
 const MAX_ATTEMPTS: u32 = 1000;
 
+/// A prefix larger than a chunk is claimed in one transaction over every chunk it covers: at
+/// most 2^6 = 64 of them, as etcd allows 128 operations per transaction branch by default
+/// (`--max-txn-ops`) and the else-branch reads each chunk and the registration.
+const MAX_SPAN_LOG2: u8 = 6;
+
 /// A subnet shared through etcd, as one member (node) sees it.
 ///
 /// It keeps a mirror of every chunk it has read; a claim picks its candidate locally with
@@ -60,12 +65,11 @@ pub struct FleetSubnet {
     gap: AtomicBool,
 }
 
-/// A commit whose outcome is unknown: the chunk it targeted, the revision it compared, and
-/// what it did.
+/// A commit whose outcome is unknown: the chunks it targeted as it saw them (their revisions
+/// are what it compared), and what it did.
 #[derive(Clone)]
 struct Pending {
-    index: u64,
-    seen: Stored,
+    seen: Vec<(u64, Stored)>,
     change: Change,
 }
 
@@ -190,8 +194,17 @@ impl FleetSubnet {
     /// # Errors
     /// The read's.
     async fn catch_up(&self) -> Result<(), FleetError> {
+        if self.drain() {
+            self.refresh().await?;
+        }
+        Ok(())
+    }
+
+    /// Applies what the watch delivered since the last call, without waiting; true when there
+    /// was a gap since the last read (the mirror may miss changes until the next read).
+    fn drain(&self) -> bool {
         let Some((_, receiver)) = &self.feed else {
-            return Ok(());
+            return false;
         };
         loop {
             let next = receiver
@@ -221,10 +234,7 @@ impl FleetSubnet {
                 }
             }
         }
-        if self.gap.load(Ordering::Relaxed) {
-            self.refresh().await?;
-        }
-        Ok(())
+        self.gap.load(Ordering::Relaxed)
     }
 
     /// The subnet.
@@ -298,7 +308,10 @@ impl FleetSubnet {
             let picked = {
                 let mirror = self.mirror();
                 match self.pick_prefix(&mirror, len) {
-                    Some(cidr) => Ok((mirror.config.chunk_of(cidr), self.run(cidr, Kind::Prefix))),
+                    Some(cidr) => Ok((
+                        mirror.config.chunks_of(cidr).collect::<Vec<_>>(),
+                        self.run(cidr, Kind::Prefix),
+                    )),
                     // The mirror's own automatic claim names the refusal users know.
                     None => Err(match mirror.subnet.allocate_prefix(len) {
                         Err(e) => e,
@@ -312,10 +325,10 @@ impl FleetSubnet {
                     }),
                 }
             };
-            let (index, run) = match picked {
+            let (indices, run) = match picked {
                 Ok(p) => p,
                 // The mirror may still show blocks other members have released since it read
-                // them: a refusal is believed only after reading everything again.
+                // them: a refusal is believed only after reading what changed.
                 Err(_) if !refreshed => {
                     self.refresh().await?;
                     refreshed = true;
@@ -323,7 +336,7 @@ impl FleetSubnet {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if self.commit(index, Change::Add(run.clone())).await? {
+            if self.commit(&indices, Change::Add(run.clone())).await? {
                 return Ok(run.cidr);
             }
             self.after_conflict(&mut lost).await?;
@@ -385,7 +398,7 @@ impl FleetSubnet {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if self.commit(index, Change::Add(run.clone())).await? {
+            if self.commit(&[index], Change::Add(run.clone())).await? {
                 return Ok(run.cidr.addr());
             }
             self.after_conflict(&mut lost).await?;
@@ -416,9 +429,9 @@ impl FleetSubnet {
                 let mirror = self.mirror();
                 mirror
                     .run(cidr)
-                    .map(|run| (run, mirror.config.chunk_of(cidr)))
+                    .map(|run| (run, mirror.config.chunks_of(cidr).collect::<Vec<_>>()))
             };
-            let Some((run, index)) = found else {
+            let Some((run, indices)) = found else {
                 // Unknown as last read: perhaps claimed (by another member) since.
                 if refreshed {
                     return Err(SubnetError::NotAllocated { cidr }.into());
@@ -434,7 +447,7 @@ impl FleetSubnet {
                     node: self.node.clone(),
                 });
             }
-            if self.commit(index, Change::Remove(cidr)).await? {
+            if self.commit(&indices, Change::Remove(cidr)).await? {
                 return Ok(());
             }
         }
@@ -473,7 +486,7 @@ impl FleetSubnet {
                     }
                     (chunk, count)
                 };
-                if count == 0 || self.commit(index, Change::Replace(chunk)).await? {
+                if count == 0 || self.commit(&[index], Change::Replace(chunk)).await? {
                     adopted += count;
                     break;
                 }
@@ -499,6 +512,7 @@ impl FleetSubnet {
 
     /// This node's allocations, as last read.
     pub fn held(&self) -> Vec<Run> {
+        self.drain();
         let mirror = self.mirror();
         mirror
             .chunks()
@@ -510,6 +524,7 @@ impl FleetSubnet {
 
     /// The allocation `cidr` (exactly), with its holder, as last read.
     pub fn allocation(&self, cidr: IpNet) -> Option<Run> {
+        self.drain();
         let mirror = self.mirror();
         if !mirror.config.cidr.contains(&cidr) || cidr.prefix_len() < mirror.config.chunk_len {
             return None;
@@ -523,12 +538,14 @@ impl FleetSubnet {
     /// # Errors
     /// An address outside the subnet or of the other family.
     pub fn holder(&self, addr: IpAddr) -> Result<Option<Holder>, FleetError> {
+        self.drain();
         Ok(self.mirror().subnet.holder(addr)?)
     }
 
-    /// Statistics of the subnet as last read (free addresses, free aligned blocks, the largest
+    /// Statistics of the subnet as last read or delivered by the watch (free addresses, free aligned blocks, the largest
     /// free block, fragmentation), as [`Subnet::stats`] gives them.
     pub fn stats(&self) -> SubnetStats {
+        self.drain();
         self.mirror().subnet.stats()
     }
 
@@ -538,6 +555,7 @@ impl FleetSubnet {
     /// # Errors
     /// A length the subnet cannot hand out.
     pub fn explain_prefix_failure(&self, len: u8) -> Result<PrefixFailure, FleetError> {
+        self.drain();
         Ok(self.mirror().subnet.explain_prefix_failure(len)?)
     }
 
@@ -567,7 +585,7 @@ impl FleetSubnet {
 
     fn check_length(&self, len: u8) -> Result<(), FleetError> {
         let mirror = self.mirror();
-        if len < mirror.config.chunk_len {
+        if mirror.config.chunk_len.saturating_sub(len) > MAX_SPAN_LOG2 {
             return Err(FleetError::LargerThanChunk {
                 cidr: mirror.config.cidr,
                 len,
@@ -587,11 +605,11 @@ impl FleetSubnet {
                 let run = self.run(cidr, kind);
                 take(&mirror.subnet, &run).map(|()| {
                     let _ = mirror.subnet.release(cidr);
-                    mirror.config.chunk_of(cidr)
+                    mirror.config.chunks_of(cidr).collect::<Vec<_>>()
                 })
             };
-            let index = match checked {
-                Ok(index) => index,
+            let indices = match checked {
+                Ok(indices) => indices,
                 // Taken as last read: perhaps released since; believed after reading again.
                 Err(
                     SubnetError::AlreadyAllocated { .. } | SubnetError::NotOneAllocation { .. },
@@ -603,7 +621,7 @@ impl FleetSubnet {
                 Err(e) => return Err(e.into()),
             };
             if self
-                .commit(index, Change::Add(self.run(cidr, kind)))
+                .commit(&indices, Change::Add(self.run(cidr, kind)))
                 .await?
             {
                 return Ok(());
@@ -641,11 +659,8 @@ impl FleetSubnet {
         let walk = (0..chunks).map(|k| (self.start_chunk + k * self.stride) % chunks);
         let mine = |index: &u64| {
             mirror
-                .stored(*index)
-                .chunk
-                .runs
-                .iter()
-                .any(|r| r.node == self.node)
+                .get(*index)
+                .is_some_and(|s| s.chunk.runs.iter().any(|r| r.node == self.node))
         };
         let order: Vec<u64> = walk
             .clone()
@@ -653,6 +668,27 @@ impl FleetSubnet {
             .chain(walk.filter(|i| !mine(i)))
             .collect();
         for allowed in tiers {
+            if len < config.chunk_len {
+                // Larger than a chunk: the blocks in address order, from the one holding this
+                // node's start chunk.
+                let mut blocks: Vec<IpNet> = config
+                    .cidr
+                    .subnets(len)
+                    .map(Iterator::collect)
+                    .unwrap_or_default();
+                let per_block = 1u64 << (config.chunk_len - len);
+                if !blocks.is_empty() {
+                    let start = (self.start_chunk / per_block) as usize % blocks.len();
+                    blocks.rotate_left(start);
+                }
+                let free = blocks
+                    .into_iter()
+                    .find(|b| allowed(b) && mirror.subnet.is_free(*b).unwrap_or(false));
+                if free.is_some() {
+                    return free;
+                }
+                continue;
+            }
             for &index in &order {
                 let Ok(blocks) = config.chunk_cidr(index).subnets(len) else {
                     continue;
@@ -667,35 +703,49 @@ impl FleetSubnet {
         None
     }
 
-    /// One transaction on chunk `index`; `Ok(false)` when another member changed the chunk
-    /// first (the mirror now holds what it did, and the caller tries again).
-    async fn commit(&self, index: u64, change: Change) -> Result<bool, FleetError> {
+    /// One transaction on the chunks `indices` (one, or the chunks a prefix larger than a
+    /// chunk covers), doing `change` to each; `Ok(false)` when another member changed one of
+    /// them first (the mirror now holds what it did, and the caller tries again).
+    async fn commit(&self, indices: &[u64], change: Change) -> Result<bool, FleetError> {
         let cidr = self.cidr();
-        let key = self.keys.chunk(cidr, index);
         let node_key = self.keys.node(&self.node);
-        let (seen, next) = {
+        let mut parts = Vec::new();
+        {
             let mirror = self.mirror();
-            let seen = mirror.stored(index);
-            let next = match &change {
-                Change::Add(run) => seen.chunk.with(run.clone()),
-                Change::Remove(c) => match seen.chunk.without(*c) {
-                    Some((chunk, _)) => chunk,
-                    None => return Err(SubnetError::NotAllocated { cidr: *c }.into()),
-                },
-                Change::Replace(chunk) => chunk.clone(),
-            };
-            (seen, next)
-        };
-        let txn = Txn::new()
-            .when([
-                Compare::mod_revision(key.clone(), CompareOp::Equal, seen.revision),
-                Compare::lease(node_key.clone(), CompareOp::Equal, self.lease),
-            ])
-            .and_then([TxnOp::put(key.clone(), next.to_bytes(), None)])
-            .or_else([
-                TxnOp::get(key.clone(), None),
-                TxnOp::get(node_key.clone(), None),
-            ]);
+            for &index in indices {
+                let seen = mirror.stored(index);
+                let next = match &change {
+                    Change::Add(run) => seen.chunk.with(run.clone()),
+                    Change::Remove(c) => match seen.chunk.without(*c) {
+                        Some((chunk, _)) => chunk,
+                        None => return Err(SubnetError::NotAllocated { cidr: *c }.into()),
+                    },
+                    Change::Replace(chunk) => chunk.clone(),
+                };
+                parts.push((index, seen, next));
+            }
+        }
+        let keys: Vec<String> = indices.iter().map(|i| self.keys.chunk(cidr, *i)).collect();
+        let mut compares: Vec<Compare> = parts
+            .iter()
+            .zip(&keys)
+            .map(|((_, seen, _), key)| {
+                Compare::mod_revision(key.clone(), CompareOp::Equal, seen.revision)
+            })
+            .collect();
+        compares.push(Compare::lease(
+            node_key.clone(),
+            CompareOp::Equal,
+            self.lease,
+        ));
+        let puts: Vec<TxnOp> = parts
+            .iter()
+            .zip(&keys)
+            .map(|((_, _, next), key)| TxnOp::put(key.clone(), next.to_bytes(), None))
+            .collect();
+        let mut gets: Vec<TxnOp> = vec![TxnOp::get(node_key.clone(), None)];
+        gets.extend(keys.iter().map(|key| TxnOp::get(key.clone(), None)));
+        let txn = Txn::new().when(compares).and_then(puts).or_else(gets);
         self.transactions.fetch_add(1, Ordering::Relaxed);
         let resp = match self.etcd.call(self.etcd.client().txn(txn)).await {
             Ok(resp) => resp,
@@ -703,8 +753,10 @@ impl FleetSubnet {
                 // The request may still reach etcd and apply: remember it, and settle it
                 // before anything else is committed.
                 *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(Pending {
-                    index,
-                    seen,
+                    seen: parts
+                        .iter()
+                        .map(|(i, seen, _)| (*i, seen.clone()))
+                        .collect(),
                     change,
                 });
                 return Err(e);
@@ -712,17 +764,20 @@ impl FleetSubnet {
         };
         let revision = resp.header().map_or(0, |h| h.revision());
         if resp.succeeded() {
-            self.mirror().apply(
-                index,
-                Stored {
-                    chunk: next,
-                    revision,
-                },
-            );
+            let mut mirror = self.mirror();
+            for (index, _, next) in parts {
+                mirror.apply(
+                    index,
+                    Stored {
+                        chunk: next,
+                        revision,
+                    },
+                );
+            }
             return Ok(true);
         }
         let ops = resp.op_responses();
-        let registered = match ops.get(1) {
+        let registered = match ops.first() {
             Some(TxnOpResponse::Get(g)) => g.kvs().first().map(|kv| kv.lease()),
             _ => None,
         };
@@ -732,24 +787,42 @@ impl FleetSubnet {
                 lease: self.lease,
             });
         }
-        let current = match ops.first() {
-            Some(TxnOpResponse::Get(g)) => match g.kvs().first() {
-                Some(kv) => self.parse_chunk(&key, index, kv.value(), kv.mod_revision())?,
-                None => Stored::default(),
-            },
-            _ => Stored::default(),
-        };
+        let current = self.read_parts(indices, &keys, &ops[1..])?;
         self.conflicts.fetch_add(1, Ordering::Relaxed);
-        self.mirror().apply(index, current);
+        let mut mirror = self.mirror();
+        for (index, stored) in current {
+            mirror.apply(index, stored);
+        }
         Ok(false)
     }
 
-    /// Settles a commit whose answer was lost. A fence transaction rewrites the chunk as it
-    /// was if its revision is still the one the lost commit compared: from then on the lost
-    /// commit can never apply (whichever of the two etcd orders first, only one matches). If
-    /// the revision moved, the chunk is read: a claim that landed although its caller was told
-    /// it failed is released again, so a failed call has changed nothing; a release that landed
-    /// stays done.
+    /// The chunks `indices` as a transaction's `Get`s (one per chunk, in order) returned them.
+    fn read_parts(
+        &self,
+        indices: &[u64],
+        keys: &[String],
+        ops: &[TxnOpResponse],
+    ) -> Result<Vec<(u64, Stored)>, FleetError> {
+        let mut out = Vec::new();
+        for ((index, key), op) in indices.iter().zip(keys).zip(ops) {
+            let stored = match op {
+                TxnOpResponse::Get(g) => match g.kvs().first() {
+                    Some(kv) => self.parse_chunk(key, *index, kv.value(), kv.mod_revision())?,
+                    None => Stored::default(),
+                },
+                _ => Stored::default(),
+            };
+            out.push((*index, stored));
+        }
+        Ok(out)
+    }
+
+    /// Settles a commit whose answer was lost. A fence transaction rewrites the chunks as they
+    /// were if their revisions are still the ones the lost commit compared: from then on the
+    /// lost commit can never apply (whichever of the two etcd orders first, only one matches).
+    /// If a revision moved, the chunks are read: a claim that landed although its caller was
+    /// told it failed is released again, so a failed call has changed nothing; a release that
+    /// landed stays done.
     async fn settle(&self) -> Result<(), FleetError> {
         let Some(p) = self
             .pending
@@ -759,40 +832,68 @@ impl FleetSubnet {
         else {
             return Ok(());
         };
-        let key = self.keys.chunk(self.cidr(), p.index);
+        let indices: Vec<u64> = p.seen.iter().map(|(i, _)| *i).collect();
+        let keys: Vec<String> = indices
+            .iter()
+            .map(|i| self.keys.chunk(self.cidr(), *i))
+            .collect();
         let fence = Txn::new()
-            .when([Compare::mod_revision(
-                key.clone(),
-                CompareOp::Equal,
-                p.seen.revision,
-            )])
-            .and_then([TxnOp::put(key.clone(), p.seen.chunk.to_bytes(), None)])
-            .or_else([TxnOp::get(key.clone(), None)]);
+            .when(
+                p.seen
+                    .iter()
+                    .zip(&keys)
+                    .map(|((_, seen), key)| {
+                        Compare::mod_revision(key.clone(), CompareOp::Equal, seen.revision)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .and_then(
+                p.seen
+                    .iter()
+                    .zip(&keys)
+                    .map(|((_, seen), key)| TxnOp::put(key.clone(), seen.chunk.to_bytes(), None))
+                    .collect::<Vec<_>>(),
+            )
+            .or_else(
+                keys.iter()
+                    .map(|key| TxnOp::get(key.clone(), None))
+                    .collect::<Vec<_>>(),
+            );
         let resp = self.etcd.call(self.etcd.client().txn(fence)).await?;
         let revision = resp.header().map_or(0, |h| h.revision());
-        let current = if resp.succeeded() {
-            Stored {
-                chunk: p.seen.chunk.clone(),
-                revision,
-            }
+        let current: Vec<(u64, Stored)> = if resp.succeeded() {
+            p.seen
+                .iter()
+                .map(|(i, seen)| {
+                    (
+                        *i,
+                        Stored {
+                            chunk: seen.chunk.clone(),
+                            revision,
+                        },
+                    )
+                })
+                .collect()
         } else {
-            match resp.op_responses().first() {
-                Some(TxnOpResponse::Get(g)) => match g.kvs().first() {
-                    Some(kv) => self.parse_chunk(&key, p.index, kv.value(), kv.mod_revision())?,
-                    None => Stored::default(),
-                },
-                _ => Stored::default(),
-            }
+            self.read_parts(&indices, &keys, &resp.op_responses())?
         };
         let landed = match &p.change {
-            Change::Add(run) => current.chunk.runs.contains(run).then_some(run.cidr),
+            Change::Add(run) => current
+                .iter()
+                .any(|(_, s)| s.chunk.runs.contains(run))
+                .then_some(run.cidr),
             Change::Remove(_) | Change::Replace(_) => None,
         };
-        self.mirror().apply(p.index, current);
+        {
+            let mut mirror = self.mirror();
+            for (index, stored) in current {
+                mirror.apply(index, stored);
+            }
+        }
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Some(cidr) = landed {
             for _ in 0..MAX_ATTEMPTS {
-                if self.commit(p.index, Change::Remove(cidr)).await? {
+                if self.commit(&indices, Change::Remove(cidr)).await? {
                     return Ok(());
                 }
             }

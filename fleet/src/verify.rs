@@ -38,11 +38,44 @@ pub struct FleetReport {
 /// etcd's.
 pub async fn verify(etcd: &Etcd, keys: &Keyspace, cidr: IpNet) -> Result<FleetReport, FleetError> {
     let snap = read(etcd, keys, cidr).await?;
-    let runs: Vec<Run> = snap
-        .chunks
-        .values()
-        .flat_map(|(chunk, _)| chunk.runs.iter().cloned())
-        .collect();
+    let config = &snap.config;
+    // A prefix larger than a chunk is listed in every chunk it covers: once in the report, and
+    // in every one of those chunks, or the state is inconsistent.
+    let mut runs: Vec<Run> = Vec::new();
+    for (index, (chunk, _)) in &snap.chunks {
+        for r in &chunk.runs {
+            let first = config.chunk_of(r.cidr);
+            if first != *index {
+                if !snap
+                    .chunks
+                    .get(&first)
+                    .is_some_and(|(c, _)| c.runs.contains(r))
+                {
+                    return Err(FleetError::Corrupt {
+                        key: keys.chunk(cidr, first),
+                        message: format!(
+                            "{} (held by {}) covers this chunk but is not listed in it",
+                            r.cidr, r.node
+                        ),
+                    });
+                }
+                continue;
+            }
+            if let Some(missing) = config
+                .chunks_of(r.cidr)
+                .find(|i| !snap.chunks.get(i).is_some_and(|(c, _)| c.runs.contains(r)))
+            {
+                return Err(FleetError::Corrupt {
+                    key: keys.chunk(cidr, missing),
+                    message: format!(
+                        "{} (held by {}) covers this chunk but is not listed in it",
+                        r.cidr, r.node
+                    ),
+                });
+            }
+            runs.push(r.clone());
+        }
+    }
     let subnet = rebuild(&snap.config, runs.iter()).map_err(|(run, e)| FleetError::Corrupt {
         key: keys.chunk(cidr, snap.config.chunk_of(run.cidr)),
         message: format!("{} (held by {}): {e}", run.cidr, run.node),

@@ -39,7 +39,7 @@ fn an_operator_creates_inspects_checks_and_reclaims_a_fleet() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         out,
-        "fleet subnet 10.0.0.0/20 at /ops/pdipam/v1/subnets/10.0.0.0_20/ (4 chunks of /22)\n"
+        "fleet subnet 10.0.0.0/20 at /ops/pdipam/v1/subnets/10.0.0.0_20/ (256 chunks of /28)\n"
     );
     // Two nodes claim; one of them dies.
     let rt = tokio::runtime::Runtime::new().unwrap();

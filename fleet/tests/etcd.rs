@@ -456,3 +456,133 @@ fn the_planner_runs_against_the_fleet_through_etcd_provider() {
     );
     node.verify().unwrap();
 }
+
+/// A member's mirror follows other members' claims through its watch, reading nothing; a full
+/// subnet is then known without reading the chunks again. A member opened without a watch
+/// sees them only when it reads.
+#[test]
+fn the_watch_keeps_a_mirror_current_and_a_full_subnet_costs_no_reads() {
+    let Some(server) = EtcdServer::start("watch") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cidr = net("10.4.0.0/24");
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr).chunk_len(28)).await;
+        let (_a, watched) = member(&etcd, &keys, cidr, "watcher").await;
+        let me = Member::join(&etcd, &keys, "reader", TTL).await.unwrap();
+        let unwatched = FleetSubnet::open_unwatched(&etcd, &keys, cidr, &me)
+            .await
+            .unwrap();
+        let read_at_open = watched.chunks_read();
+        // Another connection (another process) fills the subnet.
+        let other = server.connect(TIMEOUT).await;
+        let (_b, claimer) = member(&other, &keys, cidr, "claimer").await;
+        let mut claimed = 0;
+        while claimer.allocate_prefix(28).await.is_ok() {
+            claimed += 1;
+        }
+        assert_eq!(
+            claimed, 14,
+            "16 /28s less the two holding reserved addresses"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while watched.stats().free_blocks_of(28) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the watch did not deliver the claims"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(watched.held().len(), 0);
+        assert_eq!(
+            watched.chunks_read(),
+            read_at_open,
+            "the watch, not reads, updated it"
+        );
+        assert_eq!(
+            unwatched.stats().free_blocks_of(28),
+            14,
+            "no watch, no news"
+        );
+        // The refusal is believed after an incremental read that finds nothing new.
+        let e = watched.allocate_prefix(28).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FleetError::Subnet(SubnetError::InsufficientCidrBlocks { .. })
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            watched.chunks_read(),
+            read_at_open,
+            "a full subnet read nothing"
+        );
+        // Without the watch, the refusal reads the chunks that changed: all of them here.
+        assert!(unwatched.allocate_prefix(28).await.is_err());
+        assert_eq!(unwatched.chunks_read(), 14);
+    });
+}
+
+/// A prefix larger than a chunk is one transaction over every chunk it covers: listed whole in
+/// each, held by one node, released whole, and freed whole when its node is released; beyond
+/// 64 chunks it is refused, naming the limit.
+#[test]
+fn prefixes_larger_than_a_chunk_span_their_chunks_in_one_transaction() {
+    let Some(server) = EtcdServer::start("span") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cidr = net("10.6.0.0/16");
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr)).await;
+        let (_a, a) = member(&etcd, &keys, cidr, "node-a").await;
+        let (_b, b) = member(&etcd, &keys, cidr, "node-b").await;
+        let big = a.allocate_prefix(24).await.unwrap();
+        assert_eq!(big.prefix_len(), 24);
+        // Another node cannot take any part of it, automatically or exactly.
+        let inside: IpNet = format!("{}/28", big.addr()).parse().unwrap();
+        let e = b.allocate_prefix_at(inside).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FleetError::Subnet(
+                    SubnetError::AlreadyAllocated { .. } | SubnetError::NotOneAllocation { .. }
+                )
+            ),
+            "{e}"
+        );
+        let p = b.allocate_prefix(28).await.unwrap();
+        assert!(!big.contains(&p.addr()), "{p} inside {big}");
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 2, "{:?}", report.runs);
+        assert_eq!(report.per_node["node-a"], 1);
+        // Only its holder releases it, whole; then it can be claimed again.
+        assert!(matches!(
+            b.release(big).await,
+            Err(FleetError::NotHolder { .. })
+        ));
+        a.release(big).await.unwrap();
+        b.allocate_prefix_at(big).await.unwrap();
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.per_node["node-b"], 2);
+        // An operator's release of the node frees the spanning prefix in every chunk.
+        let freed = pdipam_fleet::release_node(&etcd, &keys, cidr, "node-b")
+            .await
+            .unwrap();
+        let mut freed: Vec<IpNet> = freed.iter().map(|r| r.cidr).collect();
+        freed.sort();
+        let mut want = vec![big, p];
+        want.sort();
+        assert_eq!(freed, want);
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert!(report.runs.is_empty(), "{:?}", report.runs);
+        // /22 spans 64 chunks: allowed; /21 spans 128: refused.
+        assert_eq!(a.allocate_prefix(22).await.unwrap().prefix_len(), 22);
+        let e = a.allocate_prefix(21).await.unwrap_err();
+        assert!(
+            matches!(e, FleetError::LargerThanChunk { len: 21, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("more than 64 chunks"), "{e}");
+    });
+}

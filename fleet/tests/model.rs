@@ -36,9 +36,10 @@ fn random_claims_and_releases_from_three_members_match_the_model() {
     rt.block_on(async {
         let etcd = server.connect(Duration::from_secs(5)).await;
         let keys = Keyspace::new("");
-        // A /24 in four chunks: small enough to fill up and free again many times.
+        // A /24 in sixteen chunks of one /28 (the default): small enough to fill up and free
+        // again many times; /27s and /26s span two and four chunks.
         let cidr: IpNet = "10.0.0.0/24".parse().unwrap();
-        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr).chunk_len(26))
+        FleetSubnet::init(&etcd, &keys, &FleetConfig::new(cidr))
             .await
             .unwrap();
         let mut members = Vec::new();
@@ -56,7 +57,7 @@ fn random_claims_and_releases_from_three_members_match_the_model() {
             b.contains(&IpAddr::from(Ipv4Addr::new(10, 0, 0, 0)))
                 || b.contains(&IpAddr::from(Ipv4Addr::new(10, 0, 0, 255)))
         };
-        let blocks: Vec<IpNet> = cidr.subnets(28).unwrap().collect();
+        let blocks = |len: u8| -> Vec<IpNet> { cidr.subnets(len).unwrap().collect() };
         let overlaps = |model: &BTreeMap<IpNet, usize>, b: &IpNet| {
             model.keys().any(|h| h.contains(b) || b.contains(h))
         };
@@ -66,11 +67,12 @@ fn random_claims_and_releases_from_three_members_match_the_model() {
             let s = &subnets[who];
             match rng.below(4) {
                 0 => {
-                    let free = blocks
+                    let len = [28, 28, 27, 26][rng.below(4) as usize];
+                    let free = blocks(len)
                         .iter()
                         .filter(|b| !reserved(b) && !overlaps(&model, b))
                         .count();
-                    match s.allocate_prefix(28).await {
+                    match s.allocate_prefix(len).await {
                         Ok(p) => {
                             assert!(
                                 !reserved(&p) && !overlaps(&model, &p),
@@ -81,12 +83,13 @@ fn random_claims_and_releases_from_three_members_match_the_model() {
                         Err(FleetError::Subnet(
                             SubnetError::InsufficientCidrBlocks { .. }
                             | SubnetError::InsufficientFreeAddressesInSubnet { .. },
-                        )) => assert_eq!(free, 0, "step {step}: refused with {free} /28s free"),
+                        )) => assert_eq!(free, 0, "step {step}: refused with {free} /{len}s free"),
                         Err(e) => panic!("step {step}: {e}"),
                     }
                 }
                 1 => {
-                    let b = blocks[rng.below(blocks.len() as u64) as usize];
+                    let all = blocks([28, 27, 26][rng.below(3) as usize]);
+                    let b = all[rng.below(all.len() as u64) as usize];
                     let expect_ok = !reserved(&b) && !overlaps(&model, &b);
                     let got = s.allocate_prefix_at(b).await;
                     assert_eq!(got.is_ok(), expect_ok, "step {step}: {b}: {got:?}");
