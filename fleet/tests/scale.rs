@@ -22,6 +22,7 @@ fn a_thousand_members_fill_a_16_and_never_share_a_block() {
         let etcd = server.connect(Duration::from_secs(30)).await;
         let keys = Keyspace::new("");
         let mut config = FleetConfig::new(cidr);
+        // Other chunk sizes, for measuring (BENCHMARKS.md, "Fleet mode").
         if let Ok(len) = std::env::var("PDIPAM_SCALE_CHUNK_LEN") {
             config = config.chunk_len(len.parse().unwrap());
         }
