@@ -20,9 +20,11 @@ const BACKLOG: usize = 4096;
 
 /// One watch response's chunk changes, parsed once for every member.
 pub(crate) enum Batch {
-    /// Chunks as they now are; every change up to revision `through` has been broadcast.
+    /// Chunks as they now are, and the configuration if it changed (its reservations); every
+    /// change up to revision `through` has been broadcast.
     Chunks {
         changes: Vec<(u64, Stored)>,
+        config: Option<(FleetConfig, i64)>,
         through: i64,
     },
     /// Changes may have been missed: read what changed.
@@ -45,7 +47,7 @@ impl Drop for Feed {
 /// broadcast that the member has not applied yet.
 pub(crate) type Subscription = (Arc<Feed>, std::sync::Mutex<broadcast::Receiver<Arc<Batch>>>);
 
-/// The feeds of one connection, by chunk prefix.
+/// The feeds of one connection, by subnet prefix.
 pub(crate) type Feeds = Arc<Mutex<HashMap<String, Weak<Feed>>>>;
 
 /// The feed of `config`'s subnet on `etcd` (started if none runs) and a receiver of what it
@@ -59,7 +61,7 @@ pub(crate) async fn subscribe(
     keys: &Keyspace,
     config: &FleetConfig,
 ) -> Result<(Arc<Feed>, broadcast::Receiver<Arc<Batch>>), crate::FleetError> {
-    let prefix = keys.chunks(config.cidr);
+    let prefix = keys.subnet(config.cidr);
     if let Some(feed) = etcd
         .feeds()
         .lock()
@@ -109,7 +111,9 @@ async fn watch(
     mut next: i64,
     sender: broadcast::Sender<Arc<Batch>>,
 ) {
-    let prefix = keys.chunks(config.cidr);
+    // The subnet's whole prefix: its chunks and its configuration.
+    let prefix = keys.subnet(config.cidr);
+    let config_key = keys.config(config.cidr);
     loop {
         let options = WatchOptions::new().with_prefix().with_start_revision(next);
         // Not under the call timeout: a watch lives as long as it is wanted.
@@ -135,10 +139,20 @@ async fn watch(
                 break;
             }
             let mut changes = Vec::new();
+            let mut new_config = None;
             let mut corrupt = false;
             for event in resp.events() {
                 let Some(kv) = event.kv() else { continue };
                 next = next.max(kv.mod_revision() + 1);
+                if kv.key() == config_key.as_bytes() {
+                    match crate::subnet::parse_config(&config_key, kv.value()) {
+                        Ok(c) if event.event_type() == EventType::Put => {
+                            new_config = Some((c, kv.mod_revision()))
+                        }
+                        _ => corrupt = true,
+                    }
+                    continue;
+                }
                 let Some(index) = keys.chunk_index(config.cidr, kv.key()) else {
                     corrupt = true;
                     continue;
@@ -164,6 +178,7 @@ async fn watch(
             } else {
                 Batch::Chunks {
                     changes,
+                    config: new_config,
                     through: next - 1,
                 }
             };

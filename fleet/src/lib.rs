@@ -39,6 +39,7 @@ mod member;
 mod mirror;
 mod provider;
 mod reclaim;
+mod reserve;
 mod snapshot;
 mod subnet;
 #[cfg(feature = "testing")]
@@ -54,5 +55,6 @@ pub use keyspace::Keyspace;
 pub use member::Member;
 pub use provider::EtcdProvider;
 pub use reclaim::{release_node, ReclaimReport, Reclaimer};
+pub use reserve::{add_reservation, remove_reservation};
 pub use subnet::FleetSubnet;
 pub use verify::{verify, FleetReport};

@@ -20,6 +20,9 @@ pub struct Stored {
 /// The mirror.
 pub struct Mirror {
     pub config: FleetConfig,
+    /// The configuration key's `mod_revision` as read (claims compare it: a claim placed under
+    /// reservations that have changed since loses its race and is placed again).
+    pub config_revision: i64,
     pub subnet: Subnet,
     chunks: BTreeMap<u64, Stored>,
     /// Prefixes larger than a chunk, with how many chunks list them as last read: the
@@ -32,14 +35,36 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    pub fn new(config: FleetConfig, subnet: Subnet) -> Self {
+    pub fn new(config: FleetConfig, config_revision: i64, subnet: Subnet) -> Self {
         Mirror {
             config,
+            config_revision,
             subnet,
             chunks: BTreeMap::new(),
             spans: HashMap::new(),
             synced: 0,
         }
+    }
+
+    /// Brings the configuration to `config` (newer reads only): the in-process subnet drops the
+    /// reservations that went and takes those that came. Only reservations change after `init`.
+    pub fn set_config(&mut self, config: FleetConfig, revision: i64) {
+        if revision <= self.config_revision {
+            return;
+        }
+        for r in &self.config.reservations {
+            if !config.reservations.contains(r) {
+                let _ = self.subnet.remove_reservation(r.cidr);
+            }
+        }
+        for r in &config.reservations {
+            if !self.config.reservations.contains(r) {
+                // Checked when it was written (inside the subnet, no overlap).
+                let _ = self.subnet.add_reservation(r.cidr, r.kind);
+            }
+        }
+        self.config.reservations = config.reservations;
+        self.config_revision = revision;
     }
 
     /// The chunk as last read (empty and absent when never read).

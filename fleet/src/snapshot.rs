@@ -32,12 +32,13 @@ pub(crate) async fn read(
     keys: &Keyspace,
     cidr: IpNet,
 ) -> Result<Snapshot, FleetError> {
-    let config = read_config(etcd, keys, cidr).await?;
     let mut client = etcd.client();
     let chunks = etcd
         .call(client.get(keys.chunks(cidr), Some(GetOptions::new().with_prefix())))
         .await?;
     let revision = chunks.header().map_or(0, |h| h.revision());
+    // The configuration at the same revision (its reservations may change).
+    let (config, _) = read_config(etcd, keys, cidr, Some(revision)).await?;
     let nodes = etcd
         .call(client.get(
             keys.nodes(),

@@ -11,7 +11,9 @@ use crate::member::Member;
 use crate::mirror::{take, Mirror, Stored};
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use ipnet::IpNet;
-use pdipam::{Holder, PrefixFailure, ReservationKind, Subnet, SubnetError, SubnetStats};
+use pdipam::{
+    Holder, PrefixFailure, Reservation, ReservationKind, Subnet, SubnetError, SubnetStats,
+};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -154,7 +156,7 @@ impl FleetSubnet {
         member: &Member,
         watched: bool,
     ) -> Result<Self, FleetError> {
-        let config = read_config(etcd, keys, cidr).await?;
+        let (config, config_revision) = read_config(etcd, keys, cidr, None).await?;
         let subnet = config
             .build()
             .map_err(|message| FleetError::Config { cidr, message })?;
@@ -175,7 +177,7 @@ impl FleetSubnet {
             lease: member.lease(),
             start_chunk,
             stride: stride.max(1),
-            mirror: Mutex::new(Mirror::new(config, subnet)),
+            mirror: Mutex::new(Mirror::new(config, config_revision, subnet)),
             commits: tokio::sync::Mutex::new(()),
             pending: Mutex::new(None),
             transactions: AtomicU64::new(0),
@@ -213,8 +215,15 @@ impl FleetSubnet {
                 .try_recv();
             match next {
                 Ok(batch) => match &*batch {
-                    Batch::Chunks { changes, through } => {
+                    Batch::Chunks {
+                        changes,
+                        config,
+                        through,
+                    } => {
                         let mut mirror = self.mirror();
+                        if let Some((config, revision)) = config {
+                            mirror.set_config(config.clone(), *revision);
+                        }
                         for (index, stored) in changes {
                             mirror.apply(*index, stored.clone());
                         }
@@ -255,7 +264,9 @@ impl FleetSubnet {
     /// [`FleetError::Corrupt`] naming the key, or etcd's. The mirror is unchanged on error.
     pub async fn refresh(&self) -> Result<(), FleetError> {
         let cidr = self.cidr();
-        let prefix = self.keys.chunks(cidr);
+        // The subnet's whole prefix: its configuration (reservations change) and its chunks.
+        let prefix = self.keys.subnet(cidr);
+        let config_key = self.keys.config(cidr);
         let synced = self.mirror().synced;
         let mut options = GetOptions::new().with_prefix();
         if synced > 0 {
@@ -266,8 +277,13 @@ impl FleetSubnet {
             .call(self.etcd.client().get(prefix, Some(options)))
             .await?;
         let mut read = Vec::new();
+        let mut config = None;
         for kv in resp.kvs() {
             let key = String::from_utf8_lossy(kv.key()).into_owned();
+            if key == config_key {
+                config = Some((parse_config(&key, kv.value())?, kv.mod_revision()));
+                continue;
+            }
             let index = self
                 .keys
                 .chunk_index(cidr, kv.key())
@@ -280,6 +296,9 @@ impl FleetSubnet {
         self.chunks_read
             .fetch_add(read.len() as u64, Ordering::Relaxed);
         let mut mirror = self.mirror();
+        if let Some((config, revision)) = config {
+            mirror.set_config(config, revision);
+        }
         for (index, stored) in read {
             mirror.apply(index, stored);
         }
@@ -549,6 +568,12 @@ impl FleetSubnet {
         self.mirror().subnet.stats()
     }
 
+    /// The subnet's reservations, as last read or delivered by the watch.
+    pub fn reservations(&self) -> Vec<Reservation> {
+        self.drain();
+        self.mirror().subnet.reservations()
+    }
+
     /// Why an automatic prefix of length `len` fails (or would), as last read: see
     /// [`Subnet::explain_prefix_failure`].
     ///
@@ -710,8 +735,10 @@ impl FleetSubnet {
         let cidr = self.cidr();
         let node_key = self.keys.node(&self.node);
         let mut parts = Vec::new();
+        let config_revision;
         {
             let mirror = self.mirror();
+            config_revision = mirror.config_revision;
             for &index in indices {
                 let seen = mirror.stored(index);
                 let next = match &change {
@@ -738,12 +765,22 @@ impl FleetSubnet {
             CompareOp::Equal,
             self.lease,
         ));
+        // The reservations this claim was placed under are still the subnet's.
+        let config_key = self.keys.config(cidr);
+        compares.push(Compare::mod_revision(
+            config_key.clone(),
+            CompareOp::Equal,
+            config_revision,
+        ));
         let puts: Vec<TxnOp> = parts
             .iter()
             .zip(&keys)
             .map(|((_, _, next), key)| TxnOp::put(key.clone(), next.to_bytes(), None))
             .collect();
-        let mut gets: Vec<TxnOp> = vec![TxnOp::get(node_key.clone(), None)];
+        let mut gets: Vec<TxnOp> = vec![
+            TxnOp::get(node_key.clone(), None),
+            TxnOp::get(config_key.clone(), None),
+        ];
         gets.extend(keys.iter().map(|key| TxnOp::get(key.clone(), None)));
         let txn = Txn::new().when(compares).and_then(puts).or_else(gets);
         self.transactions.fetch_add(1, Ordering::Relaxed);
@@ -787,9 +824,19 @@ impl FleetSubnet {
                 lease: self.lease,
             });
         }
-        let current = self.read_parts(indices, &keys, &ops[1..])?;
+        let config = match ops.get(1) {
+            Some(TxnOpResponse::Get(g)) => match g.kvs().first() {
+                Some(kv) => Some((parse_config(&config_key, kv.value())?, kv.mod_revision())),
+                None => None,
+            },
+            _ => None,
+        };
+        let current = self.read_parts(indices, &keys, ops.get(2..).unwrap_or_default())?;
         self.conflicts.fetch_add(1, Ordering::Relaxed);
         let mut mirror = self.mirror();
+        if let Some((config, revision)) = config {
+            mirror.set_config(config, revision);
+        }
         for (index, stored) in current {
             mirror.apply(index, stored);
         }
@@ -929,9 +976,11 @@ pub(crate) async fn read_config(
     etcd: &Etcd,
     keys: &Keyspace,
     cidr: IpNet,
-) -> Result<FleetConfig, FleetError> {
+    at: Option<i64>,
+) -> Result<(FleetConfig, i64), FleetError> {
     let key = keys.config(cidr);
-    let resp = etcd.call(etcd.client().get(key.clone(), None)).await?;
+    let options = at.map(|r| GetOptions::new().with_revision(r));
+    let resp = etcd.call(etcd.client().get(key.clone(), options)).await?;
     let kv = resp
         .kvs()
         .first()
@@ -939,7 +988,12 @@ pub(crate) async fn read_config(
             cidr,
             key: key.clone(),
         })?;
-    serde_json::from_slice(kv.value()).map_err(|e| corrupt(&key, &e.to_string()))
+    Ok((parse_config(&key, kv.value())?, kv.mod_revision()))
+}
+
+/// A stored configuration.
+pub(crate) fn parse_config(key: &str, bytes: &[u8]) -> Result<FleetConfig, FleetError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, &e.to_string()))
 }
 
 fn corrupt(key: &str, message: &str) -> FleetError {

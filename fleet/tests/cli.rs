@@ -74,6 +74,25 @@ fn an_operator_creates_inspects_checks_and_reclaims_a_fleet() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["orphans"].as_array().unwrap().len(), 2);
     assert_eq!(v["per_node"]["dead"], 2);
+    // Reservations change on the live fleet, and back.
+    let (code, out, err) = fleet(
+        &server,
+        &["reserve", "--subnet", subnet, "10.0.4.0/24:explicit"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "10.0.0.0/20: 10.0.4.0/24 reserved (explicit)\n");
+    let (code, _, err) = fleet(
+        &server,
+        &["reserve", "--subnet", subnet, "10.0.4.0/25:prefix"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("10.0.4.0/25") && err.contains("10.0.4.0/24"),
+        "{err}"
+    );
+    let (code, out, err) = fleet(&server, &["unreserve", "--subnet", subnet, "10.0.4.0/24"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "10.0.0.0/20: reservation 10.0.4.0/24 removed\n");
     // What `pdipam fleet map` draws: the fleet in the AWS CLI's shapes, a node per interface.
     let dir = std::env::temp_dir().join(format!("pdipam-fleet-export-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -586,3 +586,88 @@ fn prefixes_larger_than_a_chunk_span_their_chunks_in_one_transaction() {
         assert!(e.to_string().contains("more than 64 chunks"), "{e}");
     });
 }
+
+/// Reservations change on a live fleet: a member that has not heard of a new explicit
+/// reservation still never claims inside it (its claim's transaction compares the
+/// configuration's revision), a watched member's statistics follow at once, and removing the
+/// reservation gives the space back to automatic claims.
+#[test]
+fn reservations_change_on_a_live_fleet_and_every_member_follows() {
+    use pdipam::{Reservation, ReservationKind};
+    let Some(server) = EtcdServer::start("reserve") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cidr = net("10.5.0.0/24");
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr)).await;
+        let me = Member::join(&etcd, &keys, "stale", TTL).await.unwrap();
+        let stale = FleetSubnet::open_unwatched(&etcd, &keys, cidr, &me)
+            .await
+            .unwrap();
+        let other = server.connect(TIMEOUT).await;
+        let (_w, watched) = member(&other, &keys, cidr, "watched").await;
+        assert_eq!(watched.stats().free_blocks_of(28), 14);
+        let lower = net("10.5.0.0/25");
+        let explicit = Reservation {
+            cidr: lower,
+            kind: ReservationKind::Explicit,
+        };
+        pdipam_fleet::add_reservation(&etcd, &keys, cidr, explicit)
+            .await
+            .unwrap();
+        // The same reservation twice, or one overlapping it: refused, named.
+        let e = pdipam_fleet::add_reservation(&etcd, &keys, cidr, explicit)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FleetError::Subnet(SubnetError::ReservationOverlap { .. })
+            ),
+            "{e}"
+        );
+        // The stale member's automatic claims all land outside the explicit reservation: the
+        // upper /25 holds 7 usable /28s (its last holds the reserved broadcast address).
+        let mut got = Vec::new();
+        loop {
+            match stale.allocate_prefix(28).await {
+                Ok(p) => got.push(p),
+                // Outside the reservation fewer than 16 addresses are left: the words EC2 uses.
+                Err(FleetError::Subnet(SubnetError::InsufficientFreeAddressesInSubnet {
+                    ..
+                })) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got.len(), 7, "{got:?}");
+        assert!(got.iter().all(|p| !lower.contains(&p.addr())), "{got:?}");
+        // A manual claim inside it still works, as in EC2.
+        stale.allocate_prefix_at(net("10.5.0.16/28")).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while watched.reservations() != vec![explicit] {
+            assert!(
+                Instant::now() < deadline,
+                "the watch did not deliver the reservation"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Removed: automatic claims may use the lower /25 again.
+        pdipam_fleet::remove_reservation(&etcd, &keys, cidr, lower)
+            .await
+            .unwrap();
+        let p = stale.allocate_prefix(28).await.unwrap();
+        assert!(lower.contains(&p.addr()), "{p}");
+        let e = pdipam_fleet::remove_reservation(&etcd, &keys, cidr, lower)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FleetError::Subnet(SubnetError::ReservationNotFound { .. })
+            ),
+            "{e}"
+        );
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 9);
+    });
+}

@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use pdipam::{Reservation, ReservationKind, ReservedProfile};
 use pdipam_fleet::{
-    release_node, verify, Credentials, Etcd, FleetConfig, FleetReport, FleetSubnet, Keyspace,
-    Reclaimer,
+    add_reservation, release_node, remove_reservation, verify, Credentials, Etcd, FleetConfig,
+    FleetReport, FleetSubnet, Keyspace, Reclaimer,
 };
 use std::process::ExitCode;
 use std::time::Duration;
@@ -64,6 +64,24 @@ enum Command {
         /// Prefix length of one chunk (one etcd key); default 1024 units.
         #[arg(long, value_name = "LEN")]
         chunk_len: Option<u8>,
+    },
+    /// Adds a subnet CIDR reservation to a live fleet subnet (members follow it at once).
+    Reserve {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// The reservation, CIDR:prefix or CIDR:explicit.
+        #[arg(value_name = "CIDR:KIND", value_parser = parse_reservation)]
+        reservation: Reservation,
+    },
+    /// Removes a subnet CIDR reservation (nothing allocated in it is released).
+    Unreserve {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// The reservation's CIDR.
+        #[arg(value_name = "CIDR")]
+        reserved: IpNet,
     },
     /// Free addresses and /28s, the largest free block, fragmentation, holders per node.
     Status {
@@ -203,6 +221,20 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 config.chunk_count(),
                 config.chunk_len
             );
+        }
+        Command::Reserve {
+            subnet,
+            reservation,
+        } => {
+            add_reservation(&etcd, &keys, subnet, reservation).await?;
+            println!(
+                "{subnet}: {} reserved ({})",
+                reservation.cidr, reservation.kind
+            );
+        }
+        Command::Unreserve { subnet, reserved } => {
+            remove_reservation(&etcd, &keys, subnet, reserved).await?;
+            println!("{subnet}: reservation {reserved} removed");
         }
         Command::Status { subnet, json } => {
             let report = verify(&etcd, &keys, subnet).await?;
