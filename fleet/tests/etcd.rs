@@ -671,3 +671,36 @@ fn reservations_change_on_a_live_fleet_and_every_member_follows() {
         assert_eq!(report.runs.len(), 9);
     });
 }
+
+/// A member that falls behind its watch (more than the 4096 batches it may lag by) has a gap:
+/// its next claim reads what changed instead, and is placed on what etcd holds.
+#[test]
+fn a_member_that_fell_behind_its_watch_reads_what_changed() {
+    let Some(server) = EtcdServer::start("lag") else {
+        return;
+    };
+    runtime().block_on(async {
+        let cidr = net("10.9.0.0/24");
+        let (etcd, keys) = fleet(&server, &FleetConfig::new(cidr)).await;
+        let (_w, idle) = member(&etcd, &keys, cidr, "idle").await;
+        let (_b, busy) = member(&etcd, &keys, cidr, "busy").await;
+        let read_at_open = idle.chunks_read();
+        // 2050 claims and releases: 4100 changes broadcast while the idle member applies none.
+        for _ in 0..2050 {
+            let p = busy.allocate_prefix(28).await.unwrap();
+            busy.release(p).await.unwrap();
+        }
+        let kept: Vec<IpNet> = {
+            let mut v = Vec::new();
+            for _ in 0..13 {
+                v.push(busy.allocate_prefix(28).await.unwrap());
+            }
+            v
+        };
+        let last = idle.allocate_prefix(28).await.unwrap();
+        assert!(!kept.contains(&last), "{last} given twice");
+        assert!(idle.chunks_read() > read_at_open, "the gap was read");
+        let report = verify(&etcd, &keys, cidr).await.unwrap();
+        assert_eq!(report.runs.len(), 14);
+    });
+}
