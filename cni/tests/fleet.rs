@@ -136,10 +136,12 @@ fn two_nodes_share_one_etcd_under_ptp_and_never_share_an_address() {
     for (n, pods) in given.iter().enumerate() {
         for (container, address, _) in pods {
             assert!(seen.insert(*address), "{address} given twice ({container})");
-            // The address lies in a prefix the fleet records for this pod's node.
+            // The address lies in a prefix the fleet records for this pod's node (the
+            // network's member: node/network).
+            let member = format!("{}/pods", nodes[n]);
             assert_eq!(
                 holder_of(&runs, *address),
-                Some(nodes[n]),
+                Some(member.as_str()),
                 "{container}: {address}"
             );
         }
@@ -147,7 +149,14 @@ fn two_nodes_share_one_etcd_under_ptp_and_never_share_an_address() {
     // Each node claimed what its 20 pods and its one warm prefix need, no more.
     let per_node: BTreeMap<&str, usize> = nodes
         .iter()
-        .map(|n| (*n, runs.iter().filter(|r| r.node == *n).count()))
+        .map(|n| {
+            (
+                *n,
+                runs.iter()
+                    .filter(|r| r.node == format!("{n}/pods"))
+                    .count(),
+            )
+        })
         .collect();
     for (n, count) in &per_node {
         assert!(
@@ -172,11 +181,15 @@ fn two_nodes_share_one_etcd_under_ptp_and_never_share_an_address() {
         assert!(d.success, "DEL {container}: {d:?}");
     }
     let runs = fleet_state(&rt, &server);
-    let after = runs.iter().filter(|r| r.node == "node-a").count();
+    let after = runs.iter().filter(|r| r.node == "node-a/pods").count();
     assert_eq!(after, before - 1, "{runs:?}");
     // node-b's pods kept their prefixes.
     for (container, address, _) in &given[1] {
-        assert_eq!(holder_of(&runs, *address), Some("node-b"), "{container}");
+        assert_eq!(
+            holder_of(&runs, *address),
+            Some("node-b/pods"),
+            "{container}"
+        );
     }
 }
 
@@ -201,7 +214,7 @@ fn a_stopped_etcd_fails_only_the_adds_that_need_it_and_says_which() {
         json!({"warmPrefixTarget": 0, "warmIpTarget": 1}),
     );
     assert_eq!(call("ADD", "s0", &conf).addresses().len(), 1);
-    let held = prefixes_of(&fleet_state(&rt, &server), "node-s");
+    let held = prefixes_of(&fleet_state(&rt, &server), "node-s/pods");
     assert_eq!(held.len(), 1);
     server.signal("STOP");
     let mut given = Vec::new();
@@ -232,7 +245,7 @@ fn a_stopped_etcd_fails_only_the_adds_that_need_it_and_says_which() {
     let r = call("ADD", "s16", &conf);
     assert!(r.success, "{r:?}");
     let runs = fleet_state(&rt, &server);
-    assert_eq!(prefixes_of(&runs, "node-s").len(), 2, "{runs:?}");
+    assert_eq!(prefixes_of(&runs, "node-s/pods").len(), 2, "{runs:?}");
 }
 
 #[test]
@@ -254,7 +267,7 @@ fn the_checkpoint_is_brought_in_line_with_what_the_fleet_records() {
         let etcd = server.connect(Duration::from_secs(5)).await;
         let keys = Keyspace::new("");
         let (me, _) =
-            pdipam_fleet::Member::resume(&etcd, &keys, "node-r", Duration::from_secs(3600))
+            pdipam_fleet::Member::resume(&etcd, &keys, "node-r/pods", Duration::from_secs(3600))
                 .await
                 .unwrap();
         let subnet = FleetSubnet::open(&etcd, &keys, SUBNET.parse().unwrap(), &me)
@@ -272,7 +285,7 @@ fn the_checkpoint_is_brought_in_line_with_what_the_fleet_records() {
         "{orphan} unused"
     );
     let runs = fleet_state(&rt, &server);
-    let held = prefixes_of(&runs, "node-r");
+    let held = prefixes_of(&runs, "node-r/pods");
     assert_eq!(held.len(), 2, "{runs:?}");
     assert!(held.contains(&orphan) && held.iter().any(|h| h.contains(&first.addr())));
 }
@@ -348,4 +361,34 @@ fn a_tls_etcd_lets_in_the_node_with_its_certificate_only() {
         msg.contains(&server.endpoint) && msg.contains("refuses this client's certificate"),
         "{msg}"
     );
+}
+
+/// Two networks of one node on the same fleet subnet are members of their own: each claims its
+/// own prefixes, and neither takes the other's for its own when it reconciles.
+#[test]
+fn two_networks_of_one_node_never_share_a_prefix() {
+    let Some((server, rt)) = fleet_etcd("cni-two-networks") else {
+        return;
+    };
+    let dir = DataDir::new("fleet-two-networks");
+    let pods = fleet_conf(
+        &server,
+        &dir,
+        "node-n",
+        json!({"warmPrefixTarget": 0, "warmIpTarget": 1}),
+    );
+    let mut other = pods.clone();
+    other["name"] = json!("other");
+    let mut seen = HashSet::new();
+    for i in 0..20 {
+        for conf in [&pods, &other] {
+            let a = call("ADD", &format!("c{i}"), conf).addresses()[0].addr();
+            assert!(seen.insert(a), "{a} given twice");
+        }
+    }
+    let runs = fleet_state(&rt, &server);
+    let mine = prefixes_of(&runs, "node-n/pods");
+    let theirs = prefixes_of(&runs, "node-n/other");
+    assert_eq!((mine.len(), theirs.len()), (2, 2), "{runs:?}");
+    assert!(mine.iter().all(|p| !theirs.contains(p)));
 }

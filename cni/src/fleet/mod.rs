@@ -98,7 +98,8 @@ pub fn maintain(net: &NetworkConfig, f: &mut FamilyState, need: Need) -> Result<
             return Ok(());
         }
     }
-    let outcome = Session::open(fleet).and_then(|s| s.sync(fleet, &family, f));
+    let outcome =
+        Session::open(fleet, &member_name(fleet, net)).and_then(|s| s.sync(fleet, &family, f));
     match &outcome {
         Ok(()) => {
             write_time(&renewed_path(net));
@@ -113,15 +114,22 @@ pub fn maintain(net: &NetworkConfig, f: &mut FamilyState, need: Need) -> Result<
     }
 }
 
+/// The network's name in the fleet: `<nodeName>/<network>`. Each network of a node is a member
+/// of its own, so that two networks sharing a fleet subnet never take each other's prefixes for
+/// their own when they bring their checkpoints in line with the fleet.
+pub fn member_name(fleet: &FleetSettings, net: &NetworkConfig) -> String {
+    format!("{}/{}", fleet.node_name, net.name)
+}
+
 /// One contact with the fleet.
 struct Session {
     runtime: tokio::runtime::Runtime,
     subnet: Arc<FleetSubnet>,
-    _member: Member,
+    member: Member,
 }
 
 impl Session {
-    fn open(fleet: &FleetSettings) -> Result<Self, CniError> {
+    fn open(fleet: &FleetSettings, name: &str) -> Result<Self, CniError> {
         // A worker thread of its own: EtcdProvider blocks on the runtime from this thread.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -136,8 +144,7 @@ impl Session {
                 let etcd =
                     Etcd::connect_with(&fleet.endpoints, fleet.timeout, &fleet.credentials).await?;
                 let keys = Keyspace::new(&fleet.root);
-                let (member, fresh) =
-                    Member::resume(&etcd, &keys, &fleet.node_name, fleet.lease).await?;
+                let (member, fresh) = Member::resume(&etcd, &keys, name, fleet.lease).await?;
                 let subnet =
                     FleetSubnet::open_unwatched(&etcd, &keys, fleet.subnet, &member).await?;
                 let stale = subnet.held().iter().any(|r| r.lease != member.lease());
@@ -146,11 +153,11 @@ impl Session {
                 }
                 Ok::<_, FleetError>((member, subnet))
             })
-            .map_err(|e| fleet_error(fleet, e))?;
+            .map_err(|e| fleet_error(fleet, name, e))?;
         Ok(Session {
             runtime,
             subnet: Arc::new(subnet),
-            _member: member,
+            member,
         })
     }
 
@@ -171,7 +178,7 @@ impl Session {
             return Ok(());
         }
         let mut provider = EtcdProvider::new(
-            &fleet.node_name,
+            self.member.name(),
             self.subnet.clone(),
             self.runtime.handle().clone(),
         );
@@ -240,9 +247,9 @@ impl Session {
                             SubnetError::AlreadyAllocated { .. }
                             | SubnetError::NotOneAllocation { .. },
                         ) => Ok(false),
-                        other => Err(fleet_error(fleet, other)),
+                        other => Err(fleet_error(fleet, self.member.name(), other)),
                     })?,
-                Some(run) => run.node == fleet.node_name,
+                Some(run) => run.node == self.member.name(),
             };
             if !mine {
                 let pods: Vec<_> = node
@@ -289,7 +296,7 @@ fn check_gateway(
 }
 
 /// A fleet failure as the CNI error a runtime acts on.
-fn fleet_error(fleet: &FleetSettings, e: FleetError) -> CniError {
+fn fleet_error(fleet: &FleetSettings, member: &str, e: FleetError) -> CniError {
     let c = match &e {
         FleetError::Unavailable { .. } | FleetError::Timeout { .. } => code::TRY_AGAIN_LATER,
         FleetError::NotInitialised { .. } => code::INVALID_CONFIG,
@@ -301,9 +308,6 @@ fn fleet_error(fleet: &FleetSettings, e: FleetError) -> CniError {
     };
     CniError::new(
         c,
-        format!(
-            "fleet subnet {} (node {}): {e}",
-            fleet.subnet, fleet.node_name
-        ),
+        format!("fleet subnet {} (member {member}): {e}", fleet.subnet),
     )
 }
