@@ -643,7 +643,7 @@ mod tests {
             NetworkConfig::parse(b"{not json").unwrap_err().code,
             code::DECODE
         );
-        let old = br#"{"cniVersion":"0.3.1","name":"n","ipam":{"type":"pdipam-cni"}}"#;
+        let old = br#"{"cniVersion":"0.2.0","name":"n","ipam":{"type":"pdipam-cni"}}"#;
         assert_eq!(
             NetworkConfig::parse(old).unwrap_err().code,
             code::INCOMPATIBLE_VERSION
@@ -651,7 +651,7 @@ mod tests {
         let bad_name = br#"{"cniVersion":"1.0.0","name":"../etc","ipam":{}}"#;
         let e = NetworkConfig::parse(bad_name).unwrap_err();
         assert!(e.message.contains("\"../etc\""), "{e}");
-        assert_eq!(peek_version(old).as_deref(), Some("0.3.1"));
+        assert_eq!(peek_version(old).as_deref(), Some("0.2.0"));
         assert_eq!(peek_version(b"[]"), None);
     }
 }

@@ -8,6 +8,8 @@ use std::fmt;
 pub mod code {
     /// Incompatible CNI version.
     pub const INCOMPATIBLE_VERSION: u32 = 1;
+    /// Container unknown or does not exist (CHECK of a container the network does not know).
+    pub const UNKNOWN_CONTAINER: u32 = 3;
     /// Invalid necessary environment variables (`CNI_COMMAND`, `CNI_CONTAINERID`, ...).
     pub const INVALID_ENVIRONMENT: u32 = 4;
     /// I/O failure (the state directory or checkpoint could not be written).
@@ -24,7 +26,8 @@ pub mod code {
     pub const NO_ADDRESSES: u32 = 100;
     /// Ours: the checkpoint on disk is unreadable or inconsistent (never silently replaced).
     pub const BAD_STATE: u32 = 101;
-    /// Ours: CHECK found the container's allocation missing or different.
+    /// Ours: CHECK found the container's allocation different from its previous result, or in
+    /// a block no longer configured.
     pub const CHECK_FAILED: u32 = 102;
     /// Ours: the address asked for (`IP=` in `CNI_ARGS`, `runtimeConfig.ips`) cannot be given:
     /// outside every configured block, held by another pod, or cooling down.

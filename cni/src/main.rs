@@ -2,7 +2,7 @@
 
 use pdipam_cni::config::peek_version;
 use pdipam_cni::env::Invocation;
-use pdipam_cni::version::LATEST;
+use pdipam_cni::version::answer_version;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -43,8 +43,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let version = peek_version(&stdin).unwrap_or_else(|| LATEST.to_owned());
-            let _ = writeln!(out, "{}", e.to_json(&version));
+            // The configuration's version where it could be read and is supported; otherwise
+            // the nearest the plugin supports (the details name them all).
+            let version = answer_version(peek_version(&stdin).as_deref());
+            let _ = writeln!(out, "{}", e.to_json(version));
             ExitCode::FAILURE
         }
     }

@@ -24,7 +24,7 @@ fn v4_network(version: &str, dir: &DataDir) -> Value {
 }
 
 #[test]
-fn version_lists_the_three_versions() {
+fn version_lists_the_supported_versions() {
     let r = call_with(
         &[("CNI_COMMAND", "VERSION".into())],
         br#"{"cniVersion":"1.0.0"}"#,
@@ -32,7 +32,10 @@ fn version_lists_the_three_versions() {
     assert!(r.success, "{r:?}");
     let v = r.json();
     assert_eq!(v["cniVersion"], "1.0.0");
-    assert_eq!(v["supportedVersions"], json!(["0.4.0", "1.0.0", "1.1.0"]));
+    assert_eq!(
+        v["supportedVersions"],
+        json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+    );
     // No input at all: the newest version answers.
     let r = call_with(&[("CNI_COMMAND", "VERSION".into())], b"");
     assert_eq!(r.json()["cniVersion"], "1.1.0");
@@ -40,8 +43,9 @@ fn version_lists_the_three_versions() {
 
 #[test]
 fn add_check_del_in_every_version() {
-    for version in ["0.4.0", "1.0.0", "1.1.0"] {
+    for version in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] {
         let dir = DataDir::new(&format!("verbs-{version}"));
+        let has_check = !version.starts_with("0.3.");
         let conf = v4_network(version, &dir);
         let add = call("ADD", "c1", &conf);
         let result = add.json();
@@ -49,7 +53,7 @@ fn add_check_del_in_every_version() {
         let ip = &result["ips"][0];
         assert_eq!(ip["address"], "10.0.1.16/22");
         assert_eq!(ip["gateway"], "10.0.0.1");
-        assert_eq!(ip.get("version").is_some(), version == "0.4.0");
+        assert_eq!(ip.get("version").is_some(), version.starts_with("0."));
         assert_eq!(result["routes"], json!([{"dst": "0.0.0.0/0"}]));
         assert_eq!(result["dns"]["nameservers"], json!(["10.0.0.2"]));
 
@@ -59,17 +63,32 @@ fn add_check_del_in_every_version() {
         // result shows another address.
         let mut with_prev = conf.clone();
         with_prev["prevResult"] = result.clone();
-        assert!(call("CHECK", "c1", &with_prev).success);
-        assert!(call("CHECK", "c1", &conf).success);
-        with_prev["prevResult"]["ips"][0]["address"] = json!("10.0.1.20/22");
-        assert_eq!(call("CHECK", "c1", &with_prev).code(), 102);
+        if has_check {
+            assert!(call("CHECK", "c1", &with_prev).success);
+            assert!(call("CHECK", "c1", &conf).success);
+            with_prev["prevResult"]["ips"][0]["address"] = json!("10.0.1.20/22");
+            assert_eq!(call("CHECK", "c1", &with_prev).code(), 102);
+        } else {
+            // CHECK came with 0.4.0: refused as the specification says, in the words of
+            // the reference library's plugins.
+            let r = call("CHECK", "c1", &with_prev);
+            assert_eq!(r.code(), 1);
+            assert!(
+                r.stdout.contains("config version does not allow CHECK"),
+                "{r:?}"
+            );
+            assert_eq!(r.json()["cniVersion"], version);
+        }
 
         let del = call("DEL", "c1", &conf);
         assert!(del.success && del.stdout.is_empty(), "{del:?}");
-        // DEL of an unknown container succeeds; CHECK of it fails.
+        // DEL of an unknown container succeeds; CHECK of it is code 3, "container unknown
+        // or does not exist".
         assert!(call("DEL", "c1", &conf).success);
         assert!(call("DEL", "never-added", &conf).success);
-        assert_eq!(call("CHECK", "c1", &conf).code(), 102);
+        if has_check {
+            assert_eq!(call("CHECK", "c1", &conf).code(), 3);
+        }
         let (pods, _) = stored_pods(dir.path(), "ipv4");
         assert!(pods.is_empty());
     }
@@ -81,7 +100,7 @@ fn del_and_check_of_a_network_never_used() {
     let conf = v4_network("1.0.0", &dir);
     assert!(call("DEL", "c1", &conf).success);
     assert!(!dir.path().join("pods").exists(), "DEL created state");
-    assert_eq!(call("CHECK", "c1", &conf).code(), 102);
+    assert_eq!(call("CHECK", "c1", &conf).code(), 3);
 }
 
 #[test]
@@ -91,12 +110,29 @@ fn errors_are_specification_error_objects() {
     // 6: stdin is not JSON.
     let r = call_with(&env_for("ADD", "c1"), b"{ not json");
     assert_eq!(r.code(), 6);
-    // 1: unsupported version, named.
-    let mut old = conf.clone();
-    old["cniVersion"] = json!("0.3.1");
-    let r = call("ADD", "c1", &old);
-    assert_eq!(r.code(), 1);
-    assert!(r.json()["msg"].as_str().unwrap().contains("0.3.1"));
+    // 1: unsupported version, named, answered in the nearest supported version with every
+    // supported one listed.
+    for (asked, answered) in [("0.2.0", "0.3.0"), ("2.0.0", "1.1.0")] {
+        let mut other = conf.clone();
+        other["cniVersion"] = json!(asked);
+        let r = call("ADD", "c1", &other);
+        assert_eq!(r.code(), 1);
+        let v = r.json();
+        assert!(v["msg"].as_str().unwrap().contains(asked), "{v}");
+        assert_eq!(v["cniVersion"], answered, "{v}");
+        assert!(
+            v["details"]
+                .as_str()
+                .unwrap()
+                .contains("0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"),
+            "{v}"
+        );
+    }
+    // Any other error carries the configuration's own version.
+    let mut v031 = conf.clone();
+    v031["cniVersion"] = json!("0.3.1");
+    v031["ipam"]["prefixes"] = json!(["10.0.1.17/28"]);
+    assert_eq!(call("ADD", "c1", &v031).json()["cniVersion"], "0.3.1");
     // 7: an invalid value, named.
     let mut bad = conf.clone();
     bad["ipam"]["prefixes"] = json!(["10.0.1.17/28"]);

@@ -11,8 +11,10 @@ use crate::state::NetworkState;
 pub(super) fn check(net: &NetworkConfig, invocation: &Invocation) -> Result<(), CniError> {
     let key = key_of(net, invocation);
     let failed = |m: String| CniError::new(code::CHECK_FAILED, m);
+    // The specification's code for a container the plugin does not know.
+    let unknown = |m: String| CniError::new(code::UNKNOWN_CONTAINER, m);
     if !NetworkState::exists(net) {
-        return Err(failed(format!(
+        return Err(unknown(format!(
             "datastore: unknown pod {key}: network {} has no state",
             net.name
         )));
@@ -28,7 +30,7 @@ pub(super) fn check(net: &NetworkConfig, invocation: &Invocation) -> Result<(), 
                         "pod {key} holds {}, which lies in no configured block any more",
                         q.address
                     )),
-                    None => failed(format!("datastore: unknown pod {key}")),
+                    None => unknown(format!("datastore: unknown pod {key}")),
                 })
             }
         };

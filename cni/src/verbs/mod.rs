@@ -26,7 +26,12 @@ pub fn run(invocation: &Invocation, stdin: &[u8]) -> Result<Option<String>, CniE
     match invocation.command {
         Command::Add => add::add(&net, invocation).map(Some),
         Command::Del => del::del(&net, invocation).map(|()| None),
-        Command::Check => check::check(&net, invocation).map(|()| None),
+        Command::Check => {
+            if !net.cni_version.has_check() {
+                return Err(not_allowed(&net, "CHECK", "0.4.0"));
+            }
+            check::check(&net, invocation).map(|()| None)
+        }
         Command::Gc => {
             require_1_1(&net, "GC")?;
             gc::gc(&net).map(|()| None)
@@ -43,14 +48,20 @@ fn require_1_1(net: &NetworkConfig, verb: &str) -> Result<(), CniError> {
     if net.cni_version.has_gc_and_status() {
         Ok(())
     } else {
-        Err(CniError::new(
-            code::INCOMPATIBLE_VERSION,
-            format!(
-                "{verb} needs cniVersion 1.1.0; the configuration says {}",
-                net.cni_version.as_str()
-            ),
-        ))
+        Err(not_allowed(net, verb, "1.1.0"))
     }
+}
+
+/// The specification's refusal of a verb the configuration's version does not have, in the
+/// words of the reference library's plugins.
+fn not_allowed(net: &NetworkConfig, verb: &str, since: &str) -> CniError {
+    CniError::new(
+        code::INCOMPATIBLE_VERSION,
+        format!(
+            "config version does not allow {verb}: the configuration says {}, {verb} needs {since} or later",
+            net.cni_version.as_str()
+        ),
+    )
 }
 
 /// The allocation key of this call.
