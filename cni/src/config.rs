@@ -325,6 +325,7 @@ fn family_config(
     subnet: Option<IpNet>,
     gateway: Option<IpAddr>,
 ) -> Result<FamilyConfig, CniError> {
+    check_announced_lengths(family, &blocks, subnet)?;
     if let Some(s) = subnet {
         if let Some(b) = blocks.iter().find(|b| !s.contains(*b)) {
             return Err(invalid(format!("ipam: {b} lies outside its subnet {s}")));
@@ -346,6 +347,46 @@ fn family_config(
         subnet,
         gateway,
     })
+}
+
+/// No pod is given the network or broadcast address of the length its address is announced
+/// with (IPv4; peers cannot reach them, and ping calls the second a broadcast address). Pods are
+/// announced with the subnet's length, so an IPv4 prefix needs `subnets` (with its own /28, its
+/// first and last addresses would be exactly those), and no block may hold the subnet's own
+/// network or broadcast address. Single addresses without a subnet are announced as /32, which
+/// has neither.
+fn check_announced_lengths(
+    family: IpFamily,
+    blocks: &[IpNet],
+    subnet: Option<IpNet>,
+) -> Result<(), CniError> {
+    if family != IpFamily::V4 {
+        return Ok(());
+    }
+    match subnet {
+        None => match blocks.iter().find(|b| b.prefix_len() < 31) {
+            Some(b) => Err(invalid(format!(
+                "ipam: the IPv4 prefix {b} needs ipam.subnets (the subnet it comes from): pods \
+                 are given addresses with the subnet's length; with the prefix's own /{}, its \
+                 first and last addresses would be its network and broadcast addresses, which \
+                 peers cannot reach",
+                b.prefix_len()
+            ))),
+            None => Ok(()),
+        },
+        Some(s) if s.prefix_len() < 31 => {
+            for edge in [(s.network(), "network"), (s.broadcast(), "broadcast")] {
+                if let Some(b) = blocks.iter().find(|b| b.contains(&edge.0)) {
+                    return Err(invalid(format!(
+                        "ipam: {b} holds {}, the {} address of the subnet {s}: no pod may have it",
+                        edge.0, edge.1
+                    )));
+                }
+            }
+            Ok(())
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 fn router_of(subnet: IpNet) -> IpAddr {
@@ -571,8 +612,23 @@ mod tests {
             ),
             (
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
-                       "gateways": ["10.0.1.3"]}),
+                       "subnets": ["10.0.0.0/22"], "gateways": ["10.0.1.3"]}),
                 "gateway 10.0.1.3 lies inside 10.0.1.0/28",
+            ),
+            // No pod gets the network or broadcast address of the length it is given with.
+            (
+                json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"]}),
+                "the IPv4 prefix 10.0.1.0/28 needs ipam.subnets",
+            ),
+            (
+                json!({"type": "pdipam-cni", "prefixes": ["10.0.0.0/28"],
+                       "subnets": ["10.0.0.0/22"]}),
+                "10.0.0.0/28 holds 10.0.0.0, the network address of the subnet 10.0.0.0/22",
+            ),
+            (
+                json!({"type": "pdipam-cni", "secondaryAddresses": ["10.0.3.255"],
+                       "subnets": ["10.0.0.0/22"]}),
+                "10.0.3.255/32 holds 10.0.3.255, the broadcast address of the subnet 10.0.0.0/22",
             ),
             (
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
@@ -594,22 +650,22 @@ mod tests {
             ),
             (
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
-                       "cooldownSeconds": -1}),
+                       "subnets": ["10.0.0.0/22"], "cooldownSeconds": -1}),
                 "cooldownSeconds -1",
             ),
             (
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
-                       "routes": [{"dst": "nowhere"}]}),
+                       "subnets": ["10.0.0.0/22"], "routes": [{"dst": "nowhere"}]}),
                 "routes[0].dst \"nowhere\"",
             ),
             (
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
-                       "routes": [{"dst": "0.0.0.0/0", "gw": "router"}]}),
+                       "subnets": ["10.0.0.0/22"], "routes": [{"dst": "0.0.0.0/0", "gw": "router"}]}),
                 "routes[0].gw \"router\" is not an IP address",
             ),
             (
                 json!({"type": "pdipam-cni", "prefixes": ["10.0.1.0/28"],
-                       "routes": [{"dst": "0.0.0.0/0", "gw": 1}]}),
+                       "subnets": ["10.0.0.0/22"], "routes": [{"dst": "0.0.0.0/0", "gw": 1}]}),
                 "routes[0].gw 1 is not an IP address",
             ),
         ];
@@ -631,6 +687,7 @@ mod tests {
         let c = NetworkConfig::parse(&conf(json!({
             "type": "pdipam-cni",
             "prefixes": ["10.0.1.0/28"],
+            "subnets": ["10.0.0.0/22"],
             "routes": routes,
         })))
         .unwrap();

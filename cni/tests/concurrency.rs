@@ -23,7 +23,7 @@ fn conf(dir: &DataDir) -> Value {
         "1.0.0",
         dir.path(),
         // Generous: 64 processes queue on one lock, and this machine may be busy.
-        json!({"prefixes": PREFIXES, "lockTimeoutSeconds": 120, "cooldownSeconds": 0}),
+        json!({"prefixes": PREFIXES, "subnets": ["10.0.0.0/22"], "lockTimeoutSeconds": 120, "cooldownSeconds": 0}),
     )
 }
 

@@ -22,9 +22,13 @@ fn run(
 #[test]
 fn a_failed_write_is_an_error_with_no_result_and_no_change() {
     let dir = DataDir::new("failed-write");
-    let conf = network("1.0.0", dir.path(), json!({"prefixes": ["10.0.1.16/28"]}));
+    let conf = network(
+        "1.0.0",
+        dir.path(),
+        json!({"prefixes": ["10.0.1.16/28"], "subnets": ["10.0.0.0/22"]}),
+    );
     let first = run("ADD", "c1", &conf).unwrap().unwrap();
-    assert!(first.contains("10.0.1.16/28"), "{first}");
+    assert!(first.contains("10.0.1.16/22"), "{first}");
     let path = dir.path().join("pods/ipv4.checkpoint");
     let before = std::fs::read(&path).unwrap();
 
@@ -50,5 +54,5 @@ fn a_failed_write_is_an_error_with_no_result_and_no_change() {
     // Nothing was lost or half done: c1 still holds .16, c2 gets .17 now.
     assert!(run("CHECK", "c1", &conf).is_ok());
     let second = run("ADD", "c2", &conf).unwrap().unwrap();
-    assert!(second.contains("10.0.1.17/28"), "{second}");
+    assert!(second.contains("10.0.1.17/22"), "{second}");
 }

@@ -392,3 +392,39 @@ fn two_networks_of_one_node_never_share_a_prefix() {
     assert_eq!((mine.len(), theirs.len()), (2, 2), "{runs:?}");
     assert!(mine.iter().all(|p| !theirs.contains(p)));
 }
+
+/// A fleet subnet that reserves nothing could hand a pod the gateway or the subnet's network
+/// or broadcast address: refused, naming the address, before any prefix is claimed.
+#[test]
+fn a_fleet_that_reserves_nothing_is_refused_naming_the_address() {
+    let Some(server) = EtcdServer::start("cni-unreserved") else {
+        return;
+    };
+    let rt = runtime();
+    rt.block_on(async {
+        let etcd = server.connect(Duration::from_secs(5)).await;
+        let config =
+            FleetConfig::new(SUBNET.parse().unwrap()).profile(pdipam::ReservedProfile::None);
+        FleetSubnet::init(&etcd, &Keyspace::new(""), &config)
+            .await
+            .unwrap();
+    });
+    let dir = DataDir::new("fleet-unreserved");
+    let conf = fleet_conf(&server, &dir, "node-x", json!({}));
+    let r = call("ADD", "x0", &conf);
+    assert_eq!(r.code(), 7, "{r:?}");
+    assert!(
+        r.stdout.contains("the gateway 10.99.0.1 is not reserved"),
+        "{r:?}"
+    );
+    let mut with_gateway = conf.clone();
+    with_gateway["ipam"]["gateways"] = json!(["10.98.0.1"]);
+    let r = call("ADD", "x0", &with_gateway);
+    assert_eq!(r.code(), 7, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("the network address 10.99.0.0 is not reserved"),
+        "{r:?}"
+    );
+    assert!(fleet_state(&rt, &server).is_empty(), "nothing was claimed");
+}

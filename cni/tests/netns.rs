@@ -249,3 +249,96 @@ fn bridge_add_check_del_in_network_namespaces() {
     }
     assert!(stored_pods(dir.path(), "ipv4").0.is_empty());
 }
+
+/// Whether a UDP datagram sent from the pod namespace `from` reaches `address` in the pod
+/// namespace `to`: each end is a thread that enters its namespace (as a pod's process would).
+fn reaches(from: &Netns, to: &Netns, address: IpAddr) -> bool {
+    use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+    use std::net::{SocketAddr, UdpSocket};
+    use std::time::Duration;
+    let enter = |ns: &Netns| {
+        let f = std::fs::File::open(ns.path()).unwrap();
+        move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&f),
+            Some(LinkNameSpaceType::Network),
+        )
+        .unwrap();
+    };
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let receiver = s.spawn(move || {
+            enter(to);
+            let socket = UdpSocket::bind(SocketAddr::new(address, 0)).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            tx.send(socket.local_addr().unwrap().port()).unwrap();
+            let mut buf = [0u8; 16];
+            matches!(socket.recv(&mut buf), Ok(5) if &buf[..5] == b"hello")
+        });
+        let port = rx.recv().unwrap();
+        s.spawn(move || {
+            enter(from);
+            let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+            // A refusal to send ("Network is unreachable", a broadcast address) is a miss.
+            let _ = socket.send_to(b"hello", SocketAddr::new(address, port));
+        })
+        .join()
+        .unwrap();
+        receiver.join().unwrap()
+    })
+}
+
+/// Every address of a full /28 is reachable from a pod in another prefix: no pod is given the
+/// network or broadcast address of the length its result announces.
+fn a_full_28_is_reachable(plugin: &str) {
+    let Some(plugins) = plugins() else { return };
+    let dir = DataDir::new(&format!("reach-{plugin}"));
+    let mut conf = conf(plugin, "1.0.0", &dir, false);
+    if plugin == "bridge" {
+        conf["bridge"] = json!("pdipam-br1");
+        conf["isGateway"] = json!(true);
+    }
+    let binary = plugins.join(plugin);
+    let host = Netns::new(&format!("hr{plugin}"));
+    let pods: Vec<Netns> = (0..17)
+        .map(|i| Netns::new(&format!("r{plugin}{i}")))
+        .collect();
+    let mut addresses = Vec::new();
+    for (i, pod) in pods.iter().enumerate() {
+        let r = run_plugin(
+            &plugins,
+            &binary,
+            &host,
+            "ADD",
+            &format!("r{i}"),
+            Some(pod),
+            &conf,
+        );
+        assert!(r.success, "{plugin} ADD {i}: {r:?}");
+        addresses.extend(assert_pod_addresses(pod, &r.json()));
+    }
+    // The first sixteen fill 10.0.1.16/28, the seventeenth is in the next prefix.
+    let first: IpNet = "10.0.1.16/28".parse().unwrap();
+    assert!(
+        addresses[..16].iter().all(|a| first.contains(a)),
+        "{addresses:?}"
+    );
+    let peer = &pods[16];
+    for (pod, address) in pods[..16].iter().zip(&addresses) {
+        assert!(
+            reaches(peer, pod, *address),
+            "{plugin}: {address} is not reachable"
+        );
+    }
+}
+
+#[test]
+fn every_address_of_a_full_28_is_reachable_under_ptp() {
+    a_full_28_is_reachable("ptp");
+}
+
+#[test]
+fn every_address_of_a_full_28_is_reachable_under_bridge() {
+    a_full_28_is_reachable("bridge");
+}

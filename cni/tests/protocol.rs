@@ -167,7 +167,7 @@ fn exhaustion_says_no_available_ip_prefix_addresses_and_status_agrees() {
     let conf = network(
         "1.1.0",
         dir.path(),
-        json!({"prefixes": ["10.0.1.16/28"], "cooldownSeconds": 3600}),
+        json!({"prefixes": ["10.0.1.16/28"], "subnets": ["10.0.0.0/22"], "cooldownSeconds": 3600}),
     );
     let status = |c: &Value| {
         call_with(
@@ -179,7 +179,7 @@ fn exhaustion_says_no_available_ip_prefix_addresses_and_status_agrees() {
     let mut seen = HashSet::new();
     for i in 0..16 {
         let a = call("ADD", &format!("c{i}"), &conf).addresses();
-        assert_eq!(a[0].prefix_len(), 28, "no subnet: the block's own length");
+        assert_eq!(a[0].prefix_len(), 22, "the subnet's length");
         assert!(seen.insert(a[0].addr()));
     }
     let r = call("ADD", "c16", &conf);
@@ -234,12 +234,12 @@ fn dual_stack_gives_one_address_per_family() {
         dir.path(),
         json!({
             "prefixes": ["10.0.1.16/28", "2600:1f14:0:1::/80"],
-            "subnets": ["2600:1f14::/56"],
+            "subnets": ["10.0.0.0/22", "2600:1f14::/56"],
         }),
     );
     let a = call("ADD", "c1", &conf).addresses();
     assert_eq!(a.len(), 2);
-    assert_eq!(a[0].to_string(), "10.0.1.16/28");
+    assert_eq!(a[0].to_string(), "10.0.1.16/22");
     assert_eq!(a[1].to_string(), "2600:1f14:0:1::/56");
     assert_eq!(stored_pods(dir.path(), "ipv6").0.len(), 1);
     assert!(call("DEL", "c1", &conf).success);

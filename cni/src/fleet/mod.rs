@@ -269,30 +269,46 @@ impl Session {
     }
 }
 
-/// The gateway announced with every address must never be one: inside the fleet subnet it
-/// must be a reserved address (the `aws` profile reserves the subnet's router).
+/// The gateway announced with every address must never be one, and (IPv4) neither may the
+/// network or broadcast address of the subnet length addresses are announced with: inside the
+/// fleet subnet each must be reserved there, or held as a single address, so that no prefix the
+/// fleet gives holds it (the `aws` profile, the default, reserves all three).
 fn check_gateway(
     fleet: &FleetSettings,
     family: &FamilyConfig,
     subnet: &FleetSubnet,
 ) -> Result<(), CniError> {
-    let Some(gw) = family.gateway else {
-        return Ok(());
-    };
-    if !fleet.subnet.contains(&gw) {
-        return Ok(());
+    let mut must_not_serve: Vec<(std::net::IpAddr, &str)> = Vec::new();
+    if let Some(gw) = family.gateway {
+        must_not_serve.push((gw, "gateway"));
     }
-    match subnet.holder(gw) {
-        Ok(Some(Holder::Reserved(_) | Holder::Address(_))) => Ok(()),
-        _ => Err(CniError::new(
-            code::INVALID_CONFIG,
-            format!(
-                "ipam: the gateway {gw} is not reserved in the fleet subnet {}: a pod could be \
-                 given it (create the subnet with the aws profile, or name a gateway in ipam.gateways)",
-                fleet.subnet
-            ),
-        )),
+    if let Some(s) = family
+        .subnet
+        .filter(|s| s.addr().is_ipv4() && s.prefix_len() < 31)
+    {
+        must_not_serve.push((s.network(), "network address"));
+        must_not_serve.push((s.broadcast(), "broadcast address"));
     }
+    for (addr, what) in must_not_serve {
+        if !fleet.subnet.contains(&addr) {
+            continue;
+        }
+        match subnet.holder(addr) {
+            Ok(Some(Holder::Reserved(_) | Holder::Address(_))) => {}
+            _ => {
+                return Err(CniError::new(
+                    code::INVALID_CONFIG,
+                    format!(
+                        "ipam: the {what} {addr} is not reserved in the fleet subnet {}: a pod \
+                         could be given it (create the subnet with the aws profile, or name \
+                         ipam.subnets and ipam.gateways outside it)",
+                        fleet.subnet
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A fleet failure as the CNI error a runtime acts on.
