@@ -14,6 +14,7 @@ pub mod env;
 pub mod error;
 pub mod fleet;
 pub mod lock;
+pub mod registry;
 pub mod result;
 pub mod state;
 pub mod verbs;

@@ -97,6 +97,7 @@ impl NetworkState {
         }
         let lock = StateLock::acquire(&dir.join("lock"), net.ipam.lock_timeout)?;
         remove_abandoned_temporaries(&dir);
+        crate::registry::register(net, &dir)?;
         let mut families = Vec::new();
         for family in [IpFamily::V4, IpFamily::V6] {
             let path = checkpoint_path(&dir, family);
@@ -199,7 +200,9 @@ fn remove_abandoned_temporaries(dir: &Path) {
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.contains(".checkpoint.tmp.") {
+        if name.starts_with('.')
+            && (name.contains(".checkpoint.tmp.") || name.contains(".blocks.tmp."))
+        {
             let _ = fs::remove_file(e.path());
         }
     }

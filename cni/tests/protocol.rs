@@ -576,3 +576,73 @@ fn an_address_asked_for_is_given_or_refused_with_the_reason() {
     let (pods, _) = stored_pods(dir.path(), "ipv4");
     assert_eq!(pods.len(), 2, "{pods:?}");
 }
+
+/// Two networks in one data directory whose blocks overlap would each give one address to a
+/// pod of their own: the second is refused (code 7, naming both networks and the blocks),
+/// also when both start at the same moment; networks with their own blocks live side by side.
+#[test]
+fn two_networks_with_overlapping_blocks_are_refused() {
+    let dir = DataDir::new("overlap");
+    let named = |name: &str, ipam: Value| {
+        let mut c = network("1.0.0", dir.path(), ipam);
+        c["name"] = json!(name);
+        c
+    };
+    let pods = named(
+        "pods",
+        json!({"prefixes": ["10.0.1.16/28"], "subnets": ["10.0.0.0/22"]}),
+    );
+    assert!(call("ADD", "a", &pods).success);
+    for (ipam, overlapping) in [
+        (
+            json!({"prefixes": ["10.0.1.16/28"], "subnets": ["10.0.0.0/22"]}),
+            "10.0.1.16/28",
+        ),
+        (
+            json!({"secondaryAddresses": ["10.0.1.20"], "subnets": ["10.0.0.0/22"]}),
+            "10.0.1.20/32",
+        ),
+    ] {
+        let r = call("ADD", "b", &named("other", ipam));
+        assert_eq!(r.code(), 7, "{r:?}");
+        let msg = r.json()["msg"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains("\"other\"") && msg.contains("\"pods\"") && msg.contains(overlapping),
+            "{msg}"
+        );
+    }
+    let apart = named(
+        "apart",
+        json!({"prefixes": ["10.0.1.48/28"], "subnets": ["10.0.0.0/22"]}),
+    );
+    assert!(call("ADD", "c", &apart).success);
+    // The first network goes on as before.
+    assert!(call("ADD", "d", &pods).success);
+
+    // Both at the first call, at the same moment: exactly one gets in, each time.
+    for round in 0..8 {
+        let dir = DataDir::new(&format!("overlap-race-{round}"));
+        let confs: Vec<Value> = ["one", "two"]
+            .iter()
+            .map(|name| {
+                let mut c = network(
+                    "1.0.0",
+                    dir.path(),
+                    json!({"prefixes": ["10.0.1.16/28"], "subnets": ["10.0.0.0/22"]}),
+                );
+                c["name"] = json!(name);
+                c
+            })
+            .collect();
+        let mut children: Vec<_> = confs.iter().map(|_| spawn(&env_for("ADD", "x"))).collect();
+        for (child, conf) in children.iter_mut().zip(&confs) {
+            feed(child, conf.to_string().as_bytes());
+        }
+        let ok = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap().status.success())
+            .filter(|s| *s)
+            .count();
+        assert_eq!(ok, 1, "round {round}: {ok} networks got the same block");
+    }
+}
