@@ -342,3 +342,74 @@ fn every_address_of_a_full_28_is_reachable_under_ptp() {
 fn every_address_of_a_full_28_is_reachable_under_bridge() {
     a_full_28_is_reachable("bridge");
 }
+
+/// The `n`th fenced JSON block of docs/cni.md after the heading `heading`.
+fn docs_json(heading: &str, n: usize) -> Value {
+    let page = include_str!("../../docs/cni.md");
+    let mut rest = &page[page.find(heading).expect("the heading")..];
+    for _ in 0..n {
+        rest = &rest[rest.find("```json\n").unwrap() + 8..];
+        rest = &rest[rest.find("```").unwrap() + 3..];
+    }
+    let start = rest.find("```json\n").unwrap() + 8;
+    let end = start + rest[start..].find("```").unwrap();
+    serde_json::from_str(&rest[start..end]).expect("the example is JSON")
+}
+
+/// docs/cni.md's complete network configuration works as written under Debian's `ptp`: ADD
+/// prints the result the page shows, CHECK with that result passes, DEL removes the pod.
+#[test]
+fn the_docs_example_works_as_written_under_ptp() {
+    let Some(plugins) = plugins() else { return };
+    let dir = DataDir::new("docs-example");
+    let mut conf = docs_json("## A complete network configuration", 0);
+    let shown = docs_json("## A complete network configuration", 1);
+    // Only where the state lives changes, so that the test owns it.
+    conf["ipam"]["dataDir"] = json!(dir.path());
+    let ptp = plugins.join("ptp");
+    let host = Netns::new("hdocs");
+    let pod = Netns::new("pdocs");
+    let r = run_plugin(&plugins, &ptp, &host, "ADD", "docs0", Some(&pod), &conf);
+    assert!(r.success, "ADD: {r:?}");
+    let result = r.json();
+    for key in ["ips", "routes", "dns"] {
+        let strip = |v: &Value| {
+            // ptp adds the interface index to each address; the page shows the IPAM result.
+            let mut v = v.clone();
+            if let Some(ips) = v.as_array_mut() {
+                for ip in ips {
+                    ip.as_object_mut().map(|o| o.remove("interface"));
+                }
+            }
+            v
+        };
+        assert_eq!(strip(&result[key]), shown[key], "{key}: {result}");
+    }
+    let mut check = conf.clone();
+    check["prevResult"] = result;
+    let c = run_plugin(&plugins, &ptp, &host, "CHECK", "docs0", Some(&pod), &check);
+    assert!(c.success, "CHECK: {c:?}");
+    let d = run_plugin(&plugins, &ptp, &host, "DEL", "docs0", Some(&pod), &conf);
+    assert!(d.success, "DEL: {d:?}");
+    assert!(!pod.has_link("eth0"));
+    // The page's way to ask for an address, through ptp.
+    let page = include_str!("../../docs/cni.md");
+    let args = "IgnoreUnknown=1;IP=10.0.1.20";
+    assert!(
+        page.contains(&format!("`CNI_ARGS={args}`")),
+        "the page shows {args}"
+    );
+    let other = Netns::new("pdocs1");
+    let r = run_plugin_with_args(
+        &plugins,
+        &ptp,
+        &host,
+        "ADD",
+        "docs1",
+        Some(&other),
+        &conf,
+        Some(args),
+    );
+    assert!(r.success, "ADD with {args}: {r:?}");
+    assert_eq!(r.json()["ips"][0]["address"], "10.0.1.20/22");
+}

@@ -646,3 +646,53 @@ fn two_networks_with_overlapping_blocks_are_refused() {
         assert_eq!(ok, 1, "round {round}: {ok} networks got the same block");
     }
 }
+
+/// docs/cni.md, "When a checkpoint is corrupt, or gone": every verb refuses a corrupt
+/// checkpoint, DEL included; moved aside, the running pods get their addresses back through
+/// ADD with `IP=`, and a new pod is given none of them.
+#[test]
+fn a_corrupt_checkpoint_is_refused_by_every_verb_and_recovered_as_documented() {
+    let dir = DataDir::new("corrupt-recovery");
+    let conf = v4_network("1.1.0", &dir);
+    let a1 = call("ADD", "c1", &conf).addresses()[0].addr();
+    let a2 = call("ADD", "c2", &conf).addresses()[0].addr();
+    let path = dir.path().join("pods/ipv4.checkpoint");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let mut gc = conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([]);
+    for (verb, container, c) in [
+        ("ADD", "c3", &conf),
+        ("DEL", "c1", &conf),
+        ("CHECK", "c1", &conf),
+        ("GC", "", &gc),
+        ("STATUS", "", &conf),
+    ] {
+        let r = if container.is_empty() {
+            call_with(&[("CNI_COMMAND", verb.into())], c.to_string().as_bytes())
+        } else {
+            call(verb, container, c)
+        };
+        let expected = if verb == "STATUS" { 50 } else { 101 };
+        assert_eq!(r.code(), expected, "{verb}: {r:?}");
+        assert!(r.stdout.contains("ipv4.checkpoint"), "{verb}: {r:?}");
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the corrupt file was left as it was"
+    );
+    // Recovery: the file moved aside, each running pod asks for its address back.
+    std::fs::rename(&path, dir.path().join("ipv4.checkpoint.corrupt")).unwrap();
+    for (container, address) in [("c1", a1), ("c2", a2)] {
+        let mut env = env_for("ADD", container);
+        env.retain(|(k, _)| *k != "CNI_ARGS");
+        env.push(("CNI_ARGS", format!("IgnoreUnknown=1;IP={address}")));
+        let r = call_with(&env, conf.to_string().as_bytes());
+        assert_eq!(r.addresses()[0].addr(), address);
+    }
+    let fresh = call("ADD", "c3", &conf).addresses()[0].addr();
+    assert!(fresh != a1 && fresh != a2, "{fresh} was a running pod's");
+}

@@ -144,6 +144,21 @@ pub fn run_plugin(
     pod: Option<&Netns>,
     conf: &Value,
 ) -> Reply {
+    run_plugin_with_args(plugins, plugin, host, verb, container, pod, conf, None)
+}
+
+/// [`run_plugin`] with `CNI_ARGS`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_plugin_with_args(
+    plugins: &Path,
+    plugin: &Path,
+    host: &Netns,
+    verb: &str,
+    container: &str,
+    pod: Option<&Netns>,
+    conf: &Value,
+    cni_args: Option<&str>,
+) -> Reply {
     let own_dir = Path::new(PLUGIN).parent().unwrap();
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &host.0])
@@ -164,6 +179,9 @@ pub fn run_plugin(
     }
     if let Some(pod) = pod {
         cmd.env("CNI_NETNS", pod.path());
+    }
+    if let Some(args) = cni_args {
+        cmd.env("CNI_ARGS", args);
     }
     let mut child = cmd.spawn().unwrap();
     child
