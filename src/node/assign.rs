@@ -96,6 +96,16 @@ impl Node {
         }
         let now = self.clock.now();
         let Some((block, offset)) = shard.layout.claim(now.as_unix_nanos(), self.cooldown) else {
+            if self.config.family == super::IpFamily::V6
+                && self.config.mode == super::AddressMode::Secondary
+            {
+                return Err(NodeError::Ipv6NeedsPrefixMode {
+                    what: format!(
+                        "an IPv6 node in secondary-IP mode has no address for {}",
+                        request.key
+                    ),
+                });
+            }
             let cooling = self.cooling_in(&shard.layout, now);
             return Err(NodeError::NoAvailableAddresses {
                 key: request.key,

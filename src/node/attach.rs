@@ -123,8 +123,14 @@ impl Node {
     /// Attaches a secondary address to an interface.
     ///
     /// # Errors
-    /// As [`attach_prefix`](Node::attach_prefix), less the length checks.
+    /// As [`attach_prefix`](Node::attach_prefix), less the length checks;
+    /// [`NodeError::Ipv6NeedsPrefixMode`] for an IPv6 address.
     pub fn attach_secondary(&self, interface_id: &str, address: IpAddr) -> Result<(), NodeError> {
+        if address.is_ipv6() {
+            return Err(NodeError::Ipv6NeedsPrefixMode {
+                what: format!("{address} cannot be a secondary address; attach an IPv6 /80 prefix"),
+            });
+        }
         self.attach_block(interface_id, IpNet::from(address), BlockKind::Secondary, 1)
     }
 

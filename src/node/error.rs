@@ -17,6 +17,14 @@ pub enum NodeError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// IPv6 pod addresses come from delegated prefixes only (ipamd refuses IPv6 in secondary-IP
+    /// mode with these words): an IPv6 secondary address, or an assignment on an IPv6 node in
+    /// secondary-IP mode.
+    #[error("V6 is only supported in PD mode: {what}")]
+    Ipv6NeedsPrefixMode {
+        /// What was asked.
+        what: String,
+    },
     /// No serving address is free; `cooling` more are resting after a release.
     #[error(
         "AssignPodIPAddress: no available IP/Prefix addresses for {key} \

@@ -193,6 +193,11 @@ impl NaiveNode {
 
     /// See [`Node::attach_secondary`](crate::Node::attach_secondary).
     pub fn attach_secondary(&self, interface: &str, address: IpAddr) -> Result<(), NodeError> {
+        if address.is_ipv6() {
+            return Err(NodeError::Ipv6NeedsPrefixMode {
+                what: format!("{address} cannot be a secondary address; attach an IPv6 /80 prefix"),
+            });
+        }
         self.attach(interface, IpNet::from(address), BlockKind::Secondary, 1)
     }
 
@@ -484,6 +489,16 @@ impl NaiveNode {
                 .flat_map(|b| (0..b.2).map(move |o| nth(b.0, o)))
                 .filter(|a| self.is_cooling(&st, *a, now))
                 .count() as u32;
+            if self.config.family == crate::IpFamily::V6
+                && self.config.mode == crate::AddressMode::Secondary
+            {
+                return Err(NodeError::Ipv6NeedsPrefixMode {
+                    what: format!(
+                        "an IPv6 node in secondary-IP mode has no address for {}",
+                        request.key
+                    ),
+                });
+            }
             return Err(NodeError::NoAvailableAddresses {
                 key: request.key,
                 cooling,

@@ -740,3 +740,35 @@ fn a_wall_clock_set_back_never_shortens_a_cooldown() {
     assert_eq!(assign(&node, "b"), "10.0.0.11");
     node.verify().unwrap();
 }
+
+/// docs/rules.md, "IPv6": IPv6 pod addresses come from delegated /80s only. An IPv6 secondary
+/// address is refused, and an IPv6 node in secondary-IP mode assigns nothing, in ipamd's words.
+#[test]
+fn ipv6_needs_prefix_delegation_in_ipamds_words() {
+    let c = clock();
+    let config = NodeConfig::new()
+        .family(IpFamily::V6)
+        .mode(AddressMode::Secondary);
+    let node = node_with("m5.large", config, &c);
+    iface(&node, "eni-0", 0, "2600:1f14::10");
+    let e = node
+        .attach_secondary("eni-0", ip("2600:1f14::11"))
+        .unwrap_err();
+    assert!(matches!(e, NodeError::Ipv6NeedsPrefixMode { .. }), "{e}");
+    assert!(
+        e.to_string().starts_with("V6 is only supported in PD mode"),
+        "{e}"
+    );
+    let e = node.assign(PodRequest::new(key("c1"))).unwrap_err();
+    assert!(
+        e.to_string().starts_with("V6 is only supported in PD mode"),
+        "{e}"
+    );
+    node.verify().unwrap();
+    // In prefix mode the same node serves pods from a /80.
+    let node = node_with("m5.large", NodeConfig::new().family(IpFamily::V6), &c);
+    iface(&node, "eni-0", 0, "2600:1f14::10");
+    node.attach_prefix("eni-0", "2600:1f14:0:1::/80".parse().unwrap())
+        .unwrap();
+    assert!(node.assign(PodRequest::new(key("c1"))).is_ok());
+}
