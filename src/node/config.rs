@@ -57,7 +57,8 @@ pub struct NodeConfig {
     pub cooldown: Duration,
     /// Custom networking: the primary interface (device 0) serves no pods.
     pub custom_networking: bool,
-    /// A limit on interfaces below the instance's (the CNI's `MAX_ENI`).
+    /// A limit on interfaces below the instance's (the CNI's `MAX_ENI`); below 1 it is ignored,
+    /// as ipamd ignores it.
     pub max_eni: Option<u32>,
     /// Addresses of an IPv6 /80 that pods may get: the first this many (default 1024, more than
     /// any instance's max pods; a /80 has 2^48, which no bitmap should hold).

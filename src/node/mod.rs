@@ -206,10 +206,14 @@ impl Node {
             .collect();
         Node {
             // A coarse clock may lag by up to its tick at release and at the claim: waiting one
-            // tick more means an address does not come back before its cooldown is over.
+            // tick more means an address does not come back before its cooldown is over. And
+            // one nanosecond more: an address rests while the time since its release is at
+            // most the cooldown, inclusive, as ipamd compares.
             cooldown: match duration_nanos(config.cooldown) {
                 0 => 0,
-                c => c.saturating_add(duration_nanos(clock.resolution())),
+                c => c
+                    .saturating_add(duration_nanos(clock.resolution()))
+                    .saturating_add(1),
             },
             limits,
             config,
@@ -238,8 +242,9 @@ impl Node {
 
     /// How long a released address rests before it can be assigned again: the configured
     /// cooldown plus the clock's [resolution](Clock::resolution) (a few milliseconds on
-    /// [`SystemClock`], none on [`ManualClock`]), so that it does not come back early; zero when
-    /// the cooldown is off.
+    /// [`SystemClock`], none on [`ManualClock`]), so that it does not come back early, plus one
+    /// nanosecond (it rests while the time since its release is at most the cooldown, as ipamd
+    /// compares); zero when the cooldown is off.
     pub fn effective_cooldown(&self) -> Duration {
         Duration::from_nanos(self.cooldown)
     }
@@ -249,11 +254,12 @@ impl Node {
         &self.clock
     }
 
-    /// Interfaces this node may have: the instance's, or `max_eni` if lower.
+    /// Interfaces this node may have: the instance's, or `max_eni` if lower. A `max_eni` below
+    /// 1 is ignored, as ipamd ignores `MAX_ENI < 1`.
     pub fn interface_limit(&self) -> u32 {
         self.limits
             .max_enis
-            .min(self.config.max_eni.unwrap_or(u32::MAX))
+            .min(self.config.max_eni.filter(|m| *m >= 1).unwrap_or(u32::MAX))
     }
 
     /// The index shard of `key`: loom models pick keys in different shards, so that the

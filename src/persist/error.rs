@@ -61,8 +61,9 @@ pub enum PersistError {
         /// What was asked for.
         expected: &'static str,
     },
-    /// Two allocations with the same address (ipamd aborts startup on this too).
-    #[error("{source_name}: {address} is allocated twice: to {first} and to {second}")]
+    /// Two allocations with the same address (ipamd aborts startup on this too, with the words
+    /// `IP already in data store`).
+    #[error("{source_name}: IP already in data store: {address} is allocated twice: to {first} and to {second}")]
     DuplicateAddress {
         /// The file.
         source_name: String,

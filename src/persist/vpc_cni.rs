@@ -108,7 +108,9 @@ pub fn read_vpc_cni(bytes: &[u8], source: &str) -> Result<Vec<VpcCniEntry>, Pers
             metadata: PodMetadata {
                 namespace: a.metadata.k8s_pod_namespace,
                 pod_name: a.metadata.k8s_pod_name,
-                interfaces_count: a.metadata.interfaces_count,
+                // Entries from before multi-NIC pods have no count (0): one interface, as
+                // ipamd reports them on release.
+                interfaces_count: a.metadata.interfaces_count.max(1),
             },
             allocated_at: Timestamp::from_unix_nanos(a.allocation_timestamp),
         });

@@ -88,8 +88,13 @@ impl NaiveNode {
         }
     }
 
+    /// The first instant a released address is free again: it rests while the time since its
+    /// release is at most the cooldown (inclusive, as ipamd compares), so one nanosecond after.
     fn cooldown_end(&self, released: Timestamp) -> Timestamp {
-        released.saturating_add(self.config.cooldown)
+        if self.config.cooldown.is_zero() {
+            return released;
+        }
+        released.saturating_add(self.config.cooldown + std::time::Duration::from_nanos(1))
     }
 
     fn is_cooling(&self, st: &State, a: IpAddr, now: Timestamp) -> bool {
@@ -148,7 +153,7 @@ impl NaiveNode {
         let limit = self
             .limits
             .max_enis
-            .min(self.config.max_eni.unwrap_or(u32::MAX));
+            .min(self.config.max_eni.filter(|m| *m >= 1).unwrap_or(u32::MAX));
         if st.interfaces.len() as u32 >= limit {
             return Err(NodeError::TooManyInterfaces {
                 instance_type: self.limits.instance_type.clone(),

@@ -261,7 +261,10 @@ fn cooldown_blocks_reuse_counts_as_unavailable_and_blocks_removal() {
     }
     c.advance(Duration::from_secs(29));
     assert!(node.assign(PodRequest::new(key("late"))).is_err());
+    // Exactly the cooldown since the release: still cooling (inclusive, as ipamd compares).
     c.advance(Duration::from_secs(1));
+    assert!(node.assign(PodRequest::new(key("late"))).is_err());
+    c.advance(Duration::from_nanos(1));
     assert_eq!(assign(&node, "late"), "10.0.1.3");
     // A prefix holding only cooling addresses may not be released.
     for i in 0..16 {
@@ -276,7 +279,7 @@ fn cooldown_blocks_reuse_counts_as_unavailable_and_blocks_removal() {
         .remove_block("10.0.1.0/28".parse().unwrap(), false)
         .unwrap_err();
     assert!(matches!(e, NodeError::Cooling { .. }), "{e}");
-    c.advance(Duration::from_secs(30));
+    c.advance(Duration::from_secs(30) + Duration::from_nanos(1));
     assert_eq!(
         node.remove_block("10.0.1.0/28".parse().unwrap(), false)
             .unwrap(),
@@ -307,7 +310,10 @@ fn a_coarse_clock_lengthens_the_cooldown_by_its_tick_and_checkpoints_keep_releas
         NodeConfig::default(),
         Arc::new(TickingClock(c.clone(), tick)),
     );
-    assert_eq!(node.effective_cooldown(), Duration::from_secs(30) + tick);
+    assert_eq!(
+        node.effective_cooldown(),
+        Duration::from_secs(30) + tick + Duration::from_nanos(1)
+    );
     iface(&node, "eni-0", 0, "10.0.0.10");
     node.attach_prefix("eni-0", "10.0.1.0/28".parse().unwrap())
         .unwrap();
@@ -321,7 +327,7 @@ fn a_coarse_clock_lengthens_the_cooldown_by_its_tick_and_checkpoints_keep_releas
     let cp = node.checkpoint(None);
     assert_eq!(cp.cooling.len(), 1);
     assert_eq!(cp.cooling[0].released_at, released_at);
-    c.advance(tick);
+    c.advance(tick + Duration::from_nanos(1));
     assert_eq!(assign(&node, "c"), "10.0.1.0");
     // Without a cooldown there is nothing to lengthen.
     let off = Node::with_clock(
@@ -737,6 +743,8 @@ fn a_wall_clock_set_back_never_shortens_a_cooldown() {
     c.set(released_at.saturating_add(Duration::from_secs(29)));
     assert!(node.assign(PodRequest::new(key("b"))).is_err());
     c.set(released_at.saturating_add(Duration::from_secs(30)));
+    assert!(node.assign(PodRequest::new(key("b"))).is_err(), "inclusive");
+    c.set(released_at.saturating_add(Duration::from_secs(30) + Duration::from_nanos(1)));
     assert_eq!(assign(&node, "b"), "10.0.0.11");
     node.verify().unwrap();
 }
@@ -771,4 +779,19 @@ fn ipv6_needs_prefix_delegation_in_ipamds_words() {
     node.attach_prefix("eni-0", "2600:1f14:0:1::/80".parse().unwrap())
         .unwrap();
     assert!(node.assign(PodRequest::new(key("c1"))).is_ok());
+}
+
+/// docs/rules.md, "Instance limits and slots": a `max_eni` below 1 is ignored, as ipamd ignores
+/// `MAX_ENI < 1`; from 1 up it caps the instance's interfaces.
+#[test]
+fn a_max_eni_below_one_is_ignored_as_ipamd_ignores_it() {
+    let c = clock();
+    let limit = |max_eni| {
+        node_with("m5.large", NodeConfig::new().max_eni(max_eni), &c).interface_limit()
+    };
+    assert_eq!(limit(None), 3);
+    assert_eq!(limit(Some(0)), 3);
+    assert_eq!(limit(Some(1)), 1);
+    assert_eq!(limit(Some(2)), 2);
+    assert_eq!(limit(Some(9)), 3);
 }

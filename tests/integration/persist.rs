@@ -114,7 +114,8 @@ fn round_trip_keeps_everything_and_cooldowns_resume() {
         .assign_address(PodRequest::new(key("x")), released, c.now())
         .unwrap_err();
     assert!(matches!(e, NodeError::AddressCooling { .. }), "{e}");
-    c.advance(Duration::from_secs(10));
+    // Free once more than the cooldown has passed since the release (inclusive).
+    c.advance(Duration::from_secs(10) + Duration::from_nanos(1));
     r.node
         .assign_address(PodRequest::new(key("x")), released, c.now())
         .unwrap();
@@ -322,10 +323,21 @@ fn vpc_cni_files_import_with_the_same_rules() {
     assert_eq!(node.pods(), before);
     assert!(node.quarantined().is_empty());
     let dup = IPAM_JSON.replace("10.0.9.9", "10.0.1.7");
-    assert!(matches!(
-        import_vpc_cni(dup.as_bytes(), "ipam.json", &node),
-        Err(PersistError::DuplicateAddress { .. })
-    ));
+    let e = import_vpc_cni(dup.as_bytes(), "ipam.json", &node).unwrap_err();
+    assert!(matches!(e, PersistError::DuplicateAddress { .. }), "{e}");
+    // The words ipamd users search for.
+    assert!(e.to_string().contains("IP already in data store"), "{e}");
+    // An entry from before multi-NIC pods (no interface count) reports one interface on release.
+    let node = sample(&c);
+    let old = IPAM_JSON.replace(
+        r#""coredns-1","interfacesCount":1"#,
+        r#""coredns-1","interfacesCount":0"#,
+    );
+    import_vpc_cni(old.as_bytes(), "ipam.json", &node).unwrap();
+    let released = node
+        .release(&PodKey::new("aws-cni", "c-a", "eth0"))
+        .unwrap();
+    assert_eq!(released.metadata.interfaces_count, 1);
     let v2 = IPAM_JSON.replace("vpc-cni-ipam/1", "vpc-cni-ipam/2");
     assert!(matches!(
         import_vpc_cni(v2.as_bytes(), "ipam.json", &node),

@@ -182,7 +182,8 @@ fn ip_targets_override_and_follow_the_formulas() {
     // release, but while 12 addresses cool, releasing it would leave av = 4 < W and the next
     // plan would grow it straight back: pdipam waits for the cooldown instead of flapping.
     assert!(s.plan().actions.is_empty());
-    s.clock.advance(Duration::from_secs(30));
+    s.clock
+        .advance(Duration::from_secs(30) + Duration::from_nanos(1));
     let p = s.plan();
     match &p.actions[..] {
         [Action::ReleasePrefixes { prefixes, .. }] => {
@@ -224,7 +225,8 @@ fn ip_targets_override_and_follow_the_formulas() {
     s.settle();
     assert_eq!(s.node.snapshot().total(), 5);
     s.remove_pods(2);
-    s.clock.advance(Duration::from_secs(30));
+    s.clock
+        .advance(Duration::from_secs(30) + Duration::from_nanos(1));
     let p = s.plan();
     match &p.actions[..] {
         [Action::ReleaseAddresses { addresses, .. }] => assert_eq!(addresses.len(), 2),
@@ -272,7 +274,8 @@ fn warm_eni_fills_interfaces_whole_and_frees_surplus_interfaces() {
     // Pods leave: av = 27 >= (WE+1)*9, but an interface with cooling addresses stays.
     s.remove_pods(27);
     assert!(s.plan().actions.is_empty());
-    s.clock.advance(Duration::from_secs(30));
+    s.clock
+        .advance(Duration::from_secs(30) + Duration::from_nanos(1));
     let p = s.plan();
     assert_eq!(
         p.actions,
@@ -298,7 +301,8 @@ fn interfaces_younger_than_60s_or_trunk_are_not_freed() {
     execute(&s.node, &p, &mut s.provider);
     assert_eq!(s.node.snapshot().interfaces.len(), 2);
     s.remove_pods(9);
-    s.clock.advance(Duration::from_secs(30)); // cooldown over, interface 30 s old
+    s.clock
+        .advance(Duration::from_secs(30) + Duration::from_nanos(1)); // cooldown over, interface 30 s old
     let p = s.plan();
     assert!(
         !p.actions
@@ -306,7 +310,8 @@ fn interfaces_younger_than_60s_or_trunk_are_not_freed() {
             .any(|a| matches!(a, Action::FreeInterface { .. })),
         "{p:?}"
     );
-    s.clock.advance(Duration::from_secs(30));
+    s.clock
+        .advance(Duration::from_secs(30) + Duration::from_nanos(1));
     let p = s.plan();
     assert_eq!(
         p.actions,
@@ -414,7 +419,8 @@ fn timers_back_off_after_no_space_and_space_out_shrinks() {
         "{:?}",
         p.holdbacks
     );
-    s.clock.advance(Duration::from_secs(30));
+    s.clock
+        .advance(Duration::from_secs(30) + Duration::from_nanos(1));
     assert_eq!(s.plan().actions.len(), 1);
 }
 
