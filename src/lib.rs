@@ -64,7 +64,7 @@ pub use node::{
     AddressMode, Assignment, BlockKind, BlockSnapshot, Clock, GcPolicy, GcReport, InterfaceFlags,
     InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, NodeError,
     NodeInvariantViolation, NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest, Released,
-    SystemClock, Timestamp,
+    SystemClock, Timestamp, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME,
 };
 pub use subnet::{
     Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,

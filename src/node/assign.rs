@@ -4,7 +4,7 @@
 //! `assign_on_a_still_node`).
 
 use super::block::Busy;
-use super::key::KeyParts;
+use super::key::{KeyParts, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME};
 use super::layout::Layout;
 use super::{
     pod_info, quarantined_in, shard_index, Assignment, Guards, Node, NodeError, PodInfo, PodKey,
@@ -128,6 +128,24 @@ impl Node {
     pub fn release(&self, key: &PodKey) -> Result<Released, NodeError> {
         // Compared whole (one length check and one memcmp), not part by part.
         self.release_matching(self.hasher.hash_one(key), |k| k == key, || key.clone())
+            .or_else(|e| self.release_migrated(key.container_id(), e))
+    }
+
+    /// ipamd's fallback for entries it migrated from the container runtime's old state: keyed
+    /// `_migrated-from-cri` / `unknown`, they are released by the pod's current key, whose
+    /// container id is theirs. Only on the way to an "unknown pod" answer.
+    #[cold]
+    fn release_migrated(&self, container_id: &str, e: NodeError) -> Result<Released, NodeError> {
+        if !matches!(e, NodeError::UnknownPod { .. }) {
+            return Err(e);
+        }
+        let parts = KeyParts(MIGRATED_NETWORK_NAME, container_id, MIGRATED_IF_NAME);
+        self.release_matching(
+            self.hasher.hash_one(&parts),
+            |k| k.is(&parts),
+            || PodKey::new(parts.0, parts.1, parts.2),
+        )
+        .map_err(|_| e)
     }
 
     /// [`Node::release`] by the key's parts, without building a [`PodKey`]: for callers that
@@ -163,6 +181,7 @@ impl Node {
             |k| k.is(parts),
             || PodKey::new(parts.0, parts.1, parts.2),
         )
+        .or_else(|e| self.release_migrated(parts.1, e))
     }
 
     /// Releases the record with key hash `hash` for which `is_key` holds; `key` builds the key

@@ -2,6 +2,13 @@
 
 use std::fmt;
 
+/// The network name ipamd gives entries it migrated from the container runtime's old state
+/// (their interface is [`MIGRATED_IF_NAME`]); [`Node::release`](crate::Node::release) finds them
+/// by the pod's current key, as ipamd does.
+pub const MIGRATED_NETWORK_NAME: &str = "_migrated-from-cri";
+/// The interface name of migrated entries.
+pub const MIGRATED_IF_NAME: &str = "unknown";
+
 /// The key of a pod allocation, as the CNI sees it: one per (network, container, interface).
 ///
 /// Stored as one allocation (the three parts back to back), so that a pod record costs one

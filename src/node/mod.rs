@@ -34,7 +34,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{AddressMode, IpFamily, NodeConfig};
 pub use error::{NodeError, NodeInvariantViolation};
 pub use gc::{GcPolicy, GcReport};
-pub use key::{PodKey, PodMetadata, PodRequest};
+pub use key::{PodKey, PodMetadata, PodRequest, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME};
 pub use layout::{InterfaceFlags, InterfaceSpec};
 pub use snapshot::{BlockSnapshot, InterfaceSnapshot, NodeSnapshot, PodInfo};
 

@@ -581,6 +581,18 @@ impl NaiveNode {
         let Some(p) = st.pods.remove(key) else {
             // A quarantined pod leaves the quarantine; its address was never attached.
             let Some(i) = st.quarantine.iter().position(|q| &q.key == key) else {
+                // ipamd's fallback for entries it migrated (see Node::release).
+                let migrated = PodKey::new(
+                    crate::node::MIGRATED_NETWORK_NAME,
+                    key.container_id(),
+                    crate::node::MIGRATED_IF_NAME,
+                );
+                if &migrated != key {
+                    drop(st);
+                    return self
+                        .release(&migrated)
+                        .map_err(|_| NodeError::UnknownPod { key: key.clone() });
+                }
                 return Err(NodeError::UnknownPod { key: key.clone() });
             };
             let q = st.quarantine.remove(i);

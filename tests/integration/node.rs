@@ -786,9 +786,8 @@ fn ipv6_needs_prefix_delegation_in_ipamds_words() {
 #[test]
 fn a_max_eni_below_one_is_ignored_as_ipamd_ignores_it() {
     let c = clock();
-    let limit = |max_eni| {
-        node_with("m5.large", NodeConfig::new().max_eni(max_eni), &c).interface_limit()
-    };
+    let limit =
+        |max_eni| node_with("m5.large", NodeConfig::new().max_eni(max_eni), &c).interface_limit();
     assert_eq!(limit(None), 3);
     assert_eq!(limit(Some(0)), 3);
     assert_eq!(limit(Some(1)), 1);

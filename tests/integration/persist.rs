@@ -519,3 +519,46 @@ fn errors_keep_their_causes() {
         .and_then(|s| s.downcast_ref::<pdipam::NodeError>());
     assert!(cause.is_some(), "the NodeError is the source of {e}");
 }
+
+/// An entry ipamd migrated from the container runtime's old state (`_migrated-from-cri`,
+/// interface `unknown`) is released by the pod's current key, as ipamd's fallback does: the
+/// address does not leak.
+#[test]
+fn a_migrated_entry_is_released_by_the_pods_current_key() {
+    let c = clock();
+    let node = sample(&c);
+    let migrated = IPAM_JSON.replace(
+        r#""networkName":"aws-cni","containerID":"c-a","ifName":"eth0""#,
+        r#""networkName":"_migrated-from-cri","containerID":"c-a","ifName":"unknown""#,
+    );
+    assert_ne!(
+        migrated, IPAM_JSON,
+        "the fixture names the entry as expected"
+    );
+    import_vpc_cni(migrated.as_bytes(), "ipam.json", &node).unwrap();
+    let r = node
+        .release(&PodKey::new("aws-cni", "c-a", "eth0"))
+        .unwrap();
+    assert_eq!(r.address, ip("10.0.1.7"));
+    assert!(node
+        .pod(&PodKey::new(
+            pdipam::MIGRATED_NETWORK_NAME,
+            "c-a",
+            pdipam::MIGRATED_IF_NAME
+        ))
+        .is_none());
+    // By parts too (a CNI DEL, the C ABI); another container's key finds nothing.
+    let node = sample(&c);
+    import_vpc_cni(migrated.as_bytes(), "ipam.json", &node).unwrap();
+    assert!(matches!(
+        node.release(&PodKey::new("aws-cni", "c-other", "eth0")),
+        Err(NodeError::UnknownPod { .. })
+    ));
+    assert_eq!(
+        node.release_parts("aws-cni", "c-a", "eth0")
+            .unwrap()
+            .address,
+        ip("10.0.1.7")
+    );
+    node.verify().unwrap();
+}
