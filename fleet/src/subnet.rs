@@ -73,6 +73,9 @@ pub struct FleetSubnet {
 struct Pending {
     seen: Vec<(u64, Stored)>,
     change: Change,
+    /// The change undid a claim that landed although its caller was told it failed: it must
+    /// end done, whatever happens to its own answer (nobody else will retry it).
+    undo: bool,
 }
 
 /// What one commit wants to do to one chunk.
@@ -795,6 +798,7 @@ impl FleetSubnet {
                         .map(|(i, seen, _)| (*i, seen.clone()))
                         .collect(),
                     change,
+                    undo: false,
                 });
                 return Err(e);
             }
@@ -924,11 +928,22 @@ impl FleetSubnet {
         } else {
             self.read_parts(&indices, &keys, &resp.op_responses())?
         };
+        // What must still go: a claim that landed although its caller was told it failed, or
+        // the undoing of one whose own answer was lost and which did not land.
         let landed = match &p.change {
             Change::Add(run) => current
                 .iter()
                 .any(|(_, s)| s.chunk.runs.contains(run))
                 .then_some(run.cidr),
+            Change::Remove(cidr) if p.undo => current
+                .iter()
+                .any(|(_, s)| {
+                    s.chunk
+                        .runs
+                        .iter()
+                        .any(|r| r.cidr == *cidr && r.node == self.node)
+                })
+                .then_some(*cidr),
             Change::Remove(_) | Change::Replace(_) => None,
         };
         {
@@ -940,8 +955,21 @@ impl FleetSubnet {
         *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Some(cidr) = landed {
             for _ in 0..MAX_ATTEMPTS {
-                if self.commit(&indices, Change::Remove(cidr)).await? {
-                    return Ok(());
+                match self.commit(&indices, Change::Remove(cidr)).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => {
+                        // Its answer lost too: the next settle finishes it.
+                        if let Some(p) = self
+                            .pending
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .as_mut()
+                        {
+                            p.undo = true;
+                        }
+                        return Err(e);
+                    }
                 }
             }
             return Err(self.contention());
