@@ -62,15 +62,13 @@ pub(crate) async fn subscribe(
     config: &FleetConfig,
 ) -> Result<(Arc<Feed>, broadcast::Receiver<Arc<Batch>>), crate::FleetError> {
     let prefix = keys.subnet(config.cidr);
-    if let Some(feed) = etcd
-        .feeds()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&prefix)
-        .and_then(Weak::upgrade)
-    {
+    let running = |feeds: &HashMap<String, Weak<Feed>>| {
+        let feed = feeds.get(&prefix).and_then(Weak::upgrade)?;
         let receiver = feed.sender.subscribe();
-        return Ok((feed, receiver));
+        Some((feed, receiver))
+    };
+    if let Some(found) = running(&etcd.feeds().lock().unwrap_or_else(|p| p.into_inner())) {
+        return Ok(found);
     }
     // The watch starts just after the revision read here, before any member that subscribes
     // now makes its first read.
@@ -83,9 +81,9 @@ pub(crate) async fn subscribe(
         .header()
         .map_or(0, |h| h.revision());
     let mut feeds = etcd.feeds().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(feed) = feeds.get(&prefix).and_then(Weak::upgrade) {
-        let receiver = feed.sender.subscribe();
-        return Ok((feed, receiver));
+    // Another member of this connection may have started it meanwhile.
+    if let Some(found) = running(&feeds) {
+        return Ok(found);
     }
     let (sender, receiver) = broadcast::channel(BACKLOG);
     let task = tokio::spawn(watch(
@@ -103,7 +101,8 @@ pub(crate) async fn subscribe(
     Ok((feed, receiver))
 }
 
-/// Watches the chunks from revision `next` on, for as long as the feed lives.
+/// Watches the subnet's keys (its chunks and its configuration) from revision `next` on, for as
+/// long as the feed lives.
 async fn watch(
     etcd: Etcd,
     keys: Keyspace,

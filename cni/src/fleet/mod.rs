@@ -17,10 +17,11 @@ use config::FleetSettings;
 use ipnet::IpNet;
 use pdipam::planner::plan;
 use pdipam::provider::{execute, ProviderError};
-use pdipam::{Clock, Holder, IpFamily, Node, SubnetError, SystemClock, Timestamp};
+use pdipam::{Clock, Holder, IpFamily, Node, SubnetError, SystemClock};
 use pdipam_fleet::{Etcd, EtcdProvider, FleetError, FleetSubnet, Keyspace, Kind, Member};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// How much a call needs the fleet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,38 +33,33 @@ pub enum Need {
     Upkeep,
 }
 
-/// The file holding when this network last renewed the node's lease (milliseconds since the
-/// epoch): losing it only makes the next call renew early, so it is written plainly.
+/// The file whose modification time is when this network last renewed the node's lease:
+/// losing it only makes the next call renew early, so it is written plainly.
 fn renewed_path(net: &NetworkConfig) -> PathBuf {
     state_dir(net).join("fleet-renewed")
 }
 
-/// The file marking when upkeep last failed (etcd unreachable): upkeep then waits
-/// [`UPKEEP_BACKOFF`], so that calls served locally do not each wait out etcd's timeout.
+/// The file whose modification time is when upkeep last failed (etcd unreachable): upkeep then
+/// waits [`UPKEEP_BACKOFF`], so that calls served locally do not each wait out etcd's timeout.
 fn failed_path(net: &NetworkConfig) -> PathBuf {
     state_dir(net).join("fleet-upkeep-failed")
 }
 
 /// How long upkeep rests after it failed.
-pub const UPKEEP_BACKOFF: std::time::Duration = std::time::Duration::from_secs(30);
+pub const UPKEEP_BACKOFF: Duration = Duration::from_secs(30);
 
-fn read_time(path: &std::path::Path) -> Option<Timestamp> {
-    let ms = std::fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(Timestamp::from_unix_nanos(ms.saturating_mul(1_000_000)))
+/// Marks now in `path` (its modification time).
+fn touch(path: &Path) {
+    let _ = std::fs::write(path, b"");
 }
 
-fn write_time(path: &std::path::Path) {
-    let ms = SystemClock.now().as_unix_nanos() / 1_000_000;
-    let _ = std::fs::write(path, ms.to_string());
-}
-
-fn within(path: &std::path::Path, period: std::time::Duration) -> bool {
-    let now = SystemClock.now();
-    read_time(path).is_some_and(|t| t <= now && now.saturating_since(t) < period)
+/// Whether `path` was touched less than `period` ago (a time in the future counts as not).
+fn within(path: &Path, period: Duration) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age < period)
 }
 
 fn renewal_due(net: &NetworkConfig, fleet: &FleetSettings) -> bool {
@@ -102,10 +98,10 @@ pub fn maintain(net: &NetworkConfig, f: &mut FamilyState, need: Need) -> Result<
         Session::open(fleet, &member_name(fleet, net)).and_then(|s| s.sync(fleet, &family, f));
     match &outcome {
         Ok(()) => {
-            write_time(&renewed_path(net));
+            touch(&renewed_path(net));
             let _ = std::fs::remove_file(failed_path(net));
         }
-        Err(e) if e.code == code::TRY_AGAIN_LATER => write_time(&failed_path(net)),
+        Err(e) if e.code == code::TRY_AGAIN_LATER => touch(&failed_path(net)),
         Err(_) => {}
     }
     match need {
@@ -168,7 +164,7 @@ impl Session {
         family: &FamilyConfig,
         f: &mut FamilyState,
     ) -> Result<(), CniError> {
-        check_gateway(fleet, family, &self.subnet)?;
+        check_unservable(fleet, family, &self.subnet)?;
         if self.reconcile(fleet, &f.node)? {
             f.mark_changed();
         }
@@ -273,7 +269,7 @@ impl Session {
 /// network or broadcast address of the subnet length addresses are announced with: inside the
 /// fleet subnet each must be reserved there, or held as a single address, so that no prefix the
 /// fleet gives holds it (the `aws` profile, the default, reserves all three).
-fn check_gateway(
+fn check_unservable(
     fleet: &FleetSettings,
     family: &FamilyConfig,
     subnet: &FleetSubnet,
