@@ -28,15 +28,20 @@ fn runtime() -> tokio::runtime::Runtime {
 /// etcd with the fleet subnet created, as `pdipam fleet init` creates it.
 fn fleet_etcd(name: &str) -> Option<(EtcdServer, tokio::runtime::Runtime)> {
     let server = EtcdServer::start(name)?;
+    let rt = init(&server, FleetConfig::new(SUBNET.parse().unwrap()));
+    Some((server, rt))
+}
+
+/// Creates the fleet subnet `config` on `server`, under the empty root.
+fn init(server: &EtcdServer, config: FleetConfig) -> tokio::runtime::Runtime {
     let rt = runtime();
     rt.block_on(async {
         let etcd = server.connect(Duration::from_secs(5)).await;
-        let config = FleetConfig::new(SUBNET.parse().unwrap());
         FleetSubnet::init(&etcd, &Keyspace::new(""), &config)
             .await
             .unwrap();
     });
-    Some((server, rt))
+    rt
 }
 
 fn fleet_conf(server: &EtcdServer, dir: &DataDir, node: &str, extra: Value) -> Value {
@@ -308,13 +313,7 @@ fn the_readmes_fleet_configuration_works_as_shown() {
     let Some(server) = EtcdServer::start("cni-readme") else {
         return;
     };
-    let rt = runtime();
-    rt.block_on(async {
-        let etcd = server.connect(Duration::from_secs(5)).await;
-        FleetSubnet::init(&etcd, &Keyspace::new(""), &FleetConfig::new(subnet))
-            .await
-            .unwrap();
-    });
+    init(&server, FleetConfig::new(subnet));
     let dir = DataDir::new("fleet-readme");
     conf["ipam"]["fleet"]["etcdEndpoints"] = json!(server.endpoints());
     conf["ipam"]["fleet"]["nodeName"] = json!("node-readme");
@@ -335,14 +334,7 @@ fn a_tls_etcd_lets_in_the_node_with_its_certificate_only() {
         return;
     };
     let certs = server.certs.as_ref().unwrap();
-    let rt = runtime();
-    rt.block_on(async {
-        let etcd = server.connect(Duration::from_secs(5)).await;
-        let config = FleetConfig::new(SUBNET.parse().unwrap());
-        FleetSubnet::init(&etcd, &Keyspace::new(""), &config)
-            .await
-            .unwrap();
-    });
+    init(&server, FleetConfig::new(SUBNET.parse().unwrap()));
     let dir = DataDir::new("fleet-tls");
     let conf = fleet_conf(
         &server,
@@ -400,15 +392,10 @@ fn a_fleet_that_reserves_nothing_is_refused_naming_the_address() {
     let Some(server) = EtcdServer::start("cni-unreserved") else {
         return;
     };
-    let rt = runtime();
-    rt.block_on(async {
-        let etcd = server.connect(Duration::from_secs(5)).await;
-        let config =
-            FleetConfig::new(SUBNET.parse().unwrap()).profile(pdipam::ReservedProfile::None);
-        FleetSubnet::init(&etcd, &Keyspace::new(""), &config)
-            .await
-            .unwrap();
-    });
+    let rt = init(
+        &server,
+        FleetConfig::new(SUBNET.parse().unwrap()).profile(pdipam::ReservedProfile::None),
+    );
     let dir = DataDir::new("fleet-unreserved");
     let conf = fleet_conf(&server, &dir, "node-x", json!({}));
     let r = call("ADD", "x0", &conf);

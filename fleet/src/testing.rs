@@ -93,6 +93,12 @@ impl TestCerts {
     }
 }
 
+/// A loopback URL where nothing listens (a port that was free a moment ago): an etcd that is
+/// not there.
+pub fn unused_endpoint() -> String {
+    format!("http://127.0.0.1:{}", free_port())
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -174,12 +174,7 @@ fn an_operator_creates_inspects_checks_and_reclaims_a_fleet() {
 
 #[test]
 fn an_unreachable_etcd_is_one_line_naming_it() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = pdipam_fleet::testing::unused_endpoint();
     let out = Command::new(env!("CARGO_BIN_EXE_pdipam-fleet"))
         .args([
             "--etcd",

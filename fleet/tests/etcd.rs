@@ -244,12 +244,7 @@ fn a_stopped_etcd_is_named_within_the_timeout_and_nothing_changes() {
 #[test]
 fn no_etcd_at_all_is_named() {
     runtime().block_on(async {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let endpoint = format!("http://127.0.0.1:{port}");
+        let endpoint = pdipam_fleet::testing::unused_endpoint();
         let started = Instant::now();
         let e =
             pdipam_fleet::Etcd::connect(std::slice::from_ref(&endpoint), Duration::from_secs(1))

@@ -473,16 +473,23 @@ fn the_readme_session_prints_what_the_readme_shows() {
     }
 }
 
+/// A stand-in for the pdipam-fleet program: `script` as an executable in a directory of its
+/// own (`tag` names it). Returns the directory and the program.
+fn fake_fleet_program(tag: &str, script: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("pdipam-fleet-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("pdipam-fleet");
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, fake)
+}
+
 /// `pdipam fleet ...` runs the pdipam-fleet program with every argument, `--help` included, and
 /// exits as it does; without it, one line says how to get it.
 #[test]
 fn fleet_runs_the_fleet_program_with_its_arguments() {
-    let dir = std::env::temp_dir().join(format!("pdipam-fleet-dispatch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let fake = dir.join("pdipam-fleet");
-    std::fs::write(&fake, "#!/bin/sh\necho \"args: $*\"\nexit 3\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (dir, fake) = fake_fleet_program("dispatch", "#!/bin/sh\necho \"args: $*\"\nexit 3\n");
     let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
         .args(["fleet", "--etcd", "http://e:1", "status", "--help"])
         .env("PDIPAM_FLEET", &fake)
@@ -508,9 +515,6 @@ fn fleet_runs_the_fleet_program_with_its_arguments() {
 /// stand-in writes what it would) and pdipam draws and reports it as `frag` does.
 #[test]
 fn fleet_map_reports_and_draws_what_the_fleet_program_exports() {
-    let dir = std::env::temp_dir().join(format!("pdipam-fleet-map-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let fake = dir.join("pdipam-fleet");
     let script = r#"#!/bin/sh
 echo "$*" > "$(dirname "$0")/args"
 while [ "$1" != "--out" ]; do shift; done
@@ -522,9 +526,7 @@ cat > "$2/network-interfaces.json" <<'JSON'
 JSON
 echo '{"SubnetIpv4CidrReservations": []}' > "$2/reservations.json"
 "#;
-    std::fs::write(&fake, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (dir, fake) = fake_fleet_program("map", script);
     let svg = dir.join("fleet.svg");
     let out = Command::new(env!("CARGO_BIN_EXE_pdipam"))
         .args([
