@@ -10,24 +10,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// Test hook (feature `testing`): how many coming writes fail just before the rename, the worst
-/// moment (the new file is complete on disk, the old one not yet replaced).
+/// Test hook (feature `testing`): how many coming writes fail at their worst moment: just before
+/// the rename (the new file is complete on disk, the old one not yet replaced), or, for
+/// [`Generations`](super::Generations), just before the sync (the new generation written over
+/// the older one, not yet durable).
 #[cfg(feature = "testing")]
 pub(crate) static FAIL_WRITES: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(feature = "testing")]
-fn injected_failure() -> bool {
+pub(crate) fn injected_failure() -> bool {
     FAIL_WRITES
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
 }
 
 #[cfg(not(feature = "testing"))]
-fn injected_failure() -> bool {
+pub(crate) fn injected_failure() -> bool {
     false
 }
 
-fn io(path: &Path, operation: &'static str, e: std::io::Error) -> PersistError {
+pub(crate) fn io(path: &Path, operation: &'static str, e: std::io::Error) -> PersistError {
     PersistError::Io {
         source_name: path.display().to_string(),
         operation,
@@ -37,7 +39,7 @@ fn io(path: &Path, operation: &'static str, e: std::io::Error) -> PersistError {
 
 /// The directory holding `path`, where the temporary file goes and which is synced after the
 /// rename: a bare file name's parent is the empty path, which cannot be opened, so it is `.`.
-fn directory_of(path: &Path) -> &Path {
+pub(crate) fn directory_of(path: &Path) -> &Path {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

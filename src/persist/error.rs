@@ -93,6 +93,29 @@ pub enum PersistError {
         #[source]
         error: NodeError,
     },
+    /// Both files of a checkpoint kept as two [`Generations`](super::Generations) exist and
+    /// neither opens.
+    #[error("{source_name}: neither generation opens: {first}; {second}")]
+    NoValidGeneration {
+        /// The checkpoint's name (its first file).
+        source_name: String,
+        /// Why the first file does not open.
+        first: Box<PersistError>,
+        /// Why the second file does not open.
+        second: Box<PersistError>,
+    },
+    /// Both files of a checkpoint kept as two [`Generations`](super::Generations) open, with
+    /// the same time and different content: no write makes that (a copy or an edit did), and
+    /// which one is right cannot be told.
+    #[error("{source_name} and {other}: two different generations written at the same time {written_at}")]
+    ConflictingGenerations {
+        /// The first file.
+        source_name: String,
+        /// The second file.
+        other: String,
+        /// The time both say they were written.
+        written_at: crate::node::Timestamp,
+    },
     /// An entry the subnet refused.
     #[error("{source_name}: {entry}: {error}")]
     Subnet {

@@ -5,6 +5,7 @@
 pub(crate) mod durable;
 mod envelope;
 mod error;
+mod generations;
 mod node;
 mod subnet;
 mod vpc_cni;
@@ -13,6 +14,7 @@ mod write_through;
 pub use durable::write_durably;
 pub use envelope::{FORMAT as CHECKPOINT_FORMAT, VERSION as CHECKPOINT_VERSION};
 pub use error::PersistError;
+pub use generations::Generations;
 pub use node::{
     ConfigRecord, CoolingEntry, InterfaceRecord, NodeCheckpoint, PodEntry, RestoredNode,
 };

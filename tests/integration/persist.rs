@@ -208,7 +208,7 @@ fn a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file() {
 }
 
 /// The failure hook is process-wide: tests that use it take turns.
-static FAILPOINT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static FAILPOINT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn write_through_rolls_back_when_the_write_fails() {
