@@ -237,7 +237,9 @@ fn padded(mut bytes: Vec<u8>, current: u64) -> Vec<u8> {
         needed
     };
     if bytes.len() < len {
-        bytes.pop_if(|b| *b == b'\n');
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+        }
         bytes.resize(len - 1, b' ');
         bytes.push(b'\n');
     }
