@@ -1,17 +1,19 @@
 //! `pdipam inspect FILE`: what a pdipam checkpoint (node or subnet) or an ipamd
-//! `vpc-cni-ipam/1` file holds.
+//! `vpc-cni-ipam/1` file holds. A node checkpoint kept as two generations (`NAME` and
+//! `NAME.1`, as pdipam-cni keeps its own) is read as a whole: given either file, the newest
+//! generation that opens is summarised, with where it is and what is wrong with the other.
 
 use crate::words::count;
 use clap::Parser;
 use ipnet::IpNet;
 use pdipam::persist::{
-    read_vpc_cni, NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION,
+    read_vpc_cni, Generations, NodeCheckpoint, PersistError, SubnetCheckpoint, VPC_CNI_VERSION,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 pub struct Args {
@@ -24,15 +26,9 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let name = args.file.display().to_string();
-    let bytes = std::fs::read(&args.file).map_err(|e| format!("{name}: {e}"))?;
-    let head: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{name}: not JSON: {e}"))?;
-    let report = if head["version"] == VPC_CNI_VERSION {
-        vpc_cni(&bytes, &name)?
-    } else if head["kind"] == "subnet" {
-        subnet(&SubnetCheckpoint::from_bytes(&bytes, &name)?, &name)?
-    } else {
-        node(&NodeCheckpoint::from_bytes(&bytes, &name)?)
+    let report = match generations_base(&args.file) {
+        Some(base) => generations(&base)?,
+        None => one_file(&args.file, &name)?,
     };
     // Written, not printed: a reader that closes the pipe early is an error `main` treats as
     // success, where `println!` would panic.
@@ -43,6 +39,50 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         write_text(&mut out, &report)?;
     }
     Ok(())
+}
+
+/// The checkpoint name when `file` is one of two generations (`NAME` beside `NAME.1`, or
+/// `NAME.1` itself).
+fn generations_base(file: &Path) -> Option<PathBuf> {
+    let text = file.as_os_str().to_string_lossy();
+    let base = match text.strip_suffix(".1") {
+        Some(b) => PathBuf::from(b),
+        None => file.to_path_buf(),
+    };
+    let [first, second] = Generations::files_of(&base);
+    (first.exists() && second.exists()).then_some(base)
+}
+
+/// The newest generation of a two-file node checkpoint, with where it is and the other file's
+/// state.
+fn generations(base: &Path) -> Result<Value, Box<dyn std::error::Error>> {
+    let (gens, newest) = Generations::open(base)?;
+    let newest = newest.ok_or_else(|| format!("{}: no generation", base.display()))?;
+    let mut report = node(&newest);
+    let file = gens.newest_file().map(|f| f.display().to_string());
+    let other = Generations::files_of(base)
+        .into_iter()
+        .map(|f| f.display().to_string())
+        .find(|f| Some(f) != file.as_ref());
+    report["generations"] = json!({
+        "newest": file,
+        "other": other,
+        "damaged": gens.damaged().map(|(_, why)| why.to_string()),
+    });
+    Ok(report)
+}
+
+fn one_file(file: &Path, name: &str) -> Result<Value, Box<dyn std::error::Error>> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{name}: {e}"))?;
+    let head: Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{name}: not JSON: {e}"))?;
+    Ok(if head["version"] == VPC_CNI_VERSION {
+        vpc_cni(&bytes, name)?
+    } else if head["kind"] == "subnet" {
+        subnet(&SubnetCheckpoint::from_bytes(&bytes, name)?, name)?
+    } else {
+        node(&NodeCheckpoint::from_bytes(&bytes, name)?)
+    })
 }
 
 /// The /28 (IPv4) or /80 (IPv6) an address falls in: the unit the summaries count by.
@@ -166,6 +206,26 @@ fn write_text(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
                 r["instance_type"].as_str().unwrap_or("?"),
                 r["mode"].as_str().unwrap_or("?")
             )?;
+            let g = &r["generations"];
+            if let Some(newest) = g["newest"].as_str() {
+                writeln!(
+                    out,
+                    "  newest of two generations: {newest} (written at {})",
+                    r["written_at"]
+                )?;
+                match g["damaged"].as_str() {
+                    Some(why) => writeln!(
+                        out,
+                        "  the other, {}, does not open (taken for a write cut short): {why}",
+                        g["other"].as_str().unwrap_or("?")
+                    )?,
+                    None => writeln!(
+                        out,
+                        "  the other, {}, holds the generation before it",
+                        g["other"].as_str().unwrap_or("?")
+                    )?,
+                }
+            }
             for i in r["interfaces"].as_array().into_iter().flatten() {
                 writeln!(
                     out,

@@ -2,8 +2,8 @@
 //! `<dataDir>/<network>/`, read and written under the network's lock.
 //!
 //! Each call restores the checkpoint, lays the configured blocks over it, acts, and writes the
-//! checkpoint back durably (temporary file, fsync, rename, fsync of the directory) before its
-//! result is printed. The configuration is authoritative for blocks: a block it no longer
+//! checkpoint back durably before its result is printed: as two generations written in place
+//! in turn ([`Generations`]), so that a change costs one data sync and no directory sync. The configuration is authoritative for blocks: a block it no longer
 //! lists is detached, and any pod still holding an address there is kept in the node's
 //! quarantine (its address is given to no one else; DEL and GC release it) rather than dropped.
 
@@ -13,7 +13,7 @@ use crate::fleet::config::FleetSettings;
 use crate::lock::StateLock;
 use pdipam::{
     limits::{Hypervisor, InstanceLimits},
-    persist::{ConfigRecord, InterfaceRecord, NodeCheckpoint, PersistError},
+    persist::{ConfigRecord, Generations, InterfaceRecord, NodeCheckpoint, PersistError},
     AddressMode, InterfaceFlags, IpFamily, Node, SystemClock, Timestamp,
 };
 use std::fs;
@@ -36,6 +36,7 @@ pub struct FamilyState {
     /// The node, restored.
     pub node: Node,
     path: PathBuf,
+    generations: Generations,
     changed: bool,
 }
 
@@ -102,19 +103,26 @@ impl NetworkState {
         for family in [IpFamily::V4, IpFamily::V6] {
             let path = checkpoint_path(&dir, family);
             let config = net.ipam.families.iter().find(|f| f.family == family);
-            let stored = match NodeCheckpoint::read(&path) {
-                Ok(c) => Some(c),
-                Err(PersistError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    None
-                }
+            let (generations, stored) = match Generations::open(&path) {
+                Ok(read) => read,
                 // There but unreadable (permissions, a failing disk): I/O, not a bad checkpoint.
                 Err(e @ PersistError::Io { .. }) => {
                     return Err(io_error(format!("cannot read {}", path.display()), e))
                 }
                 Err(e) => return Err(bad_state(&path, e)),
             };
+            if let Some((file, why)) = generations.damaged() {
+                // The plugin has no log but its stderr, which runtimes keep with the call.
+                eprintln!(
+                    "pdipam-cni: {} does not open ({why}); taken for a write cut short, the \
+                     newest generation {} is used, and the damaged file will be kept as {}",
+                    file.display(),
+                    generations
+                        .newest_file()
+                        .map_or_else(String::new, |f| f.display().to_string()),
+                    Generations::damaged_copy(file).display()
+                );
+            }
             if stored.is_none() && config.is_none() {
                 continue;
             }
@@ -141,6 +149,7 @@ impl NetworkState {
                 config: config.cloned(),
                 node: restored.node,
                 path,
+                generations,
                 changed: false,
             });
         }
@@ -153,13 +162,12 @@ impl NetworkState {
     /// Writes every changed family durably. Called before any result is printed.
     ///
     /// # Errors
-    /// Code 5 naming the file; the families written before it stay written (each file is
-    /// replaced whole or not at all).
+    /// Code 5 naming the file; the families written before it stay written (a failed write
+    /// leaves the family's newest generation as it was).
     pub fn commit(&mut self) -> Result<(), CniError> {
         for f in self.families.iter_mut().filter(|f| f.changed) {
-            f.node
-                .checkpoint(None)
-                .write(&f.path)
+            f.generations
+                .write(&mut f.node.checkpoint(None))
                 .map_err(|e| io_error(format!("cannot write {}", f.path.display()), e))?;
             f.changed = false;
         }

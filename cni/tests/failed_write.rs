@@ -29,26 +29,25 @@ fn a_failed_write_is_an_error_with_no_result_and_no_change() {
     );
     let first = run("ADD", "c1", &conf).unwrap().unwrap();
     assert!(first.contains("10.0.1.16/22"), "{first}");
-    let path = dir.path().join("pods/ipv4.checkpoint");
-    let before = std::fs::read(&path).unwrap();
+    let before = stored_pods(dir.path(), "ipv4");
 
     pdipam::testing::fail_next_checkpoint_writes(1);
     let e = run("ADD", "c2", &conf).unwrap_err();
     assert_eq!(e.code, 5, "{e}");
     assert!(e.message.contains("ipv4.checkpoint"), "{e}");
     assert_eq!(
-        std::fs::read(&path).unwrap(),
+        stored_pods(dir.path(), "ipv4"),
         before,
-        "the checkpoint changed"
+        "the stored pods changed"
     );
 
     pdipam::testing::fail_next_checkpoint_writes(1);
     let e = run("DEL", "c1", &conf).unwrap_err();
     assert_eq!(e.code, 5, "{e}");
     assert_eq!(
-        std::fs::read(&path).unwrap(),
+        stored_pods(dir.path(), "ipv4"),
         before,
-        "the checkpoint changed"
+        "the stored pods changed"
     );
 
     // Nothing was lost or half done: c1 still holds .16, c2 gets .17 now.

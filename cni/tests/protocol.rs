@@ -252,21 +252,28 @@ fn a_corrupt_checkpoint_is_reported_and_left_alone() {
     let dir = DataDir::new("corrupt");
     let conf = v4_network("1.0.0", &dir);
     call("ADD", "c1", &conf).addresses();
-    let path = dir.path().join("pods/ipv4.checkpoint");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
-    for verb in ["ADD", "DEL", "CHECK"] {
-        let r = call(verb, "c2", &conf);
-        assert_eq!(r.code(), 101, "{verb}: {}", r.stdout);
-        assert!(r.stdout.contains("ipv4.checkpoint"), "{}", r.stdout);
+    // One generation written: one file; two: both. Neither opens here.
+    for adds in [1, 2] {
+        if adds == 2 {
+            std::fs::remove_dir_all(dir.path()).unwrap();
+            call("ADD", "c1", &conf).addresses();
+            call("ADD", "c2", &conf).addresses();
+        }
+        let corrupted = corrupt_ipv4_checkpoint(dir.path());
+        assert_eq!(corrupted.len(), adds);
+        for verb in ["ADD", "DEL", "CHECK"] {
+            let r = call(verb, "c3", &conf);
+            assert_eq!(r.code(), 101, "{verb}: {}", r.stdout);
+            assert!(r.stdout.contains("ipv4.checkpoint"), "{}", r.stdout);
+        }
+        for (path, bytes) in corrupted {
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                bytes,
+                "{path:?} was replaced"
+            );
+        }
     }
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        bytes,
-        "the file was replaced"
-    );
 }
 
 #[test]
@@ -481,11 +488,7 @@ fn status_tells_a_busy_network_from_an_unusable_one() {
     assert_eq!(r.code(), 11, "{}", r.stdout);
     drop(lock);
     // Unusable: a checkpoint that cannot be restored makes the network unavailable.
-    let path = dir.path().join("pods/ipv4.checkpoint");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
+    corrupt_ipv4_checkpoint(dir.path());
     let r = status();
     assert_eq!(r.code(), 50, "{}", r.stdout);
     assert!(
@@ -656,11 +659,8 @@ fn a_corrupt_checkpoint_is_refused_by_every_verb_and_recovered_as_documented() {
     let conf = v4_network("1.1.0", &dir);
     let a1 = call("ADD", "c1", &conf).addresses()[0].addr();
     let a2 = call("ADD", "c2", &conf).addresses()[0].addr();
-    let path = dir.path().join("pods/ipv4.checkpoint");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
+    let corrupted = corrupt_ipv4_checkpoint(dir.path());
+    assert_eq!(corrupted.len(), 2, "two generations written, two files");
     let mut gc = conf.clone();
     gc["cni.dev/valid-attachments"] = json!([]);
     for (verb, container, c) in [
@@ -679,13 +679,17 @@ fn a_corrupt_checkpoint_is_refused_by_every_verb_and_recovered_as_documented() {
         assert_eq!(r.code(), expected, "{verb}: {r:?}");
         assert!(r.stdout.contains("ipv4.checkpoint"), "{verb}: {r:?}");
     }
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        bytes,
-        "the corrupt file was left as it was"
-    );
-    // Recovery: the file moved aside, each running pod asks for its address back.
-    std::fs::rename(&path, dir.path().join("ipv4.checkpoint.corrupt")).unwrap();
+    // Recovery: the files moved aside, each running pod asks for its address back.
+    for (path, bytes) in corrupted {
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "{path:?} was replaced"
+        );
+        let mut aside = path.file_name().unwrap().to_owned();
+        aside.push(".corrupt");
+        std::fs::rename(&path, dir.path().join(aside)).unwrap();
+    }
     for (container, address) in [("c1", a1), ("c2", a2)] {
         let mut env = env_for("ADD", container);
         env.retain(|(k, _)| *k != "CNI_ARGS");

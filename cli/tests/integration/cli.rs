@@ -247,6 +247,61 @@ fn documented_node_checkpoint() -> String {
 }
 
 #[test]
+fn inspect_reads_two_generations_as_one_checkpoint() {
+    use pdipam::persist::{Generations, NodeCheckpoint};
+    let dir = std::env::temp_dir().join(format!("pdipam-cli-gens-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = dir.join("ipv4.checkpoint");
+    let [first, second] = Generations::files_of(&base);
+    let older = NodeCheckpoint::from_bytes(documented_node_checkpoint().as_bytes(), "doc").unwrap();
+    older.write(&base).unwrap();
+    let (mut gens, _) = Generations::open(&base).unwrap();
+    let mut newer = older.clone();
+    newer.pods.pop();
+    gens.write(&mut newer).unwrap();
+    for given in [&first, &second] {
+        let (ok, out, err) = pdipam(&["inspect", given.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        assert!(
+            out.contains(&format!("newest of two generations: {}", second.display())),
+            "{out}"
+        );
+        assert!(out.contains("1 pod, 1 cooling"), "{out}");
+        assert!(out.contains("holds the generation before it"), "{out}");
+    }
+    // The newest damaged: the one before it, and what is wrong with the other.
+    let mut bytes = std::fs::read(&second).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&second, &bytes).unwrap();
+    let (ok, out, err) = pdipam(&["inspect", first.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pods"], 2);
+    assert_eq!(v["generations"]["newest"], first.display().to_string());
+    assert!(
+        v["generations"]["damaged"]
+            .as_str()
+            .unwrap()
+            .contains("ipv4.checkpoint.1"),
+        "{v}"
+    );
+    // Both damaged: an error naming each file and its fault.
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&first, &bytes).unwrap();
+    let (ok, _, err) = pdipam(&["inspect", first.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("neither generation opens")
+            && err.contains("ipv4.checkpoint:")
+            && err.contains("ipv4.checkpoint.1:"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn inspect_summarises_checkpoints_and_ipamd_files() {
     let dir = std::env::temp_dir().join(format!("pdipam-cli-inspect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -6,7 +6,7 @@
 pub mod netns;
 
 use ipnet::IpNet;
-use pdipam::{persist::NodeCheckpoint, PodInfo, SystemClock};
+use pdipam::{persist::Generations, PodInfo, SystemClock};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::IpAddr;
@@ -132,12 +132,38 @@ pub fn spawn(env: &[(&str, String)]) -> Child {
     cmd.spawn().expect("start pdipam-cni")
 }
 
-/// The pods of the network's checkpoint of `family` ("ipv4" or "ipv6"), after a full restore
-/// (which refuses duplicate addresses or keys) and the node's invariant check.
+/// The two files of network `pods`'s checkpoint of `family` ("ipv4" or "ipv6"): the newest
+/// generation is in one of them.
+pub fn checkpoint_files(data_dir: &Path, family: &str) -> [PathBuf; 2] {
+    Generations::files_of(&data_dir.join("pods").join(format!("{family}.checkpoint")))
+}
+
+/// Flips one bit in the middle of each existing file of network `pods`'s IPv4 checkpoint, so
+/// that no generation opens; returns the files' new bytes.
+pub fn corrupt_ipv4_checkpoint(data_dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for path in checkpoint_files(data_dir, "ipv4") {
+        let Ok(mut bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let at = bytes.trim_ascii_end().len() / 2;
+        bytes[at] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        out.push((path, bytes));
+    }
+    assert!(!out.is_empty(), "no checkpoint to corrupt");
+    out
+}
+
+/// The pods of the network's checkpoint of `family` ("ipv4" or "ipv6"), newest generation,
+/// after a full restore (which refuses duplicate addresses or keys) and the node's invariant
+/// check.
 pub fn stored_pods(data_dir: &Path, family: &str) -> (Vec<PodInfo>, Vec<PodInfo>) {
     let path = data_dir.join("pods").join(format!("{family}.checkpoint"));
-    let restored = NodeCheckpoint::read(&path)
+    let restored = Generations::open(&path)
         .unwrap()
+        .1
+        .unwrap_or_else(|| panic!("{}: no checkpoint", path.display()))
         .restore("test", Arc::new(SystemClock))
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     restored.node.verify().unwrap();
