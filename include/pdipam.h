@@ -33,7 +33,7 @@
 /**
  * Minor ABI version: bumped when functions are added.
  */
-#define PDIPAM_ABI_VERSION_MINOR 2
+#define PDIPAM_ABI_VERSION_MINOR 3
 
 /**
  * Mode: prefix delegation (the default).
@@ -44,6 +44,17 @@
  * Mode: secondary IPs.
  */
 #define PDIPAM_MODE_SECONDARY 1
+
+/**
+ * No fallback: the node serves pods in the mode asked for.
+ */
+#define PDIPAM_FALLBACK_NONE 0
+
+/**
+ * Prefix mode was asked for on an instance type that cannot delegate prefixes (neither Nitro
+ * nor bare metal, an m4.xlarge say): the node serves secondary addresses, as ipamd does.
+ */
+#define PDIPAM_FALLBACK_NOT_NITRO 1
 
 /**
  * Interface flag: the instance's primary interface.
@@ -840,6 +851,23 @@ pdipam_status pdipam_node_release(const struct pdipam_node *node,
                                   const char *container_id,
                                   const char *ifname,
                                   struct pdipam_prefix *addr_out);
+
+/**
+ * The mode the node serves pods in (`PDIPAM_MODE_*`) into `*mode_out`, and why it is not the
+ * mode asked for (`PDIPAM_FALLBACK_*`) into `*fallback_out`: prefix mode asked for on an
+ * instance type that cannot delegate prefixes falls back to secondary addresses, never
+ * silently (`pdipam_node_plan` then plans secondary addresses).
+ *
+ * Status: `OK`; `NULL_ARG` (nothing written); `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `mode_out` and `fallback_out` are each writable for one `uint8_t`.
+ */
+pdipam_status pdipam_node_get_mode(const struct pdipam_node *node,
+                                   uint8_t *mode_out,
+                                   uint8_t *fallback_out);
 
 /**
  * The node's counts into `*stats_out`.

@@ -61,10 +61,10 @@ struct ReadmeDoctests;
 pub mod testing;
 
 pub use node::{
-    AddressMode, Assignment, BlockKind, BlockSnapshot, Clock, GcPolicy, GcReport, InterfaceFlags,
-    InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig, NodeError,
-    NodeInvariantViolation, NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest, Released,
-    SystemClock, Timestamp, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME,
+    AddressMode, Assignment, BlockKind, BlockSnapshot, Capacity, Clock, GcPolicy, GcReport,
+    InterfaceFlags, InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig,
+    NodeError, NodeInvariantViolation, NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest,
+    Released, SystemClock, Timestamp, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME,
 };
 pub use subnet::{
     Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,

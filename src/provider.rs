@@ -117,7 +117,18 @@ pub fn execute(node: &Node, plan: &Plan, provider: &mut dyn Provider) -> Executi
                     let _ = provider.delete_interface(&id, primary, &[]);
                     return Err(ProviderError::Node(e));
                 }
-                grow(node, provider, &id, *kind, v6, *count)
+                grow(node, provider, &id, *kind, v6, *count).inspect_err(|_| {
+                    // An interface created for blocks it did not get would stay attached with
+                    // nothing on it: delete it again (a block the node took keeps it).
+                    let empty = node
+                        .snapshot()
+                        .interfaces
+                        .iter()
+                        .any(|i| i.id == id && i.blocks.is_empty());
+                    if empty && node.remove_interface(&id, false).is_ok() {
+                        let _ = provider.delete_interface(&id, primary, &[]);
+                    }
+                })
             }),
             Action::ReleasePrefixes {
                 interface,

@@ -46,7 +46,7 @@ pub use subnet::*;
 /// Major ABI version: bumped on any incompatible change.
 pub const PDIPAM_ABI_VERSION_MAJOR: u32 = 0;
 /// Minor ABI version: bumped when functions are added.
-pub const PDIPAM_ABI_VERSION_MINOR: u32 = 2;
+pub const PDIPAM_ABI_VERSION_MINOR: u32 = 3;
 
 /// `(PDIPAM_ABI_VERSION_MAJOR << 16) | PDIPAM_ABI_VERSION_MINOR`: compare it with the header's
 /// macros to catch a library and header that do not match.

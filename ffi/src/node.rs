@@ -52,6 +52,11 @@ impl pdipam_node {
 pub const PDIPAM_MODE_PREFIX: u8 = 0;
 /// Mode: secondary IPs.
 pub const PDIPAM_MODE_SECONDARY: u8 = 1;
+/// No fallback: the node serves pods in the mode asked for.
+pub const PDIPAM_FALLBACK_NONE: u8 = 0;
+/// Prefix mode was asked for on an instance type that cannot delegate prefixes (neither Nitro
+/// nor bare metal, an m4.xlarge say): the node serves secondary addresses, as ipamd does.
+pub const PDIPAM_FALLBACK_NOT_NITRO: u8 = 1;
 /// Interface flag: the instance's primary interface.
 pub const PDIPAM_INTERFACE_PRIMARY: u32 = 1;
 /// Interface flag: a trunk interface (serves no pods).
@@ -211,7 +216,7 @@ pub unsafe extern "C" fn pdipam_node_new_with(
         let limits = InstanceLimits::lookup(raw::text(instance_type, "instance_type")?)?;
         let config = config(raw::input(config_in, "config")?)?;
         let out = Out::new(node_out, "node_out")?;
-        let node = Node::new(limits.clone(), config);
+        let node = Node::new(limits, config);
         out.write(pdipam_node::boxed(node, WarmSettings::shipped_manifest()));
         Ok(())
     })
@@ -460,6 +465,38 @@ pub unsafe extern "C" fn pdipam_node_release(
         let out = Out::new(addr_out, "addr_out")?;
         let r = n.node.release_parts(net, container, ifname)?;
         out.write_prefix(pdipam_prefix::from_addr(r.address));
+        Ok(())
+    })
+}
+
+/// The mode the node serves pods in (`PDIPAM_MODE_*`) into `*mode_out`, and why it is not the
+/// mode asked for (`PDIPAM_FALLBACK_*`) into `*fallback_out`: prefix mode asked for on an
+/// instance type that cannot delegate prefixes falls back to secondary addresses, never
+/// silently (`pdipam_node_plan` then plans secondary addresses).
+///
+/// Status: `OK`; `NULL_ARG` (nothing written); `POISONED`; `PANIC`. Thread-safe.
+///
+/// # Safety
+/// Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+/// other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+/// call returns; `mode_out` and `fallback_out` are each writable for one `uint8_t`.
+#[no_mangle]
+pub unsafe extern "C" fn pdipam_node_get_mode(
+    node: *const pdipam_node,
+    mode_out: *mut u8,
+    fallback_out: *mut u8,
+) -> pdipam_status {
+    run_on(node, "node", |n| {
+        let mode = Out::new(mode_out, "mode_out")?;
+        let fallback = Out::new(fallback_out, "fallback_out")?;
+        mode.write(match n.node.config().mode {
+            AddressMode::Prefix => PDIPAM_MODE_PREFIX,
+            AddressMode::Secondary => PDIPAM_MODE_SECONDARY,
+        });
+        fallback.write(match n.node.prefix_fallback() {
+            None => PDIPAM_FALLBACK_NONE,
+            Some(_) => PDIPAM_FALLBACK_NOT_NITRO,
+        });
         Ok(())
     })
 }

@@ -2,12 +2,14 @@
 
 mod error;
 mod max_pods_calc;
+mod node_limits;
 mod table;
 
 pub use error::LimitsError;
 pub use max_pods_calc::{
     max_pods, CniVersion, MaxPods, MaxPodsOptions, PodCap, PrefixFallback, HOST_NETWORK_PODS,
 };
+pub use node_limits::NodeLimits;
 
 use std::fmt;
 

@@ -217,6 +217,7 @@ impl Node {
         Released {
             address: block.address(rec.offset),
             block: block.cidr,
+            device_number: Some(block.device_number),
             metadata: rec.metadata,
             assigned_at: rec.assigned_at,
         }

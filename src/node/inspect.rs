@@ -62,6 +62,7 @@ impl Node {
         NodeSnapshot {
             taken_at: now,
             mode: self.config.mode,
+            prefix_fallback: self.prefix_fallback.clone(),
             family: self.config.family,
             interfaces,
             interface_limit: self.interface_limit(),

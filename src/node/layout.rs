@@ -23,6 +23,17 @@ pub struct InterfaceFlags {
     pub trunk: bool,
     /// An EFA interface: serves no pods, never freed by the planner.
     pub efa: bool,
+    /// Excluded from pod addresses: keeps its blocks, serves no pod, is never freed by the
+    /// planner and counts nothing toward the warm pool, but takes one of the instance's
+    /// interfaces. For an interface ipamd marks `IsExcludedForPodIPs`, and for one tagged
+    /// `node.k8s.amazonaws.com/no_manage` (attach it with this flag, so that it counts against
+    /// the room for new interfaces as ipamd counts it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub excluded: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl InterfaceFlags {
@@ -31,6 +42,7 @@ impl InterfaceFlags {
         primary: true,
         trunk: false,
         efa: false,
+        excluded: false,
     };
 }
 
@@ -90,6 +102,7 @@ impl Interface {
     pub(crate) fn serves_pods(&self, config: &NodeConfig) -> bool {
         !(self.flags.trunk
             || self.flags.efa
+            || self.flags.excluded
             || (config.custom_networking && (self.flags.primary || self.device_number == 0)))
     }
 }

@@ -36,11 +36,11 @@ pub use error::{NodeError, NodeInvariantViolation};
 pub use gc::{GcPolicy, GcReport};
 pub use key::{PodKey, PodMetadata, PodRequest, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME};
 pub use layout::{InterfaceFlags, InterfaceSpec};
-pub use snapshot::{BlockSnapshot, InterfaceSnapshot, NodeSnapshot, PodInfo};
+pub use snapshot::{BlockSnapshot, Capacity, InterfaceSnapshot, NodeSnapshot, PodInfo};
 
 use self::clock::duration_nanos;
 use self::layout::Layout;
-use crate::limits::InstanceLimits;
+use crate::limits::{InstanceLimits, NodeLimits, PrefixFallback};
 use crate::sync::{Mutex, MutexGuard};
 use hashbrown::HashTable;
 use ipnet::IpNet;
@@ -82,6 +82,10 @@ pub struct Released {
     pub address: IpAddr,
     /// The block it belongs to.
     pub block: IpNet,
+    /// The device number of the interface holding the block, as [`Assignment`] gives it
+    /// ([`Node::snapshot`] names the interface); `None` for a pod released from
+    /// [quarantine](Node::quarantined), whose block is on no interface.
+    pub device_number: Option<u32>,
     /// The metadata it was assigned with.
     pub metadata: PodMetadata,
     /// When it was assigned.
@@ -162,7 +166,8 @@ type Guards<'a> = Vec<MutexGuard<'a, Shard>>;
 /// ```
 /// use pdipam::{InterfaceFlags, InterfaceSpec, Node, NodeConfig, PodKey, PodRequest, limits::InstanceLimits};
 ///
-/// let node = Node::new(InstanceLimits::lookup("m5.large")?.clone(), NodeConfig::default());
+/// // The table's row, borrowed: no copy (an owned or shared `InstanceLimits` works too).
+/// let node = Node::new(InstanceLimits::lookup("m5.large")?, NodeConfig::default());
 /// node.attach_interface(
 ///     InterfaceSpec::new("eni-0", 0, "10.0.0.10".parse()?).flags(InterfaceFlags::PRIMARY),
 /// )?;
@@ -174,8 +179,10 @@ type Guards<'a> = Vec<MutexGuard<'a, Shard>>;
 /// ```
 #[derive(Debug)]
 pub struct Node {
-    limits: InstanceLimits,
+    limits: NodeLimits,
     config: NodeConfig,
+    /// Why prefix mode, asked for, is not used (the instance is not on Nitro).
+    prefix_fallback: Option<PrefixFallback>,
     /// How long a released address rests, in nanoseconds: the configured cooldown plus the
     /// clock's resolution (zero: no cooldown).
     cooldown: u64,
@@ -187,13 +194,32 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with no interfaces, on the system clock.
-    pub fn new(limits: InstanceLimits, config: NodeConfig) -> Self {
+    /// A node with no interfaces, on the system clock. `limits` is what
+    /// [`InstanceLimits::lookup`] returns (borrowed, not copied), or limits of the caller's own
+    /// ([`NodeLimits`]).
+    pub fn new(limits: impl Into<NodeLimits>, config: NodeConfig) -> Self {
         Self::with_clock(limits, config, Arc::new(SystemClock))
     }
 
     /// A node on the given clock (a [`ManualClock`] in tests and simulations).
-    pub fn with_clock(limits: InstanceLimits, config: NodeConfig, clock: Arc<dyn Clock>) -> Self {
+    ///
+    /// Prefix mode on an instance type that cannot delegate prefixes (neither Nitro nor bare
+    /// metal, an m4.xlarge say) falls back to secondary-IP mode, as ipamd does at start, and
+    /// says so: [`Node::prefix_fallback`], the snapshot, the plan's explanation.
+    pub fn with_clock(
+        limits: impl Into<NodeLimits>,
+        mut config: NodeConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let limits = limits.into();
+        let prefix_fallback = (config.mode == AddressMode::Prefix
+            && !limits.supports_prefix_delegation())
+        .then(|| {
+            config.mode = AddressMode::Secondary;
+            PrefixFallback::NotNitro {
+                hypervisor: limits.hypervisor,
+            }
+        });
         let layout = Arc::new(Layout::default());
         let shards = (0..SHARDS)
             .map(|_| {
@@ -217,6 +243,7 @@ impl Node {
             },
             limits,
             config,
+            prefix_fallback,
             clock,
             hasher: KeyHasher::default(),
             shards,
@@ -235,9 +262,16 @@ impl Node {
         &self.limits
     }
 
-    /// The node's configuration.
+    /// The node's configuration, as in force: after a [fallback](Node::prefix_fallback), its
+    /// mode is secondary-IP.
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// Why the node serves secondary addresses although prefix mode was asked for: the
+    /// instance type cannot delegate prefixes. `None` when the mode is as asked.
+    pub fn prefix_fallback(&self) -> Option<&PrefixFallback> {
+        self.prefix_fallback.as_ref()
     }
 
     /// How long a released address rests before it can be assigned again: the configured

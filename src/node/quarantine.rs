@@ -134,6 +134,7 @@ impl Node {
         Ok(Released {
             address: q.address,
             block: q.block,
+            device_number: None,
             metadata: q.metadata,
             assigned_at: q.assigned_at,
         })

@@ -88,6 +88,9 @@ pub struct NodeSnapshot {
     pub taken_at: Timestamp,
     /// The mode pods are served in.
     pub mode: AddressMode,
+    /// Why `mode` is secondary-IP although prefix mode was asked for
+    /// ([`Node::prefix_fallback`](crate::Node::prefix_fallback)).
+    pub prefix_fallback: Option<crate::limits::PrefixFallback>,
     /// The family pods are served in.
     pub family: IpFamily,
     /// Interfaces by device number.
@@ -130,6 +133,52 @@ impl NodeSnapshot {
     /// Serving blocks holding neither assigned nor cooling addresses.
     pub fn empty_blocks(&self) -> u32 {
         self.serving().filter(|b| b.is_empty()).count() as u32
+    }
+}
+
+/// What a node holds in each kind of block, as ipamd counts its total addresses and prefixes:
+/// every attached block of the node's family, serving pods or not (after a change of mode, the
+/// blocks of the old kind still count until they are given back).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capacity {
+    /// Prefixes attached (/28 or /80).
+    pub prefixes: u32,
+    /// Pod addresses in those prefixes.
+    pub prefix_addresses: u32,
+    /// Secondary addresses attached (one pod address each).
+    pub secondary_addresses: u32,
+}
+
+impl Capacity {
+    /// Pod addresses in both kinds.
+    pub fn addresses(&self) -> u32 {
+        self.prefix_addresses + self.secondary_addresses
+    }
+}
+
+impl NodeSnapshot {
+    /// The node's capacity in both kinds of block ([`Capacity`]).
+    pub fn capacity(&self) -> Capacity {
+        let mut c = Capacity::default();
+        let of_family = |b: &&BlockSnapshot| match self.family {
+            IpFamily::V4 => b.cidr.addr().is_ipv4(),
+            IpFamily::V6 => b.cidr.addr().is_ipv6(),
+        };
+        for b in self
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.blocks)
+            .filter(of_family)
+        {
+            match b.kind {
+                BlockKind::Prefix => {
+                    c.prefixes += 1;
+                    c.prefix_addresses += b.capacity;
+                }
+                BlockKind::Secondary => c.secondary_addresses += b.capacity,
+            }
+        }
+        c
     }
 }
 

@@ -20,4 +20,4 @@ pub use node::{
 };
 pub use subnet::SubnetCheckpoint;
 pub use vpc_cni::{import_vpc_cni, read_vpc_cni, ImportReport, VpcCniEntry, VPC_CNI_VERSION};
-pub use write_through::{WriteThroughError, WriteThroughNode};
+pub use write_through::{CheckpointStore, WriteThroughError, WriteThroughNode};

@@ -179,7 +179,7 @@ impl Node {
         let c = self.config();
         NodeCheckpoint {
             written_at: snap.taken_at,
-            limits: self.limits().clone(),
+            limits: InstanceLimits::clone(self.limits()),
             config: ConfigRecord {
                 mode: c.mode,
                 family: c.family,

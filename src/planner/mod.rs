@@ -6,9 +6,11 @@
 //! it makes is visible in the returned [`Plan`]: the actions, what held it back, and the
 //! effective targets.
 
+mod freeable;
 mod output;
 mod settings;
 
+pub use freeable::{may_free_interface, KeepReason};
 pub use output::{Action, Explanation, Holdback, Plan, Rule};
 pub use settings::{SettingWarning, WarmSettings};
 
@@ -33,7 +35,13 @@ const PREFIX_ADDRESSES: u32 = 16;
 ///   attached interfaces first (lowest device number with a free slot), then new interfaces.
 /// - Shrink: at most every 30 s; only empty blocks (no pod, no cooling address) are released;
 ///   an interface is freed only if it is not the primary, older than 60 s, has no pod and no
-///   cooling address, is not a trunk or EFA interface and is not needed for the targets.
+///   cooling address, is not a trunk or EFA interface and is not needed for the targets
+///   ([`may_free_interface`] says which and why not).
+/// - Blocks of the kind the node does not serve (a node restored or switched to the other mode)
+///   are given back once they hold no pod and no cooling address.
+/// - An interface left holding no block at all (its blocks released in earlier plans, or a
+///   grant that failed after it was created) is freed once [`may_free_interface`] allows it,
+///   in any plan that does not grow: it serves nothing and takes an address of the subnet.
 ///
 /// `max_pods` is `settings.max_pods`, else the recommended value (docs/rules.md, "Max pods") for
 /// the node's mode (the uncapped one when the instance's vCPUs are unknown).
@@ -154,10 +162,13 @@ impl<'a> Planner<'a> {
             Rule::WarmPrefix => self.warm_prefix(),
             Rule::WarmEni => self.warm_eni(),
         }
+        self.release_old_kind();
+        self.free_empty_interfaces();
         let (target_available, target_total, target_prefixes) = self.targets(rule);
         let explanation = Explanation {
             rule,
             mode: self.state.mode,
+            prefix_fallback: self.state.prefix_fallback.clone(),
             max_pods: self.max_pods,
             total: start_total,
             assigned: self.assigned,
@@ -451,13 +462,64 @@ impl<'a> Planner<'a> {
 
     /// Whether an interface may be freed (docs/rules.md, "Warm pools"), targets aside.
     fn may_free(&self, i: &crate::node::InterfaceSnapshot) -> bool {
-        !i.flags.primary
-            && !i.flags.trunk
-            && !i.flags.efa
-            && i.device_number != 0
-            && self.now.saturating_since(i.attached_at) >= INTERFACE_MIN_AGE
-            && i.assigned() == 0
-            && i.cooling() == 0
+        freeable::own_reason(i, self.now).is_none() && freeable::trunk_or_efa(i).is_none()
+    }
+
+    /// Gives back the blocks of the kind the node does not serve (secondary addresses on a node
+    /// in prefix mode, or prefixes in secondary-IP mode: a node restored or switched to the
+    /// other mode) that hold no pod and no cooling address, as ipamd does at start. They serve
+    /// no new pod; one still holding a pod goes once the pod has left and its address cooled.
+    fn release_old_kind(&mut self) {
+        let served = if self.prefix {
+            BlockKind::Prefix
+        } else {
+            BlockKind::Secondary
+        };
+        let v4 = self.state.family == IpFamily::V4;
+        for i in self.state.interfaces.iter().filter(|i| i.serves_pods) {
+            let old: Vec<IpNet> = i
+                .blocks
+                .iter()
+                .filter(|b| b.kind != served && b.cidr.addr().is_ipv4() == v4 && b.is_empty())
+                .map(|b| b.cidr)
+                .collect();
+            if old.is_empty() {
+                continue;
+            }
+            self.actions.push(if self.prefix {
+                Action::ReleaseAddresses {
+                    interface: i.id.clone(),
+                    addresses: old.iter().map(|c| c.addr()).collect(),
+                }
+            } else {
+                Action::ReleasePrefixes {
+                    interface: i.id.clone(),
+                    prefixes: old,
+                }
+            });
+        }
+    }
+
+    /// Frees the interfaces that hold no block at all and may go, unless this plan grows (growth
+    /// fills attached interfaces first, so an empty one is about to be used).
+    fn free_empty_interfaces(&mut self) {
+        if self.actions.iter().any(Action::is_growth) {
+            return;
+        }
+        for i in self.state.interfaces.iter().rev() {
+            let freed = self
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::FreeInterface { interface } if *interface == i.id));
+            if i.blocks.is_empty()
+                && !freed
+                && may_free_interface(self.limits, self.s, self.state, &i.id, self.now).is_ok()
+            {
+                self.actions.push(Action::FreeInterface {
+                    interface: i.id.clone(),
+                });
+            }
+        }
     }
 
     /// Releases up to `n` empty serving blocks, highest device number and highest address first

@@ -178,6 +178,9 @@ pub struct Explanation {
     pub rule: Rule,
     /// Prefix or secondary-IP mode.
     pub mode: AddressMode,
+    /// Why `mode` is secondary-IP although prefix mode was asked for (the instance type cannot
+    /// delegate prefixes): the plan is one of secondary addresses then.
+    pub prefix_fallback: Option<crate::limits::PrefixFallback>,
     /// The max pods value that caps growth.
     pub max_pods: u32,
     /// `T`: pod addresses attached (serving blocks).

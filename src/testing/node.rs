@@ -78,8 +78,12 @@ fn check_key(key: &PodKey) -> Result<(), NodeError> {
 }
 
 impl NaiveNode {
-    /// A node with no interfaces.
-    pub fn new(limits: InstanceLimits, config: NodeConfig, clock: Arc<dyn Clock>) -> Self {
+    /// A node with no interfaces; prefix mode where the instance cannot delegate prefixes falls
+    /// back to secondary-IP mode (see [`Node::with_clock`](crate::Node::with_clock)).
+    pub fn new(limits: InstanceLimits, mut config: NodeConfig, clock: Arc<dyn Clock>) -> Self {
+        if !limits.supports_prefix_delegation() {
+            config.mode = crate::AddressMode::Secondary;
+        }
         NaiveNode {
             limits,
             config,
@@ -106,6 +110,7 @@ impl NaiveNode {
     fn serves(&self, i: &Iface) -> bool {
         !(i.flags.trunk
             || i.flags.efa
+            || i.flags.excluded
             || (self.config.custom_networking && (i.flags.primary || i.device_number == 0)))
     }
 
@@ -599,6 +604,7 @@ impl NaiveNode {
             return Ok(Released {
                 address: q.address,
                 block: q.block,
+                device_number: None,
                 metadata: q.metadata,
                 assigned_at: q.assigned_at,
             });
@@ -609,6 +615,7 @@ impl NaiveNode {
         Ok(Released {
             address: p.address,
             block: p.block,
+            device_number: Some(p.device_number),
             metadata: p.metadata,
             assigned_at: p.assigned_at,
         })

@@ -156,6 +156,7 @@ fn interface(dev: u32, trunk: bool) -> InterfaceSpec {
         primary: dev == 0,
         trunk,
         efa: false,
+        excluded: false,
     })
 }
 

@@ -65,6 +65,49 @@ fn slots_count_the_primary_address_and_both_kinds() {
     assert_eq!(snap.interfaces[0].slots_used(IpFamily::V4), 10);
     // Only prefixes serve pods in prefix mode: 8 x 16.
     assert_eq!(snap.total(), 128);
+    // Capacity counts both kinds, serving or not.
+    let cap = snap.capacity();
+    assert_eq!(
+        cap,
+        pdipam::Capacity {
+            prefixes: 8,
+            prefix_addresses: 128,
+            secondary_addresses: 1,
+        }
+    );
+    assert_eq!(cap.addresses(), 129);
+    node.verify().unwrap();
+}
+
+/// The small API gaps: limits looked up go into a node as they are (no clone), and a release
+/// says which interface it freed from, by device number as an assignment does.
+#[test]
+fn a_node_takes_looked_up_limits_and_a_release_names_its_interface() {
+    let limits = InstanceLimits::lookup("m5.large").unwrap();
+    let node = Node::new(limits, NodeConfig::default());
+    assert!(
+        std::ptr::eq(node.limits(), limits),
+        "the table's row, not a copy"
+    );
+    let owned = Node::new(limits.clone(), NodeConfig::default());
+    assert_eq!(owned.limits(), limits);
+    iface(&node, "eni-0", 0, "10.0.0.10");
+    iface(&node, "eni-1", 1, "10.0.0.11");
+    node.attach_prefix("eni-1", "10.0.2.0/28".parse().unwrap())
+        .unwrap();
+    let a = node.assign(PodRequest::new(key("c1"))).unwrap();
+    assert_eq!(a.device_number, 1);
+    let r = node.release(&key("c1")).unwrap();
+    assert_eq!(r.device_number, Some(1));
+    assert_eq!(r.address, a.address);
+    // A quarantined pod's block is on no interface.
+    node.assign(PodRequest::new(key("c2"))).unwrap();
+    let held = node.pod(&key("c2")).unwrap();
+    node.remove_block("10.0.2.0/28".parse().unwrap(), true)
+        .unwrap();
+    node.quarantine(held).unwrap();
+    let q = node.release(&key("c2")).unwrap();
+    assert_eq!(q.device_number, None);
     node.verify().unwrap();
 }
 

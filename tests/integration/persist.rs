@@ -562,3 +562,58 @@ fn a_migrated_entry_is_released_by_the_pods_current_key() {
     );
     node.verify().unwrap();
 }
+
+/// A store of the test's own that fails when told to: a write-through change whose write fails
+/// is undone, with no hidden feature and no file.
+#[test]
+fn a_write_through_node_over_a_store_that_fails_rolls_back() {
+    use pdipam::persist::CheckpointStore;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    #[derive(Debug, Default)]
+    struct Flaky {
+        fail_next: Arc<AtomicU32>,
+        written: Arc<std::sync::Mutex<Vec<NodeCheckpoint>>>,
+    }
+    impl CheckpointStore for Flaky {
+        fn write(&mut self, c: &mut NodeCheckpoint) -> Result<(), PersistError> {
+            if self
+                .fail_next
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(PersistError::Io {
+                    source_name: "flaky".into(),
+                    operation: "write",
+                    source: std::io::Error::other("told to fail"),
+                });
+            }
+            self.written.lock().unwrap().push(c.clone());
+            Ok(())
+        }
+    }
+    let c = clock();
+    let store = Flaky::default();
+    let (fail, written) = (store.fail_next.clone(), store.written.clone());
+    let w = WriteThroughNode::with_store(sample(&c), Box::new(store), None).unwrap();
+    assert_eq!(w.path(), None);
+    let pods = || w.node().pods().len();
+    let before = pods();
+    w.assign(PodRequest::new(key("kept"))).unwrap();
+    assert_eq!(pods(), before + 1);
+    fail.store(1, Ordering::SeqCst);
+    let e = w.assign(PodRequest::new(key("lost"))).unwrap_err();
+    assert!(matches!(e, WriteThroughError::Persist(_)), "{e}");
+    assert_eq!(pods(), before + 1, "the failed assignment was undone");
+    fail.store(1, Ordering::SeqCst);
+    assert!(w.release(&key("kept")).is_err());
+    assert!(
+        w.node().pod(&key("kept")).is_some(),
+        "the failed release was undone"
+    );
+    let released = w.release(&key("kept")).unwrap();
+    assert!(released.device_number.is_some());
+    // Every successful change reached the store, the failed ones did not.
+    assert_eq!(written.lock().unwrap().len(), 3);
+    let last = written.lock().unwrap().last().unwrap().clone();
+    assert_eq!(last, w.node().checkpoint(None));
+}

@@ -475,3 +475,313 @@ fn a_local_provider_refuses_a_whole_request_and_says_how_much_it_needed() {
     }
     subnet.verify().unwrap();
 }
+
+/// An interface whose blocks are all gone stays attached no longer than it must: freed once it
+/// is older than the minimum age (also when it was emptied while young), and the predicate says
+/// why it stays meanwhile, in ipamd's words.
+#[test]
+fn an_interface_left_with_no_block_is_freed_once_old_enough() {
+    use pdipam::planner::{may_free_interface, KeepReason};
+    let warm_prefix = WarmSettings::new().warm_prefix_target(1);
+    let mut s = Sim::new("m5.large", AddressMode::Prefix, warm_prefix);
+    s.settle();
+    let attached = s.clock.now();
+    s.node
+        .attach_interface(pdipam::InterfaceSpec::new(
+            "eni-x",
+            1,
+            "10.0.9.9".parse().unwrap(),
+        ))
+        .unwrap();
+    for p in ["10.0.9.16/28", "10.0.9.32/28"] {
+        s.node.attach_prefix("eni-x", p.parse().unwrap()).unwrap();
+    }
+    let why = |s: &Sim, id: &str| {
+        may_free_interface(
+            s.node.limits(),
+            &s.settings,
+            &s.node.snapshot(),
+            id,
+            s.clock.now(),
+        )
+    };
+    // Emptied over two steps while young: one block released, then the other.
+    s.clock.advance(Duration::from_secs(5));
+    s.node
+        .remove_block("10.0.9.16/28".parse().unwrap(), false)
+        .unwrap();
+    s.clock.advance(Duration::from_secs(5));
+    s.node
+        .remove_block("10.0.9.32/28".parse().unwrap(), false)
+        .unwrap();
+    let frees = |p: &Plan| {
+        p.actions
+            .iter()
+            .filter(|a| matches!(a, Action::FreeInterface { interface } if interface == "eni-x"))
+            .count()
+    };
+    assert_eq!(frees(&s.plan()), 0);
+    let e = why(&s, "eni-x").unwrap_err();
+    assert!(matches!(e, KeepReason::TooYoung { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("ENI eni-x cannot be deleted because it is too young"),
+        "{e}"
+    );
+    s.clock
+        .advance(Duration::from_secs(60) - s.clock.now().saturating_since(attached));
+    assert_eq!(why(&s, "eni-x"), Ok(()));
+    let p = s.plan();
+    assert_eq!(frees(&p), 1, "{p:?}");
+    // The other reasons, in ipamd's words.
+    assert_eq!(
+        why(&s, "eni-n1-1").unwrap_err().to_string(),
+        "ENI eni-n1-1 cannot be deleted because it is primary"
+    );
+    assert_eq!(
+        why(&s, "eni-none").unwrap_err(),
+        KeepReason::Unknown {
+            id: "eni-none".into()
+        }
+    );
+    s.node
+        .attach_prefix("eni-x", "10.0.9.48/28".parse().unwrap())
+        .unwrap();
+    s.node
+        .assign(PodRequest::new(PodKey::new("net", "on-x", "eth0")))
+        .unwrap();
+    // Packed onto the primary interface's prefix first: eni-x still holds no pod. Its empty
+    // prefix is the only warm one beyond the primary's, so the warm prefix target needs it.
+    let e = why(&s, "eni-x").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ENI eni-x cannot be deleted because it is required for WARM_PREFIX_TARGET: 1"
+    );
+}
+
+/// A new interface whose prefix grant fails (the subnet has free addresses but no free aligned
+/// /28) is deleted again: nothing is left attached with no block, and its address goes back.
+#[test]
+fn a_failed_grant_right_after_creating_an_interface_leaves_nothing_attached() {
+    let mut s = Sim::new("m5.large", AddressMode::Prefix, WarmSettings::default());
+    s.settle();
+    // Every /28 taken, then one of them freed and spoiled by a single address.
+    let mut taken = Vec::new();
+    while let Ok(p) = s.subnet.allocate_prefix(28) {
+        taken.push(p.cidr);
+    }
+    let spoiled = taken.pop().unwrap();
+    s.subnet.release(spoiled).unwrap();
+    s.subnet.allocate_ip_at(spoiled.addr()).unwrap();
+    let free_before = s.subnet.stats().available;
+    let mut p = s.plan();
+    p.actions = vec![Action::AttachInterface {
+        device_number: 1,
+        kind: BlockKind::Prefix,
+        count: 1,
+    }];
+    let ex = execute(&s.node, &p, &mut s.provider);
+    assert_eq!(ex.failed.len(), 1, "{ex:?}");
+    assert!(
+        matches!(
+            ex.failed[0].1,
+            pdipam::provider::ProviderError::InsufficientSpace(_)
+        ),
+        "{ex:?}"
+    );
+    assert_eq!(
+        s.node.snapshot().interfaces.len(),
+        1,
+        "the new interface stayed"
+    );
+    assert_eq!(
+        s.subnet.stats().available,
+        free_before,
+        "its address was kept"
+    );
+    s.check();
+}
+
+/// Prefix mode on an instance type that cannot delegate prefixes (m4.xlarge runs on Xen): the
+/// node falls back to secondary addresses as ipamd does, and says so in its state and its plan.
+#[test]
+fn prefix_mode_off_nitro_falls_back_to_secondary_addresses_and_says_so() {
+    use pdipam::limits::{Hypervisor, PrefixFallback};
+    let s = Sim::new(
+        "m4.xlarge",
+        AddressMode::Prefix,
+        WarmSettings::new().warm_prefix_target(1),
+    );
+    let fallback = PrefixFallback::NotNitro {
+        hypervisor: Hypervisor::Xen,
+    };
+    assert_eq!(s.node.config().mode, AddressMode::Secondary);
+    assert_eq!(s.node.prefix_fallback(), Some(&fallback));
+    assert_eq!(s.node.snapshot().prefix_fallback, Some(fallback.clone()));
+    let p = s.plan();
+    assert_eq!(p.explanation.prefix_fallback, Some(fallback));
+    assert_eq!(p.explanation.mode, AddressMode::Secondary);
+    assert!(
+        p.actions
+            .iter()
+            .all(|a| matches!(a, Action::AttachAddresses { .. })),
+        "{p:?}"
+    );
+    assert!(!p.actions.is_empty());
+    // On Nitro nothing falls back.
+    let nitro = Sim::new("m5.large", AddressMode::Prefix, WarmSettings::default());
+    assert_eq!(nitro.node.prefix_fallback(), None);
+    assert_eq!(nitro.plan().explanation.prefix_fallback, None);
+}
+
+/// A node in prefix mode that still holds secondary addresses (restored from a node that ran in
+/// secondary-IP mode) gives back those no pod uses, as ipamd does at start; the one a pod holds
+/// goes once the pod has left and its address cooled down. And the reverse.
+#[test]
+fn blocks_of_the_mode_a_node_no_longer_serves_are_given_back_when_unused() {
+    let settings = WarmSettings::new().warm_prefix_target(1);
+    let mut s = Sim::new("m5.large", AddressMode::Prefix, settings);
+    s.settle();
+    let primary = s.node.snapshot().interfaces[0].id.clone();
+    let (used, unused) = (
+        s.subnet.allocate_ip().unwrap(),
+        s.subnet.allocate_ip().unwrap(),
+    );
+    for a in [used, unused] {
+        s.node.attach_secondary(&primary, a).unwrap();
+    }
+    let key = PodKey::new("net", "old", "eth0");
+    s.node
+        .assign_address(PodRequest::new(key.clone()), used, s.clock.now())
+        .unwrap();
+    let p = s.plan();
+    assert_eq!(
+        p.actions,
+        vec![Action::ReleaseAddresses {
+            interface: primary.clone(),
+            addresses: vec![unused],
+        }]
+    );
+    execute(&s.node, &p, &mut s.provider);
+    s.check();
+    s.node.release(&key).unwrap();
+    s.clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        s.plan().actions,
+        vec![Action::ReleaseAddresses {
+            interface: primary.clone(),
+            addresses: vec![used],
+        }]
+    );
+    let actions = s.settle();
+    assert!(!actions.is_empty());
+    let snap = s.node.snapshot();
+    assert!(snap
+        .interfaces
+        .iter()
+        .flat_map(|i| &i.blocks)
+        .all(|b| b.kind == BlockKind::Prefix));
+
+    // The reverse: a secondary-IP node holding an unused prefix gives it back.
+    let mut s = Sim::new("m5.large", AddressMode::Secondary, ip_targets(1, 0));
+    s.settle();
+    let primary = s.node.snapshot().interfaces[0].id.clone();
+    let prefix = s.subnet.allocate_prefix(28).unwrap().cidr;
+    s.node.attach_prefix(&primary, prefix).unwrap();
+    let p = s.plan();
+    assert!(
+        p.actions.contains(&Action::ReleasePrefixes {
+            interface: primary,
+            prefixes: vec![prefix],
+        }),
+        "{p:?}"
+    );
+}
+
+/// An interface excluded from pod addresses (or not managed): it keeps its blocks, serves no
+/// pod, is never freed or shrunk, counts nothing toward the warm pool, and takes one of the
+/// instance's interfaces (ipamd's hasRoomForEni).
+#[test]
+fn an_excluded_interface_serves_nothing_stays_and_takes_a_place() {
+    use pdipam::planner::{may_free_interface, Holdback, KeepReason};
+    let mut s = Sim::new(
+        "m5.large",
+        AddressMode::Prefix,
+        WarmSettings::new().warm_prefix_target(1),
+    );
+    s.settle();
+    let address = s.subnet.allocate_ip().unwrap();
+    s.node
+        .attach_interface(
+            pdipam::InterfaceSpec::new("eni-excluded", 1, address).flags(pdipam::InterfaceFlags {
+                excluded: true,
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    let theirs: Vec<_> = (0..2)
+        .map(|_| s.subnet.allocate_prefix(28).unwrap().cidr)
+        .collect();
+    for p in &theirs {
+        s.node.attach_prefix("eni-excluded", *p).unwrap();
+    }
+    s.clock.advance(Duration::from_secs(600));
+    let snap = s.node.snapshot();
+    let excluded = snap
+        .interfaces
+        .iter()
+        .find(|i| i.id == "eni-excluded")
+        .unwrap();
+    assert!(!excluded.serves_pods);
+    assert_eq!(snap.total(), 16, "its prefixes count nothing");
+    // Pods never land there; the planner grows elsewhere and never touches it.
+    s.add_pods(20);
+    s.settle();
+    assert!(s
+        .node
+        .pods()
+        .iter()
+        .all(|p| !theirs.iter().any(|t| t.contains(&p.address))));
+    s.remove_pods(20);
+    s.clock.advance(Duration::from_secs(600));
+    let actions = s.settle();
+    let mentions = |a: &Action| format!("{a:?}").contains("eni-excluded");
+    assert!(!actions.iter().any(mentions), "{actions:?}");
+    let snap = s.node.snapshot();
+    let kept = snap
+        .interfaces
+        .iter()
+        .find(|i| i.id == "eni-excluded")
+        .unwrap();
+    assert_eq!(kept.blocks.len(), 2);
+    assert_eq!(
+        may_free_interface(
+            s.node.limits(),
+            &s.settings,
+            &snap,
+            "eni-excluded",
+            s.clock.now()
+        ),
+        Err(KeepReason::Excluded {
+            id: "eni-excluded".into()
+        })
+    );
+    // Room for new interfaces: an m5.large has 3; the primary and the excluded one leave one.
+    s.settings = WarmSettings::new()
+        .warm_prefix_target(40)
+        .max_pods(Some(10_000));
+    let p = s.plan();
+    let new: Vec<_> = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::AttachInterface { .. }))
+        .collect();
+    assert_eq!(new.len(), 1, "{p:?}");
+    assert!(
+        p.holdbacks
+            .iter()
+            .any(|h| matches!(h, Holdback::NoCapacity { .. })),
+        "{p:?}"
+    );
+    assert!(!p.actions.iter().any(mentions), "{p:?}");
+}

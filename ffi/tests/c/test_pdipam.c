@@ -683,6 +683,23 @@ static bool test_checkpoint_round_trip(void) {
     return true;
 }
 
+static bool test_node_reports_a_prefix_mode_fallback(void) {
+    uint8_t mode = 9, fallback = 9;
+    pdipam_node *n = NULL;
+    /* m4.xlarge runs on Xen: prefix mode falls back to secondary addresses, and says so. */
+    EXPECT(pdipam_node_new("m4.xlarge", &n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_get_mode(n, &mode, &fallback), PDIPAM_STATUS_OK);
+    CHECK(mode == PDIPAM_MODE_SECONDARY && fallback == PDIPAM_FALLBACK_NOT_NITRO);
+    EXPECT(pdipam_node_get_mode(n, NULL, &fallback), PDIPAM_STATUS_NULL_ARG);
+    CHECK(last_error_has("mode_out"));
+    pdipam_node_free(n);
+    EXPECT(pdipam_node_new("m5.large", &n), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_get_mode(n, &mode, &fallback), PDIPAM_STATUS_OK);
+    CHECK(mode == PDIPAM_MODE_PREFIX && fallback == PDIPAM_FALLBACK_NONE);
+    pdipam_node_free(n);
+    return true;
+}
+
 int main(void) {
     struct {
         const char *name;
@@ -704,6 +721,7 @@ int main(void) {
         {"node_interface_flags_and_slots", test_node_interface_flags_and_slots},
         {"node_cooling_blocks_stay", test_node_cooling_blocks_stay},
         {"node_plan_actions", test_node_plan_actions},
+        {"node_reports_a_prefix_mode_fallback", test_node_reports_a_prefix_mode_fallback},
         {"max_pods", test_max_pods},
         {"checkpoint_round_trip", test_checkpoint_round_trip},
     };
