@@ -72,6 +72,13 @@
 #define PDIPAM_INTERFACE_EFA 4
 
 /**
+ * Interface flag: excluded from pod addresses (ipamd's `IsExcludedForPodIPs`, or tagged
+ * `node.k8s.amazonaws.com/no_manage`): keeps its blocks, serves no pod, is never freed, but
+ * takes one of the instance's interfaces.
+ */
+#define PDIPAM_INTERFACE_EXCLUDED 8
+
+/**
  * Bytes of the longest interface id a node takes, with its NUL (`pdipam_action` holds one).
  */
 #define PDIPAM_INTERFACE_ID_MAX 64

@@ -26,6 +26,20 @@ const (
 	InterfacePrimary uint32 = C.PDIPAM_INTERFACE_PRIMARY
 	InterfaceTrunk   uint32 = C.PDIPAM_INTERFACE_TRUNK
 	InterfaceEFA     uint32 = C.PDIPAM_INTERFACE_EFA
+	// InterfaceExcluded: excluded from pod addresses, or not managed by the CNI.
+	InterfaceExcluded uint32 = C.PDIPAM_INTERFACE_EXCLUDED
+)
+
+// Fallback says why a node does not serve pods in the mode asked for.
+type Fallback uint8
+
+// Fallbacks.
+const (
+	// FallbackNone: the mode is as asked.
+	FallbackNone Fallback = C.PDIPAM_FALLBACK_NONE
+	// FallbackNotNitro: prefix mode on an instance type that cannot delegate prefixes; the
+	// node serves secondary addresses, as ipamd does.
+	FallbackNotNitro Fallback = C.PDIPAM_FALLBACK_NOT_NITRO
 )
 
 // NodeConfig is how a node serves pods.
@@ -273,6 +287,13 @@ func (n *Node) Stats() (NodeStats, error) {
 	err := n.do(func(p *C.pdipam_node) C.pdipam_status { return C.pdipam_node_get_stats(p, &st) })
 	return NodeStats{Interfaces: uint32(st.interfaces), Total: uint32(st.total), Assigned: uint32(st.assigned),
 		Cooling: uint32(st.cooling), Available: uint32(st.available), Pods: uint64(st.pods)}, err
+}
+
+// Mode returns the mode the node serves pods in, and why it is not the mode asked for.
+func (n *Node) Mode() (Mode, Fallback, error) {
+	var mode, fallback C.uint8_t
+	err := n.do(func(p *C.pdipam_node) C.pdipam_status { return C.pdipam_node_get_mode(p, &mode, &fallback) })
+	return Mode(mode), Fallback(fallback), err
 }
 
 // SetWarmSettings replaces the node's warm-pool settings.

@@ -287,6 +287,24 @@ func TestPlanAndMaxPods(t *testing.T) {
 	}
 }
 
+func TestPrefixModeOffNitroFallsBackAndSaysSo(t *testing.T) {
+	for _, c := range []struct {
+		instance string
+		mode     Mode
+		fallback Fallback
+	}{{"m4.xlarge", ModeSecondary, FallbackNotNitro}, {"m5.large", ModePrefix, FallbackNone}} {
+		n, err := NewNode(c.instance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode, fallback, err := n.Mode()
+		n.Close()
+		if err != nil || mode != c.mode || fallback != c.fallback {
+			t.Fatalf("%s: %v %v %v", c.instance, mode, fallback, err)
+		}
+	}
+}
+
 func TestCheckpointRoundTrip(t *testing.T) {
 	n := nodeWithPrefixes(t, DefaultNodeConfig(), "10.0.1.16/28")
 	a, err := n.Assign("aws-cni", "c1", "eth0")

@@ -59,6 +59,6 @@ pub extern "C" fn pdipam_abi_version() -> u32 {
 mod tests {
     #[test]
     fn abi_version_packs_major_and_minor() {
-        assert_eq!(super::pdipam_abi_version(), 2);
+        assert_eq!(super::pdipam_abi_version(), 3);
     }
 }

@@ -63,6 +63,10 @@ pub const PDIPAM_INTERFACE_PRIMARY: u32 = 1;
 pub const PDIPAM_INTERFACE_TRUNK: u32 = 2;
 /// Interface flag: an EFA interface (serves no pods).
 pub const PDIPAM_INTERFACE_EFA: u32 = 4;
+/// Interface flag: excluded from pod addresses (ipamd's `IsExcludedForPodIPs`, or tagged
+/// `node.k8s.amazonaws.com/no_manage`): keeps its blocks, serves no pod, is never freed, but
+/// takes one of the instance's interfaces.
+pub const PDIPAM_INTERFACE_EXCLUDED: u32 = 8;
 /// Bytes of the longest interface id a node takes, with its NUL (`pdipam_action` holds one).
 pub const PDIPAM_INTERFACE_ID_MAX: usize = 64;
 
@@ -289,7 +293,10 @@ pub unsafe extern "C" fn pdipam_node_attach_interface_with_flags(
     run_on(node, "node", |n| {
         let id = interface_id_arg(interface_id)?;
         let primary = addr_arg(primary_addr, "primary_addr")?;
-        let known = PDIPAM_INTERFACE_PRIMARY | PDIPAM_INTERFACE_TRUNK | PDIPAM_INTERFACE_EFA;
+        let known = PDIPAM_INTERFACE_PRIMARY
+            | PDIPAM_INTERFACE_TRUNK
+            | PDIPAM_INTERFACE_EFA
+            | PDIPAM_INTERFACE_EXCLUDED;
         if flags & !known != 0 {
             return Err(Failure::invalid(format!(
                 "interface flags {flags:#x}: unknown bits"
@@ -300,6 +307,7 @@ pub unsafe extern "C" fn pdipam_node_attach_interface_with_flags(
                 primary: flags & PDIPAM_INTERFACE_PRIMARY != 0,
                 trunk: flags & PDIPAM_INTERFACE_TRUNK != 0,
                 efa: flags & PDIPAM_INTERFACE_EFA != 0,
+                excluded: flags & PDIPAM_INTERFACE_EXCLUDED != 0,
             }),
         )?)
     })

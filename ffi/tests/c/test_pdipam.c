@@ -512,7 +512,7 @@ static bool test_node_config_fields_reach_the_node(void) {
     return true;
 }
 
-/* Trunk and EFA interfaces hold blocks but serve no pods; an interface's slots run out. */
+/* Trunk, EFA and excluded interfaces hold blocks but serve no pods; an interface's slots run out. */
 static bool test_node_interface_flags_and_slots(void) {
     pdipam_node *n = node_with_one_prefix();
     CHECK(n != NULL);
@@ -532,6 +532,13 @@ static bool test_node_interface_flags_and_slots(void) {
     EXPECT(pdipam_node_attach_prefix(n, "eni-2", &p2), PDIPAM_STATUS_OK);
     EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
     CHECK(st.total == 32);
+    /* Excluded from pod addresses (or not managed): holds its prefix, serves no pod. */
+    EXPECT(pdipam_node_remove_interface(n, "eni-2", 0, NULL), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_interface_with_flags(n, "eni-2", 1, &second, PDIPAM_INTERFACE_EXCLUDED),
+           PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_attach_prefix(n, "eni-2", &p2), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_node_get_stats(n, &st), PDIPAM_STATUS_OK);
+    CHECK(st.interfaces == 3 && st.total == 32);
 
     /* m5.large: ten slots per interface, the primary address in one, nine prefixes. */
     char text[32];
