@@ -515,6 +515,8 @@ fn checkpoint_benches(c: &mut Criterion) {
     g.finish();
 }
 
+#[path = "suite/defrag.rs"]
+mod defrag;
 #[path = "suite/hardware.rs"]
 mod hardware;
 #[path = "suite/scaling.rs"]
@@ -527,6 +529,7 @@ criterion_group!(
     subnet_workloads,
     node_benches::benches,
     checkpoint_benches,
+    defrag::benches,
     subnet_suite::benches,
     scaling::benches,
     hardware::benches

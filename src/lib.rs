@@ -20,7 +20,9 @@
 //! - [`provider`]: carrying a plan out through the cloud ([`provider::execute`], the
 //!   [`Provider`](provider::Provider) trait, an in-process [`LocalProvider`](provider::LocalProvider));
 //! - [`persist`]: checkpoints of nodes and subnets, durable writes, the VPC CNI's
-//!   `vpc-cni-ipam/1` import.
+//!   `vpc-cni-ipam/1` import;
+//! - [`defrag`]: the cheapest moves that give aligned /28s back to a subnet, and the prefix
+//!   reservations that keep them free.
 //!
 //! The rules pdipam follows (reserved addresses, slots, max pods, warm-pool precedence,
 //! cooldown, error words) are in the repository's `docs/rules.md`.
@@ -42,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod defrag;
 pub mod limits;
 mod node;
 pub mod persist;

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per concern.
 mod concurrency;
 mod crash;
+mod defrag;
 mod generations;
 mod limits;
 mod model;
