@@ -5,8 +5,8 @@
 //! ([`HolderCost`]), the existing reservations and a [`Goal`]. It chooses aligned regions (a
 //! /28, a /27, ... each to become one prefix reservation) so that the goal's blocks lie free in
 //! reservations afterwards, at the least total [`Cost`]: fewer pods moved first, then fewer
-//! interfaces detached, then fewer reservations created; among plans equal in all three, the one
-//! with lower addresses. A dynamic program over the tree of aligned blocks finds it exactly: for
+//! interfaces detached, then fewer reservations created; ties beyond those three are broken the
+//! same way every time, favouring blocks at lower addresses (not a strict order of addresses). A dynamic program over the tree of aligned blocks finds it exactly: for
 //! each block, the cheapest way to get *k* free blocks inside it is either the
 //! block whole as one region, or the best split of *k* between its two halves.
 //!
