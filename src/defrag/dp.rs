@@ -114,11 +114,16 @@ fn leaves(
     for (i, leaf) in out.iter_mut().enumerate() {
         let b = block(subnet, len, i as u32);
         leaf.room = if leaf.reserved {
-            // Rare (a reservation and a block meet): count address by address.
+            // A reservation meets the block: count address by address, against the holders
+            // that meet the block (disjoint and sorted by address, so one run of them).
+            let from = holders.partition_point(|h| end(h.held) < start(b));
+            let near: Vec<&HolderCost> = holders[from..]
+                .iter()
+                .take_while(|h| start(h.held) <= end(b))
+                .collect();
             (start(b)..=end(b))
                 .filter(|a| {
-                    !reserved_at(*a)
-                        && !holders.iter().any(|h| h.held.contains(&Ipv4Addr::from(*a)))
+                    !reserved_at(*a) && !near.iter().any(|h| h.held.contains(&Ipv4Addr::from(*a)))
                 })
                 .count() as u64
         } else {
