@@ -24,6 +24,21 @@ pub struct NetworkInterface {
     pub private_ip_addresses: Option<Vec<PrivateIpAddress>>,
     #[serde(default)]
     pub ipv4_prefixes: Option<Vec<Ipv4Prefix>>,
+    /// Where it is attached (`--free`: an instance's primary interface never moves).
+    #[serde(default)]
+    pub attachment: Option<Attachment>,
+    /// A load balancer's, NAT gateway's or Lambda's interface (`--free`: never moves).
+    #[serde(default)]
+    pub requester_managed: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Attachment {
+    #[serde(default)]
+    pub device_index: Option<u32>,
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,23 @@ pub struct Loaded {
     pub interfaces: usize,
     /// Interfaces listed with nothing in the subnet (other subnets of the VPC).
     pub interfaces_elsewhere: usize,
+    /// What each interface with something in the subnet is (what moving its addresses costs).
+    pub interface_info: HashMap<String, InterfaceInfo>,
+}
+
+/// An interface, as `--free` prices its addresses.
+#[derive(Clone, Debug, Default)]
+pub struct InterfaceInfo {
+    /// Its primary address.
+    pub primary: Option<IpAddr>,
+    /// The instance it is attached to, if any.
+    pub instance: Option<String>,
+    /// The device index it is attached at (0: the instance's primary interface).
+    pub device_index: Option<u32>,
+    /// Managed by another service (load balancer, NAT gateway, Lambda).
+    pub requester_managed: bool,
+    /// Its secondary addresses (each taken for one pod's).
+    pub secondaries: u32,
 }
 
 pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Result<Loaded, String> {
@@ -46,6 +63,7 @@ pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Resu
         prefix_owner: HashMap::new(),
         interfaces: 0,
         interfaces_elsewhere: 0,
+        interface_info: HashMap::new(),
     };
     let at = |name: &str, e: String| format!("{}: {name}: {e}", interfaces.display());
     // An address of the first interface outside the subnet, to show where the file's are.
@@ -95,6 +113,29 @@ pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Resu
             loaded.prefix_owner.insert(prefix, name.clone());
         }
         if inside {
+            let primary = iface
+                .private_ip_address
+                .as_deref()
+                .and_then(|a| a.parse().ok());
+            let secondaries = iface
+                .addresses()
+                .iter()
+                .filter_map(|a| a.parse::<IpAddr>().ok())
+                .filter(|a| Some(*a) != primary)
+                .count() as u32;
+            loaded.interface_info.insert(
+                name.clone(),
+                InterfaceInfo {
+                    primary,
+                    instance: iface
+                        .attachment
+                        .as_ref()
+                        .and_then(|a| a.instance_id.clone()),
+                    device_index: iface.attachment.as_ref().and_then(|a| a.device_index),
+                    requester_managed: iface.requester_managed.unwrap_or(false),
+                    secondaries,
+                },
+            );
             loaded.interfaces += 1;
         } else {
             loaded.interfaces_elsewhere += 1;

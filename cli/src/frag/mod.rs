@@ -4,6 +4,7 @@
 
 mod advice;
 mod aws;
+mod free;
 mod load;
 
 use crate::census::Census;
@@ -35,6 +36,10 @@ pub struct Args {
     /// Write an SVG map of the subnet: one cell per /28, coloured by holder.
     #[arg(long, value_name = "FILE.svg")]
     map: Option<PathBuf>,
+    /// Plan the cheapest way to get N /28s back (kept free by prefix reservations), in the
+    /// order to carry it out, instead of the diagnosis.
+    #[arg(long, value_name = "N")]
+    free: Option<u32>,
     /// JSON output for machines.
     #[arg(long)]
     json: bool,
@@ -88,6 +93,16 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         &args.network_interfaces,
         args.reservations.as_deref(),
     )?;
+    if let Some(blocks) = args.free {
+        let report = free::plan(&loaded, args.subnet, blocks)?;
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        } else {
+            free::print(&report, &mut out)?;
+        }
+        return Ok(());
+    }
     let subnet = &loaded.subnet;
     let census = Census::of(subnet)?;
     let stats = subnet.stats();

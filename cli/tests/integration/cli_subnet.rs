@@ -910,3 +910,84 @@ fn simulate_text_lists_forty_nodes_and_counts_the_rest() {
         "{more}"
     );
 }
+
+/// `frag --free N` on a /26 worked out by hand: the reservation command first, then what to
+/// move, with the cost and the free /28s after each step; when N is out of reach, what pins it.
+#[test]
+fn frag_free_plans_the_cheapest_moves_in_order() {
+    let dir = scratch("frag-free");
+    let enis = write(
+        &dir,
+        "enis.json",
+        &json!({"NetworkInterfaces": [
+            {"NetworkInterfaceId": "eni-a", "Attachment": {"DeviceIndex": 0, "InstanceId": "i-1"},
+             "PrivateIpAddress": "10.0.0.4",
+             "PrivateIpAddresses": [{"Primary": true, "PrivateIpAddress": "10.0.0.4"},
+                                    {"Primary": false, "PrivateIpAddress": "10.0.0.20"}]},
+            {"NetworkInterfaceId": "eni-b", "Attachment": {"DeviceIndex": 1, "InstanceId": "i-1"},
+             "PrivateIpAddress": "10.0.0.50",
+             "PrivateIpAddresses": [{"Primary": true, "PrivateIpAddress": "10.0.0.50"},
+                                    {"Primary": false, "PrivateIpAddress": "10.0.0.40"},
+                                    {"Primary": false, "PrivateIpAddress": "10.0.0.41"}]},
+            {"NetworkInterfaceId": "eni-c", "Attachment": {"DeviceIndex": 2, "InstanceId": "i-1"},
+             "PrivateIpAddress": "10.0.0.33"},
+            {"NetworkInterfaceId": "eni-lb", "RequesterManaged": true,
+             "PrivateIpAddress": "10.0.0.60"}
+        ]}),
+    );
+    let text = |n: &str| {
+        let out = run(&[
+            "frag",
+            "--subnet",
+            "10.0.0.0/26",
+            "--network-interfaces",
+            &enis,
+            "--free",
+            n,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let expected = "\
+plan for 2 free /28s in prefix reservations on 10.0.0.0/26 (0 there now): 3 pods restarted, 1 interface detached, 2 reservations
+step 1: aws ec2 create-subnet-cidr-reservation --subnet-id SUBNET --cidr 10.0.0.16/28 --reservation-type prefix
+  10.0.0.20 on eni-a (i-1): move its pod, then unassign it
+  cost 1 pod, 0 interfaces; free /28s in prefix reservations after step 1: 1
+step 2: aws ec2 create-subnet-cidr-reservation --subnet-id SUBNET --cidr 10.0.0.32/28 --reservation-type prefix
+  10.0.0.33 on eni-c (i-1), its primary address: move 0 pods off it, then detach and delete it
+  10.0.0.40 on eni-b (i-1): move its pod, then unassign it
+  10.0.0.41 on eni-b (i-1): move its pod, then unassign it
+  cost 2 pods, 1 interface; free /28s in prefix reservations after step 2: 2
+moved pods need 3 free addresses outside the reservations: 24 there
+";
+    assert_eq!(text("2"), expected);
+    let three = text("3");
+    assert!(
+        three.ends_with(
+            "the goal cannot be met: the cheapest plan reaching the most gives 2 /28s; these \
+             cannot move:\n  10.0.0.0/32 (reserved by the subnet)\n  10.0.0.1/32 (reserved by \
+             the subnet)\n  10.0.0.2/32 (reserved by the subnet)\n  10.0.0.3/32 (reserved by the \
+             subnet)\n  10.0.0.4/32 (the primary address of an instance)\n  10.0.0.60/32 (a \
+             requester-managed interface)\n  10.0.0.63/32 (reserved by the subnet)\n"
+        ),
+        "{three}"
+    );
+    let v = json_of(&[
+        "frag",
+        "--subnet",
+        "10.0.0.0/26",
+        "--network-interfaces",
+        &enis,
+        "--free",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(v["met"], true);
+    assert_eq!(v["steps"][0]["reserve"], "10.0.0.16/28");
+    assert_eq!(v["steps"][0]["moves"][0]["address"], "10.0.0.20");
+    assert_eq!(
+        (v["pods"].as_u64(), v["reservations"].as_u64()),
+        (Some(1), Some(1))
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
