@@ -1,9 +1,10 @@
 //! `pdipam frag ... --free N`: the cheapest plan that gives N /28s back, in the order to carry it
-//! out (`pdipam::defrag`). Costs come from the AWS CLI's output alone: a secondary address is
-//! taken to hold one pod; the primary address of an interface that is not an instance's
-//! primary one costs its pods and detaching it; an instance's primary address, a
-//! requester-managed interface, a delegated prefix and the subnet's reserved addresses cannot
-//! move.
+//! out (`pdipam::defrag`). Costs come from the AWS CLI's output: a secondary address holds one
+//! pod, unless a node checkpoint given for its instance (`--ipam-checkpoint NODE=FILE`, pdipam's
+//! or ipamd's `ipam.json`) says whether a pod uses it, and which; the primary address of an
+//! interface that is not an instance's primary one costs its pods and detaching it; an
+//! instance's primary address, a requester-managed interface, a delegated prefix and the
+//! subnet's reserved addresses cannot move.
 
 use super::load::{InterfaceInfo, Loaded};
 use crate::words::count;
@@ -11,8 +12,53 @@ use ipnet::{IpNet, Ipv4Net};
 use pdipam::defrag::{self, Cost, ExistingReservation, Goal, HolderCost, MoveCost, PinReason};
 use pdipam::{Holder, ReservationKind};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
+
+/// The pods of each node whose checkpoint was given: instance id to (address to pod name).
+pub type PodUse = HashMap<String, HashMap<IpAddr, String>>;
+
+/// Reads `NODE=FILE` checkpoints: pdipam's node checkpoint or ipamd's `vpc-cni-ipam/1` file.
+///
+/// # Errors
+/// A malformed argument or an unreadable file, naming it.
+pub fn pod_use(args: &[String]) -> Result<PodUse, Box<dyn std::error::Error>> {
+    let mut out = PodUse::new();
+    for arg in args {
+        let Some((node, file)) = arg.split_once('=') else {
+            return Err(format!("--ipam-checkpoint {arg:?}: expected NODE=FILE").into());
+        };
+        let bytes = std::fs::read(file).map_err(|e| format!("--ipam-checkpoint {file}: {e}"))?;
+        let head: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("--ipam-checkpoint {file}: not JSON: {e}"))?;
+        let pods = out.entry(node.to_string()).or_default();
+        let named = |ns: &str, name: &str, key: &str| {
+            if name.is_empty() {
+                key.to_string()
+            } else {
+                format!("{ns}/{name}")
+            }
+        };
+        if head["version"] == pdipam::persist::VPC_CNI_VERSION {
+            for e in pdipam::persist::read_vpc_cni(&bytes, file)? {
+                let name = named(
+                    &e.metadata.namespace,
+                    &e.metadata.pod_name,
+                    e.key.container_id(),
+                );
+                pods.insert(e.address, name);
+            }
+        } else {
+            let cp = pdipam::persist::NodeCheckpoint::from_bytes(&bytes, file)?;
+            for p in cp.pods.iter().chain(&cp.quarantined) {
+                let name = named(&p.metadata.namespace, &p.metadata.pod_name, &p.container_id);
+                pods.insert(p.address, name);
+            }
+        }
+    }
+    Ok(out)
+}
 
 #[derive(Serialize)]
 pub struct Report {
@@ -49,6 +95,8 @@ struct Move {
     /// "secondary" (restart its pod, then unassign it) or "primary" (detach the interface).
     kind: &'static str,
     pods: u32,
+    /// The pod using it, when a checkpoint of its node says.
+    pod: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -57,25 +105,38 @@ struct Pinned {
     why: String,
 }
 
-fn cost_of(a: IpAddr, loaded: &Loaded) -> (MoveCost, Option<(&String, &InterfaceInfo)>) {
+fn cost_of<'a>(
+    a: IpAddr,
+    loaded: &'a Loaded,
+    pods: &PodUse,
+) -> (MoveCost, Option<(&'a String, &'a InterfaceInfo)>) {
     let Some(name) = loaded.address_owner.get(&a) else {
         return (MoveCost::Pinned(PinReason::Unknown), None);
     };
     let Some(info) = loaded.interface_info.get(name) else {
         return (MoveCost::Pinned(PinReason::Unknown), None);
     };
+    // Without its node's checkpoint, a secondary address counts as one pod's.
+    let known = info.instance.as_ref().and_then(|i| pods.get(i));
+    let used = |x: &IpAddr| known.map_or(1, |k| u32::from(k.contains_key(x)));
     let cost = if info.requester_managed {
         MoveCost::Pinned(PinReason::RequesterManaged)
     } else if info.primary != Some(a) {
         MoveCost::Move {
-            pods: 1,
+            pods: used(&a),
             interfaces: 0,
         }
     } else if info.device_index == Some(0) {
         MoveCost::Pinned(PinReason::InstancePrimary)
     } else {
+        let on_it = loaded
+            .address_owner
+            .iter()
+            .filter(|(x, n)| *n == name && Some(**x) != info.primary)
+            .map(|(x, _)| used(x))
+            .sum();
         MoveCost::Move {
-            pods: info.secondaries,
+            pods: on_it,
             interfaces: 1,
         }
     };
@@ -86,6 +147,7 @@ pub fn plan(
     loaded: &Loaded,
     cidr: IpNet,
     blocks: u32,
+    pods: &PodUse,
 ) -> Result<Report, Box<dyn std::error::Error>> {
     let IpNet::V4(subnet) = cidr else {
         return Err(format!("--subnet {cidr}: --free plans IPv4 subnets").into());
@@ -104,7 +166,7 @@ pub fn plan(
                     (IpNet::from(a), MoveCost::Pinned(PinReason::SubnetReserved))
                 }
                 Holder::Prefix(p) => (p, MoveCost::Pinned(PinReason::Prefix)),
-                Holder::Address(a) => (IpNet::from(a), cost_of(a, loaded).0),
+                Holder::Address(a) => (IpNet::from(a), cost_of(a, loaded, pods).0),
             };
             v4(held).map(|held| HolderCost { held, cost })
         })
@@ -121,6 +183,7 @@ pub fn plan(
         })
         .collect();
     let p = defrag::plan(subnet, &holders, &reservations, Goal { blocks, len: 28 })?;
+    let pods_of = pods;
     let mut free = p.already;
     let steps = p
         .regions
@@ -139,20 +202,27 @@ pub fn plan(
                     .iter()
                     .map(|m| {
                         let a = IpAddr::V4(m.held.network());
-                        let (cost, owner) = cost_of(a, loaded);
-                        let (pods, kind) = match cost {
+                        let (cost, owner) = cost_of(a, loaded, pods);
+                        let (n_pods, kind) = match cost {
                             MoveCost::Move { pods, interfaces } if interfaces > 0 => {
                                 (pods, "primary")
                             }
                             MoveCost::Move { pods, .. } => (pods, "secondary"),
                             MoveCost::Pinned(_) => (0, "secondary"),
                         };
+                        let instance = owner.and_then(|(_, i)| i.instance.clone());
+                        let pod = instance
+                            .as_ref()
+                            .and_then(|i| pods_of.get(i))
+                            .and_then(|k| k.get(&a))
+                            .cloned();
                         Move {
                             address: a,
                             interface: owner.map(|(n, _)| n.clone()),
-                            instance: owner.and_then(|(_, i)| i.instance.clone()),
+                            instance,
                             kind,
-                            pods,
+                            pods: n_pods,
+                            pod,
                         }
                     })
                     .collect(),
@@ -221,8 +291,11 @@ pub fn print(r: &Report, out: &mut impl Write) -> std::io::Result<()> {
                     "  {at}, its primary address: move {} off it, then detach and delete it",
                     count(u64::from(m.pods), "pod", "pods")
                 )?,
-                _ if m.pods == 0 => writeln!(out, "  {at}: unassign it")?,
-                _ => writeln!(out, "  {at}: move its pod, then unassign it")?,
+                _ if m.pods == 0 => writeln!(out, "  {at}: no pod uses it; unassign it")?,
+                _ => match &m.pod {
+                    Some(pod) => writeln!(out, "  {at}: move pod {pod}, then unassign it")?,
+                    None => writeln!(out, "  {at}: move its pod, then unassign it")?,
+                },
             }
         }
         writeln!(

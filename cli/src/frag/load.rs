@@ -34,8 +34,6 @@ pub struct InterfaceInfo {
     pub device_index: Option<u32>,
     /// Managed by another service (load balancer, NAT gateway, Lambda).
     pub requester_managed: bool,
-    /// Its secondary addresses (each taken for one pod's).
-    pub secondaries: u32,
 }
 
 pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Result<Loaded, String> {
@@ -117,12 +115,6 @@ pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Resu
                 .private_ip_address
                 .as_deref()
                 .and_then(|a| a.parse().ok());
-            let secondaries = iface
-                .addresses()
-                .iter()
-                .filter_map(|a| a.parse::<IpAddr>().ok())
-                .filter(|a| Some(*a) != primary)
-                .count() as u32;
             loaded.interface_info.insert(
                 name.clone(),
                 InterfaceInfo {
@@ -133,7 +125,6 @@ pub fn load(cidr: IpNet, interfaces: &Path, reservations: Option<&Path>) -> Resu
                         .and_then(|a| a.instance_id.clone()),
                     device_index: iface.attachment.as_ref().and_then(|a| a.device_index),
                     requester_managed: iface.requester_managed.unwrap_or(false),
-                    secondaries,
                 },
             );
             loaded.interfaces += 1;

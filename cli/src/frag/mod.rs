@@ -40,6 +40,11 @@ pub struct Args {
     /// order to carry it out, instead of the diagnosis.
     #[arg(long, value_name = "N")]
     free: Option<u32>,
+    /// With --free: a node's checkpoint (pdipam's, or ipamd's ipam.json) for instance NODE,
+    /// saying which of its addresses pods use and which sit idle (repeatable). Without one, each
+    /// secondary address of the node counts as one pod's.
+    #[arg(long = "ipam-checkpoint", value_name = "NODE=FILE")]
+    ipam_checkpoint: Vec<String>,
     /// JSON output for machines.
     #[arg(long)]
     json: bool,
@@ -94,7 +99,8 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         args.reservations.as_deref(),
     )?;
     if let Some(blocks) = args.free {
-        let report = free::plan(&loaded, args.subnet, blocks)?;
+        let pods = free::pod_use(&args.ipam_checkpoint)?;
+        let report = free::plan(&loaded, args.subnet, blocks, &pods)?;
         let mut out = std::io::stdout().lock();
         if args.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;

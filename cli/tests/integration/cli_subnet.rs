@@ -989,5 +989,48 @@ moved pods need 3 free addresses outside the reservations: 24 there
         (v["pods"].as_u64(), v["reservations"].as_u64()),
         (Some(1), Some(1))
     );
+
+    // ipamd's checkpoint of i-1 names the pods: 10.0.0.41 sits idle, so it costs nothing.
+    let ipam = write(
+        &dir,
+        "ipam.json",
+        &json!({"version": "vpc-cni-ipam/1", "allocations": [
+            {"networkName": "aws-cni", "containerID": "c1", "ifName": "eth0", "ipv4": "10.0.0.20",
+             "metadata": {"k8sPodNamespace": "default", "k8sPodName": "web-1"}},
+            {"networkName": "aws-cni", "containerID": "c2", "ifName": "eth0", "ipv4": "10.0.0.40",
+             "metadata": {"k8sPodNamespace": "default", "k8sPodName": "web-2"}}]}),
+    );
+    let node = format!("i-1={ipam}");
+    let with = |node: &str| {
+        run(&[
+            "frag",
+            "--subnet",
+            "10.0.0.0/26",
+            "--network-interfaces",
+            &enis,
+            "--free",
+            "2",
+            "--ipam-checkpoint",
+            node,
+        ])
+    };
+    let text = String::from_utf8(with(&node).stdout).unwrap();
+    assert!(
+        text.starts_with(
+            "plan for 2 free /28s in prefix reservations on 10.0.0.0/26 (0 there now): 2 pods \
+             restarted, 1 interface detached, 2 reservations\n"
+        ),
+        "{text}"
+    );
+    for line in [
+        "  10.0.0.20 on eni-a (i-1): move pod default/web-1, then unassign it\n",
+        "  10.0.0.40 on eni-b (i-1): move pod default/web-2, then unassign it\n",
+        "  10.0.0.41 on eni-b (i-1): no pod uses it; unassign it\n",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let bad = with("i-1");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected NODE=FILE"));
     std::fs::remove_dir_all(dir).unwrap();
 }
