@@ -2,7 +2,8 @@
 //! legend. Every cell carries a tooltip naming its /28 and its holder.
 
 use crate::census::{Cell, Census, CELL_ADDRESSES};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
+use std::net::IpAddr;
 use std::path::Path;
 use svg::node::element::{Group, Rectangle, Text, Title};
 use svg::Document;
@@ -22,6 +23,22 @@ const OWNERS: [&str; 10] = [
 ];
 /// Legend lines for owners before "and N more".
 const LEGEND_OWNERS: usize = 12;
+/// The outline of a region a defragmentation plan reserves, and its moved addresses' marks.
+const PLANNED: &str = "#009e73";
+/// The legend's swatch for planned regions.
+const PLANNED_SWATCH: &str = "planned";
+/// The legend's swatch for moved addresses.
+const MOVED_SWATCH: &str = "moved";
+
+/// What a defragmentation plan adds to a map: the regions it reserves (a solid outline) and the
+/// addresses it moves out of them (a dot in their /28).
+#[derive(Default)]
+pub struct Marks {
+    /// Regions to reserve.
+    pub regions: Vec<Ipv4Net>,
+    /// Addresses to move.
+    pub moved: Vec<IpAddr>,
+}
 
 /// What a cell shows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -107,6 +124,19 @@ pub fn check(path: &Path, subnet: IpNet) -> Result<(), String> {
 /// # Errors
 /// A subnet with more than 65536 /28s, or a file that cannot be written, named.
 pub fn write(path: &Path, census: &Census, owners: &Owners<'_>) -> Result<(), String> {
+    write_marked(path, census, owners, &Marks::default())
+}
+
+/// [`write`], with a defragmentation plan's regions and moved addresses marked.
+///
+/// # Errors
+/// As [`write`].
+pub fn write_marked(
+    path: &Path,
+    census: &Census,
+    owners: &Owners<'_>,
+    marks: &Marks,
+) -> Result<(), String> {
     let count = census.cells.len();
     if count > MAX_CELLS {
         return Err(format!(
@@ -115,11 +145,11 @@ pub fn write(path: &Path, census: &Census, owners: &Owners<'_>) -> Result<(), St
             census.subnet
         ));
     }
-    let doc = render(census, owners);
+    let doc = render(census, owners, marks);
     svg::save(path, &doc).map_err(|e| format!("--map {}: {e}", path.display()))
 }
 
-fn render(census: &Census, owners: &Owners<'_>) -> Document {
+fn render(census: &Census, owners: &Owners<'_>, marks: &Marks) -> Document {
     let count = census.cells.len();
     let log2 = count.trailing_zeros();
     // Rows of a power-of-two width: every aligned block larger than a row is whole rows.
@@ -197,6 +227,40 @@ fn render(census: &Census, owners: &Owners<'_>) -> Document {
         );
     }
 
+    // The plan's regions: aligned blocks of whole cells, each within a row or whole rows.
+    let mut planned = Group::new().set("id", "plan");
+    for r in &marks.regions {
+        let i = census.index_of(IpAddr::V4(r.network()));
+        let span = (1usize << (32 - r.prefix_len())) / CELL_ADDRESSES as usize;
+        let (w, h) = if span <= cols {
+            (span.max(1), 1)
+        } else {
+            (cols, span / cols)
+        };
+        planned = planned.add(
+            Rectangle::new()
+                .set("x", left + (i % cols) * px)
+                .set("y", top + (i / cols) * px)
+                .set("width", w * px - 1)
+                .set("height", h * px - 1)
+                .set("fill", "none")
+                .set("stroke", PLANNED)
+                .set("stroke-width", 2.5)
+                .add(Title::new(format!("the plan reserves {r}"))),
+        );
+    }
+    for a in &marks.moved {
+        let i = census.index_of(*a);
+        planned = planned.add(
+            svg::node::element::Circle::new()
+                .set("cx", left + (i % cols) * px + px / 2)
+                .set("cy", top + (i / cols) * px + px / 2)
+                .set("r", (px / 5).max(2))
+                .set("fill", PLANNED)
+                .add(Title::new(format!("the plan moves {a}"))),
+        );
+    }
+
     let mut legend = Group::new()
         .set("id", "legend")
         .set("font-family", "sans-serif")
@@ -225,6 +289,16 @@ fn render(census: &Census, owners: &Owners<'_>) -> Document {
         ));
     }
     entries.push((DASHED, "dashed outline: a subnet CIDR reservation".into()));
+    if !marks.regions.is_empty() {
+        entries.push((
+            PLANNED_SWATCH,
+            "green outline: a prefix reservation the plan creates".into(),
+        ));
+        entries.push((
+            MOVED_SWATCH,
+            "green dot: the plan moves an address out".into(),
+        ));
+    }
     let legend_top = top + grid_h + 24;
     for (n, (fill, label)) in entries.iter().enumerate() {
         let y = legend_top + n * 18;
@@ -234,10 +308,14 @@ fn render(census: &Census, owners: &Owners<'_>) -> Document {
             .set("width", 12)
             .set("height", 12)
             .set("stroke", "#555555");
-        swatch = if *fill == DASHED {
-            swatch.set("fill", "none").set("stroke-dasharray", "4 2")
-        } else {
-            swatch.set("fill", *fill)
+        swatch = match *fill {
+            DASHED => swatch.set("fill", "none").set("stroke-dasharray", "4 2"),
+            PLANNED_SWATCH => swatch
+                .set("fill", "none")
+                .set("stroke", PLANNED)
+                .set("stroke-width", 2.5),
+            MOVED_SWATCH => swatch.set("fill", PLANNED),
+            other => swatch.set("fill", other),
         };
         legend = legend.add(swatch).add(
             Text::new(label.as_str())
@@ -275,6 +353,7 @@ fn render(census: &Census, owners: &Owners<'_>) -> Document {
         .add(labels)
         .add(cells)
         .add(reservations)
+        .add(planned)
         .add(legend)
 }
 

@@ -263,6 +263,20 @@ pub fn plan(
     })
 }
 
+impl Report {
+    /// What the map marks: the regions to reserve and the addresses to move.
+    pub fn marks(&self) -> crate::map::Marks {
+        crate::map::Marks {
+            regions: self.steps.iter().map(|s| s.reserve).collect(),
+            moved: self
+                .steps
+                .iter()
+                .flat_map(|s| s.moves.iter().map(|m| m.address))
+                .collect(),
+        }
+    }
+}
+
 pub fn print(r: &Report, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,

@@ -101,11 +101,18 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(blocks) = args.free {
         let pods = free::pod_use(&args.ipam_checkpoint)?;
         let report = free::plan(&loaded, args.subnet, blocks, &pods)?;
+        if let Some(path) = &args.map {
+            let census = Census::of(&loaded.subnet)?;
+            write_map(path, &loaded, &census, &report.marks())?;
+        }
         let mut out = std::io::stdout().lock();
         if args.json {
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         } else {
             free::print(&report, &mut out)?;
+            if let Some(path) = &args.map {
+                writeln!(out, "map: {}", path.display())?;
+            }
         }
         return Ok(());
     }
@@ -165,29 +172,7 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     };
 
     if let Some(path) = &args.map {
-        let mut names: Vec<String> = loaded.prefix_owner.values().cloned().collect();
-        names.sort();
-        names.dedup();
-        let index: HashMap<&str, usize> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        let owner_of = |p: IpNet| {
-            loaded
-                .prefix_owner
-                .get(&p)
-                .and_then(|n| index.get(n.as_str()).copied())
-                .unwrap_or(0)
-        };
-        map::write(
-            path,
-            &census,
-            &Owners {
-                names: names.clone(),
-                owner_of: &owner_of,
-            },
-        )?;
+        write_map(path, &loaded, &census, &map::Marks::default())?;
     }
     if args.json {
         // Written, not printed: a closed pipe is an error `main` treats as success.
@@ -200,6 +185,39 @@ pub fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     print(&report, args)?;
     Ok(())
+}
+
+/// The map of the subnet, prefixes coloured by interface, with a plan's marks if any.
+fn write_map(
+    path: &std::path::Path,
+    loaded: &load::Loaded,
+    census: &Census,
+    marks: &map::Marks,
+) -> Result<(), String> {
+    let mut names: Vec<String> = loaded.prefix_owner.values().cloned().collect();
+    names.sort();
+    names.dedup();
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let owner_of = |p: IpNet| {
+        loaded
+            .prefix_owner
+            .get(&p)
+            .and_then(|n| index.get(n.as_str()).copied())
+            .unwrap_or(0)
+    };
+    map::write_marked(
+        path,
+        census,
+        &Owners {
+            names: names.clone(),
+            owner_of: &owner_of,
+        },
+        marks,
+    )
 }
 
 fn print(r: &Report, args: &Args) -> std::io::Result<()> {

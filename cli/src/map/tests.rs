@@ -101,7 +101,7 @@ fn draw(subnet: &Subnet, names: &[&str], owner_of: &dyn Fn(IpNet) -> usize) -> D
         names: names.iter().map(|s| s.to_string()).collect(),
         owner_of,
     };
-    let text = render(&census, &owners).to_string();
+    let text = render(&census, &owners, &super::Marks::default()).to_string();
     let doc = roxmltree::Document::parse(&text).expect("the map is well-formed XML");
     let svg = doc.root_element();
     let rects = |id| children(svg, id, "rect").map(rect).collect();

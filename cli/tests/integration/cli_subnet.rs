@@ -1029,6 +1029,30 @@ moved pods need 3 free addresses outside the reservations: 24 there
     ] {
         assert!(text.contains(line), "{line}: {text}");
     }
+    // The map marks the regions and the addresses to move.
+    let svg = dir.join("plan.svg");
+    let out = run(&[
+        "frag",
+        "--subnet",
+        "10.0.0.0/26",
+        "--network-interfaces",
+        &enis,
+        "--free",
+        "2",
+        "--map",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    for mark in [
+        "the plan reserves 10.0.0.16/28",
+        "the plan reserves 10.0.0.32/28",
+        "the plan moves 10.0.0.20",
+        "the plan moves 10.0.0.41",
+        "green outline: a prefix reservation the plan creates",
+    ] {
+        assert!(picture.contains(mark), "{mark}");
+    }
     let bad = with("i-1");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected NODE=FILE"));
