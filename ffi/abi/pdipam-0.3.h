@@ -36,6 +36,36 @@
 #define PDIPAM_ABI_VERSION_MINOR 3
 
 /**
+ * The holder can move (at `pods` and `interfaces`).
+ */
+#define PDIPAM_PIN_NONE 0
+
+/**
+ * Pinned: an address the subnet reserves.
+ */
+#define PDIPAM_PIN_SUBNET_RESERVED 1
+
+/**
+ * Pinned: a delegated prefix.
+ */
+#define PDIPAM_PIN_PREFIX 2
+
+/**
+ * Pinned: the primary address of an instance's primary interface.
+ */
+#define PDIPAM_PIN_INSTANCE_PRIMARY 3
+
+/**
+ * Pinned: a requester-managed interface (load balancer, NAT gateway, Lambda).
+ */
+#define PDIPAM_PIN_REQUESTER_MANAGED 4
+
+/**
+ * Pinned: nobody known holds it.
+ */
+#define PDIPAM_PIN_UNKNOWN 5
+
+/**
  * Mode: prefix delegation (the default).
  */
 #define PDIPAM_MODE_PREFIX 0
@@ -156,6 +186,12 @@
 #define PDIPAM_RESERVATION_EXPLICIT 1
 
 /**
+ * A defragmentation plan, made by `pdipam_defrag_plan_new`. Read-only: calls on it may run
+ * from any number of threads. `pdipam_defrag_plan_free` must be the last call.
+ */
+typedef struct pdipam_defrag_plan pdipam_defrag_plan;
+
+/**
  * A node: interfaces, their prefixes and secondary addresses, and the pods holding addresses.
  *
  * Thread safety: every call but `pdipam_node_free` takes a `const pdipam_node *` and may run on
@@ -177,6 +213,135 @@ typedef struct pdipam_subnet pdipam_subnet;
  * The result of a call: `PDIPAM_STATUS_OK` (0) or one of the `PDIPAM_STATUS_*` codes.
  */
 typedef int32_t pdipam_status;
+
+/**
+ * An IPv4 or IPv6 prefix; an address is a prefix of full length (/32 or /128).
+ * A plain value: copy it freely; no call keeps a pointer to it.
+ */
+typedef struct pdipam_prefix {
+  /**
+   * 4 or 6.
+   */
+  uint8_t family;
+  /**
+   * Prefix length: 0 to 32 (IPv4) or 0 to 128 (IPv6).
+   */
+  uint8_t len;
+  /**
+   * The address in network order; IPv4 in bytes 0..3 (the other bytes are ignored on input
+   * and zero on output).
+   */
+  uint8_t addr[16];
+} pdipam_prefix;
+
+/**
+ * One holder of a subnet's addresses and what moving it costs. A plain value.
+ */
+typedef struct pdipam_defrag_holder {
+  /**
+   * One address (a /32) or a prefix.
+   */
+  struct pdipam_prefix held;
+  /**
+   * `PDIPAM_PIN_NONE` when it can move, else why not (`PDIPAM_PIN_*`).
+   */
+  uint8_t pin;
+  /**
+   * Pods restarted if it moves.
+   */
+  uint32_t pods;
+  /**
+   * Interfaces detached if it moves.
+   */
+  uint32_t interfaces;
+} pdipam_defrag_holder;
+
+/**
+ * An existing reservation of the subnet. A plain value.
+ */
+typedef struct pdipam_defrag_reservation {
+  /**
+   * Its CIDR.
+   */
+  struct pdipam_prefix cidr;
+  /**
+   * Non-zero for a prefix reservation, 0 for an explicit one.
+   */
+  uint8_t prefix;
+} pdipam_defrag_reservation;
+
+/**
+ * A plan's totals. A plain value, written by `pdipam_defrag_plan_totals`.
+ */
+typedef struct pdipam_defrag_totals {
+  /**
+   * Pods restarted.
+   */
+  uint64_t pods;
+  /**
+   * Interfaces detached.
+   */
+  uint64_t interfaces;
+  /**
+   * Prefix reservations created (one per step).
+   */
+  uint64_t reservations;
+  /**
+   * Addresses the moved pods need outside the regions and reservations.
+   */
+  uint64_t room_needed;
+  /**
+   * Free addresses there.
+   */
+  uint64_t room_available;
+  /**
+   * Blocks already free inside prefix reservations.
+   */
+  uint32_t already;
+  /**
+   * Blocks free inside prefix reservations once the plan is carried out.
+   */
+  uint32_t after;
+  /**
+   * Steps (`pdipam_defrag_plan_step`).
+   */
+  uint32_t steps;
+  /**
+   * Holders that stop more blocks coming back when the goal is not met
+   * (`pdipam_defrag_plan_pinned`).
+   */
+  uint32_t pinned;
+  /**
+   * Non-zero when `after` reaches the goal.
+   */
+  uint8_t met;
+} pdipam_defrag_totals;
+
+/**
+ * One step: reserve `region`, then move `moves` holders out of it. A plain value.
+ */
+typedef struct pdipam_defrag_step {
+  /**
+   * The aligned region to reserve (a prefix reservation).
+   */
+  struct pdipam_prefix region;
+  /**
+   * Goal-sized blocks it gives.
+   */
+  uint32_t blocks;
+  /**
+   * Holders to move out (`pdipam_defrag_plan_move`).
+   */
+  uint32_t moves;
+  /**
+   * Pods restarted.
+   */
+  uint64_t pods;
+  /**
+   * Interfaces detached.
+   */
+  uint64_t interfaces;
+} pdipam_defrag_step;
 
 /**
  * The questions `pdipam_max_pods` asks (all zero: the calculator's defaults). A plain value.
@@ -227,26 +392,6 @@ typedef struct pdipam_node_config {
    */
   uint32_t max_eni;
 } pdipam_node_config;
-
-/**
- * An IPv4 or IPv6 prefix; an address is a prefix of full length (/32 or /128).
- * A plain value: copy it freely; no call keeps a pointer to it.
- */
-typedef struct pdipam_prefix {
-  /**
-   * 4 or 6.
-   */
-  uint8_t family;
-  /**
-   * Prefix length: 0 to 32 (IPv4) or 0 to 128 (IPv6).
-   */
-  uint8_t len;
-  /**
-   * The address in network order; IPv4 in bytes 0..3 (the other bytes are ignored on input
-   * and zero on output).
-   */
-  uint8_t addr[16];
-} pdipam_prefix;
 
 /**
  * A node's counts. A plain value, written by `pdipam_node_get_stats`.
@@ -648,6 +793,101 @@ pdipam_status pdipam_node_save(const struct pdipam_node *node, const char *path)
 pdipam_status pdipam_node_load(const char *path,
                                size_t *quarantined_out,
                                struct pdipam_node **node_out);
+
+/**
+ * Plans the cheapest way to get `blocks` free blocks of `/block_len` (28 for prefix
+ * delegation) inside prefix reservations of `subnet` (IPv4), given its `holders` and existing
+ * `reservations` (either array may be NULL when its length is 0); the handle goes to
+ * `*plan_out` (docs/rules.md, "Defragmentation").
+ *
+ * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (an IPv6 or malformed prefix, an unknown pin, a
+ * holder or reservation outside the subnet, overlapping holders, a block length that does not
+ * fit, more than 65536 blocks; `pdipam_last_error` names the value). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `subnet` points to an initialised `pdipam_prefix`; `holders`
+ * points to `holders_len` initialised `pdipam_defrag_holder`s and `reservations` to
+ * `reservations_len` initialised `pdipam_defrag_reservation`s, unchanged during the call;
+ * `plan_out` is writable for one `pdipam_defrag_plan *`.
+ */
+pdipam_status pdipam_defrag_plan_new(const struct pdipam_prefix *subnet,
+                                     const struct pdipam_defrag_holder *holders,
+                                     size_t holders_len,
+                                     const struct pdipam_defrag_reservation *reservations,
+                                     size_t reservations_len,
+                                     uint32_t blocks,
+                                     uint8_t block_len,
+                                     struct pdipam_defrag_plan **plan_out);
+
+/**
+ * Frees a plan. NULL is fine. No other call on it may be running or follow.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `plan` comes from `pdipam_defrag_plan_new` and is freed once,
+ * with no other call on it running or to come.
+ */
+void pdipam_defrag_plan_free(struct pdipam_defrag_plan *plan);
+
+/**
+ * The plan's totals into `*totals_out`.
+ *
+ * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `plan` is a `pdipam_defrag_plan` handle that is not freed before
+ * this call returns; `totals_out` is writable for one `pdipam_defrag_totals`.
+ */
+pdipam_status pdipam_defrag_plan_totals(const struct pdipam_defrag_plan *plan,
+                                        struct pdipam_defrag_totals *totals_out);
+
+/**
+ * Step `step` (from 0, in address order, the order to carry them out) into `*step_out`.
+ *
+ * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (no such step); `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `plan` is a `pdipam_defrag_plan` handle that is not freed before
+ * this call returns; `step_out` is writable for one `pdipam_defrag_step`.
+ */
+pdipam_status pdipam_defrag_plan_step(const struct pdipam_defrag_plan *plan,
+                                      uint32_t step,
+                                      struct pdipam_defrag_step *step_out);
+
+/**
+ * Move `index` (in address order) of step `step` into `*holder_out`: the holder to move out of
+ * the step's region once it is reserved.
+ *
+ * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (no such step or move); `POISONED`; `PANIC`.
+ * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `plan` is a `pdipam_defrag_plan` handle that is not freed before
+ * this call returns; `holder_out` is writable for one `pdipam_defrag_holder`.
+ */
+pdipam_status pdipam_defrag_plan_move(const struct pdipam_defrag_plan *plan,
+                                      uint32_t step,
+                                      uint32_t index_in_step,
+                                      struct pdipam_defrag_holder *holder_out);
+
+/**
+ * Pinned holder `index` into `*holder_out`: when the goal is not met, what stops more blocks
+ * coming back.
+ *
+ * Status: `OK`; `NULL_ARG`; `INVALID_ARG` (no such holder); `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `plan` is a `pdipam_defrag_plan` handle that is not freed before
+ * this call returns; `holder_out` is writable for one `pdipam_defrag_holder`.
+ */
+pdipam_status pdipam_defrag_plan_pinned(const struct pdipam_defrag_plan *plan,
+                                        uint32_t index_in_plan,
+                                        struct pdipam_defrag_holder *holder_out);
 
 /**
  * Max pods for `instance_type` (docs/rules.md, "Max pods") into `*max_pods_out`; `options` may

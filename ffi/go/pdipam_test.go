@@ -410,3 +410,41 @@ func TestGoroutinesNeverShareAnAddress(t *testing.T) {
 	racer.Close()
 	rg.Wait()
 }
+
+// The /26 of the Rust and C tests, worked out by hand; planned from several goroutines at once
+// (the race detector watches).
+func TestDefragPlansTheCheapestRegions(t *testing.T) {
+	subnet := netip.MustParsePrefix("10.0.0.0/26")
+	var holders []DefragHolder
+	for _, a := range []string{"10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.63"} {
+		holders = append(holders, DefragHolder{Held: netip.PrefixFrom(netip.MustParseAddr(a), 32), Pin: PinSubnetReserved})
+	}
+	holders = append(holders,
+		DefragHolder{Held: netip.MustParsePrefix("10.0.0.20/32")},
+		DefragHolder{Held: netip.MustParsePrefix("10.0.0.40/32"), Pods: 1},
+		DefragHolder{Held: netip.MustParsePrefix("10.0.0.50/32"), Pods: 3, Interfaces: 1})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := Defrag(subnet, holders, nil, 2, 28)
+			if err != nil || !p.Met || p.After != 2 || p.Pods != 1 || p.Reservations != 2 || len(p.Steps) != 2 {
+				t.Errorf("%+v %v", p, err)
+				return
+			}
+			if p.Steps[0].Region != netip.MustParsePrefix("10.0.0.16/28") || p.Steps[0].Moves[0].Held != netip.MustParsePrefix("10.0.0.20/32") {
+				t.Errorf("%+v", p.Steps)
+			}
+		}()
+	}
+	wg.Wait()
+	p, err := Defrag(subnet, holders, nil, 3, 28)
+	if err != nil || p.Met || p.After != 2 || len(p.Pinned) != 5 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	_, err = Defrag(subnet, []DefragHolder{{Held: netip.MustParsePrefix("10.0.1.1/32")}}, nil, 1, 28)
+	if !errors.Is(err, ErrInvalidArg) || !strings.Contains(err.Error(), "10.0.1.1/32 is not inside") {
+		t.Fatalf("%v", err)
+	}
+}

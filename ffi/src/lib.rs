@@ -23,6 +23,7 @@
 
 mod boundary;
 mod checkpoint;
+mod defrag;
 mod limits;
 mod node;
 mod plan;
@@ -36,6 +37,7 @@ pub mod testing_ops;
 
 pub use boundary::pdipam_last_error;
 pub use checkpoint::{pdipam_node_load, pdipam_node_save};
+pub use defrag::*;
 pub use limits::{pdipam_max_pods, pdipam_max_pods_options, pdipam_version};
 pub use node::*;
 pub use plan::*;

@@ -129,6 +129,24 @@ pub(crate) fn array<'a, T>(
     Ok(unsafe { std::slice::from_raw_parts_mut(p, cap) })
 }
 
+/// The caller's array of `len` elements, read-only (empty when `len` is 0, where the pointer may
+/// be NULL).
+pub(crate) fn input_array<'a, T>(
+    p: *const T,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [T], Failure> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Failure::null(what));
+    }
+    // SAFETY: non-NULL and, by the C contract, valid for reads of `len` initialised elements of
+    // `T`, unchanged during the call.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
 /// Takes back ownership of a handle made by `Box::into_raw` (NULL is fine: nothing happens).
 pub(crate) fn free<T>(p: *mut T) {
     if !p.is_null() {

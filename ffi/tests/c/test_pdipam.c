@@ -707,6 +707,62 @@ static bool test_node_reports_a_prefix_mode_fallback(void) {
     return true;
 }
 
+/* The defragmentation planner on the /26 of the Rust tests, worked out by hand: the subnet's
+ * five reserved addresses pin the first and last /28s; an idle address sits in the second, a
+ * pod's in the third. */
+static pdipam_defrag_holder H(const char *text, uint8_t pin, uint32_t pods, uint32_t interfaces) {
+    pdipam_defrag_holder h = {P(text), pin, pods, interfaces};
+    return h;
+}
+
+static bool test_defrag_plan(void) {
+    pdipam_prefix subnet = P("10.0.0.0/26");
+    pdipam_defrag_holder hs[] = {
+        H("10.0.0.0", PDIPAM_PIN_SUBNET_RESERVED, 0, 0), H("10.0.0.1", PDIPAM_PIN_SUBNET_RESERVED, 0, 0),
+        H("10.0.0.2", PDIPAM_PIN_SUBNET_RESERVED, 0, 0), H("10.0.0.3", PDIPAM_PIN_SUBNET_RESERVED, 0, 0),
+        H("10.0.0.63", PDIPAM_PIN_SUBNET_RESERVED, 0, 0), H("10.0.0.20", PDIPAM_PIN_NONE, 0, 0),
+        H("10.0.0.40", PDIPAM_PIN_NONE, 1, 0), H("10.0.0.50", PDIPAM_PIN_NONE, 3, 1),
+    };
+    size_t n = sizeof hs / sizeof hs[0];
+    pdipam_defrag_plan *plan = NULL;
+    EXPECT(pdipam_defrag_plan_new(&subnet, hs, n, NULL, 0, 2, 28, &plan), PDIPAM_STATUS_OK);
+    pdipam_defrag_totals t;
+    EXPECT(pdipam_defrag_plan_totals(plan, &t), PDIPAM_STATUS_OK);
+    CHECK(t.met && t.after == 2 && t.steps == 2 && t.pods == 1 && t.interfaces == 0 && t.reservations == 2);
+    CHECK(t.room_needed == 1 && t.room_available == 26);
+    pdipam_defrag_step step;
+    pdipam_defrag_holder moved;
+    EXPECT(pdipam_defrag_plan_step(plan, 0, &step), PDIPAM_STATUS_OK);
+    CHECK(same(step.region, "10.0.0.16/28") && step.moves == 1 && step.blocks == 1);
+    EXPECT(pdipam_defrag_plan_move(plan, 0, 0, &moved), PDIPAM_STATUS_OK);
+    CHECK(same(moved.held, "10.0.0.20/32") && moved.pin == PDIPAM_PIN_NONE && moved.pods == 0);
+    EXPECT(pdipam_defrag_plan_step(plan, 1, &step), PDIPAM_STATUS_OK);
+    CHECK(same(step.region, "10.0.0.32/28") && step.pods == 1);
+    EXPECT(pdipam_defrag_plan_step(plan, 2, &step), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("step 2"));
+    EXPECT(pdipam_defrag_plan_move(plan, 0, 1, &moved), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_defrag_plan_totals(plan, NULL), PDIPAM_STATUS_NULL_ARG);
+    pdipam_defrag_plan_free(plan);
+
+    /* Three cannot be had: two reached, and the pinned holders named. */
+    EXPECT(pdipam_defrag_plan_new(&subnet, hs, n, NULL, 0, 3, 28, &plan), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_defrag_plan_totals(plan, &t), PDIPAM_STATUS_OK);
+    CHECK(!t.met && t.after == 2 && t.pinned == 5);
+    pdipam_defrag_holder pinned;
+    EXPECT(pdipam_defrag_plan_pinned(plan, 4, &pinned), PDIPAM_STATUS_OK);
+    CHECK(same(pinned.held, "10.0.0.63/32") && pinned.pin == PDIPAM_PIN_SUBNET_RESERVED);
+    pdipam_defrag_plan_free(plan);
+
+    /* Bad input: named, nothing made. */
+    pdipam_defrag_holder outside = H("10.0.1.1", PDIPAM_PIN_NONE, 0, 0);
+    plan = NULL;
+    EXPECT(pdipam_defrag_plan_new(&subnet, &outside, 1, NULL, 0, 1, 28, &plan), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(plan == NULL && last_error_has("10.0.1.1/32 is not inside 10.0.0.0/26"));
+    EXPECT(pdipam_defrag_plan_new(&subnet, NULL, 3, NULL, 0, 1, 28, &plan), PDIPAM_STATUS_NULL_ARG);
+    pdipam_defrag_plan_free(NULL);
+    return true;
+}
+
 int main(void) {
     struct {
         const char *name;
@@ -731,6 +787,7 @@ int main(void) {
         {"node_reports_a_prefix_mode_fallback", test_node_reports_a_prefix_mode_fallback},
         {"max_pods", test_max_pods},
         {"checkpoint_round_trip", test_checkpoint_round_trip},
+        {"defrag_plan", test_defrag_plan},
     };
     size_t count = sizeof tests / sizeof tests[0];
     for (size_t i = 0; i < count; i++) {
