@@ -28,6 +28,8 @@ pub struct FleetReport {
     pub stats: SubnetStats,
     /// The subnet's reservations, as configured.
     pub reservations: Vec<Reservation>,
+    /// The addresses the subnet's profile reserves (never handed out).
+    pub reserved: Vec<std::net::IpAddr>,
 }
 
 /// Reads every key of the fleet subnet `cidr` at one revision and checks it.
@@ -95,5 +97,13 @@ pub async fn verify(etcd: &Etcd, keys: &Keyspace, cidr: IpNet) -> Result<FleetRe
         orphans,
         stats: subnet.stats(),
         reservations: snap.config.reservations.clone(),
+        reserved: subnet
+            .allocations()
+            .into_iter()
+            .filter_map(|h| match h {
+                pdipam::Holder::Reserved(a) => Some(a),
+                _ => None,
+            })
+            .collect(),
     })
 }

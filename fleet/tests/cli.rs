@@ -231,3 +231,87 @@ fn the_commands_take_a_ca_and_a_client_certificate() {
         "{err}"
     );
 }
+
+/// `defrag` on a live fleet: the same plan as the library's from the fleet's holders, applied as
+/// prefix reservations the members follow at once (no new single address lands there), and
+/// `status` showing the drain until the addresses are gone.
+#[test]
+fn defrag_plans_from_the_live_fleet_applies_and_status_shows_the_drain() {
+    let Some(server) = EtcdServer::start("cli-defrag") else {
+        return;
+    };
+    let subnet = "10.0.0.0/26";
+    let (code, _, err) = fleet(&server, &["init", "--subnet", subnet]);
+    assert_eq!(code, 0, "{err}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (etcd, member) = rt.block_on(async {
+        let etcd = server.connect(Duration::from_secs(5)).await;
+        let keys = Keyspace::new("/ops");
+        let member = Member::join(&etcd, &keys, "node-a", Duration::from_secs(30))
+            .await
+            .unwrap();
+        (etcd, member)
+    });
+    let keys = Keyspace::new("/ops");
+    let cidr = subnet.parse().unwrap();
+    let s = rt
+        .block_on(FleetSubnet::open(&etcd, &keys, cidr, &member))
+        .unwrap();
+    for a in ["10.0.0.20", "10.0.0.40", "10.0.0.50"] {
+        rt.block_on(s.allocate_ip_at(a.parse().unwrap())).unwrap();
+    }
+    let (code, out, err) = fleet(&server, &["defrag", "--subnet", subnet, "--free", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "plan for free /28s in prefix reservations on 10.0.0.0/26: 1 wanted, 0 there now; cost: \
+         1 pods restarted, 1 reservations\n\
+         step 1: pdipam fleet reserve --subnet 10.0.0.0/26 10.0.0.16/28:prefix\n  \
+         10.0.0.20 held by node-a: move its pod, then release it\n  \
+         free /28s in prefix reservations after step 1: 1\n\
+         addresses for the moved pods: 1 needed, 41 free outside the reservations\n"
+    );
+    let (code, out, err) = fleet(
+        &server,
+        &["defrag", "--subnet", subnet, "--free", "1", "--apply"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.ends_with("applied: 10.0.0.16/28 reserved (prefix)\n"),
+        "{out}"
+    );
+    // Draining: the address is still there, and no new single address lands in the region.
+    let (_, out, _) = fleet(&server, &["status", "--subnet", subnet]);
+    assert!(
+        out.contains(
+            "prefix reservation 10.0.0.16/28: 0 of 1 /28s free, single addresses still to move out: 1"
+        ),
+        "{out}"
+    );
+    rt.block_on(s.refresh()).unwrap();
+    for _ in 0..20 {
+        let a = rt.block_on(s.allocate_ip()).unwrap();
+        assert!(
+            !"10.0.0.16/28".parse::<ipnet::IpNet>().unwrap().contains(&a),
+            "{a} landed in the reservation"
+        );
+    }
+    // Drained: the pod moved, the address released; the /28 is free and kept free.
+    rt.block_on(s.release("10.0.0.20/32".parse().unwrap()))
+        .unwrap();
+    let (_, out, _) = fleet(&server, &["status", "--subnet", subnet, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["prefix_reservations"][0],
+        serde_json::json!({"cidr": "10.0.0.16/28", "blocks_28": 1, "free_28s": 1,
+                           "single_addresses_inside": 0})
+    );
+    let (_, out, _) = fleet(&server, &["defrag", "--subnet", subnet, "--free", "1"]);
+    assert!(
+        out.starts_with(
+            "plan for free /28s in prefix reservations on 10.0.0.0/26: 1 wanted, 1 there now; \
+             cost: 0 pods restarted, 0 reservations\n"
+        ),
+        "{out}"
+    );
+}

@@ -92,6 +92,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The cheapest plan that gives N /28s back (pdipam::defrag), from the live fleet: a single
+    /// address counts as one pod's (the fleet knows its node, not its pod), prefixes stay. With
+    /// --apply, the plan's prefix reservations are added to the fleet at once: no new single
+    /// address lands there while the addresses drain (`status` shows how far they are).
+    Defrag {
+        /// The fleet subnet.
+        #[arg(long, value_name = "CIDR")]
+        subnet: IpNet,
+        /// /28s wanted free inside prefix reservations.
+        #[arg(long, value_name = "N")]
+        free: u32,
+        /// Add the plan's reservations to the fleet now.
+        #[arg(long)]
+        apply: bool,
+        /// JSON output for machines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Writes the fleet as `aws ec2 describe-network-interfaces` (one interface per node,
     /// holding its prefixes and addresses) and `get-subnet-cidr-reservations` print it, into
     /// DIR/network-interfaces.json and DIR/reservations.json: what `pdipam frag` reads, and how
@@ -244,6 +262,32 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 print_status(subnet, &report);
             }
         }
+        Command::Defrag {
+            subnet,
+            free,
+            apply,
+            json,
+        } => {
+            let report = verify(&etcd, &keys, subnet).await?;
+            let plan = defrag_plan(subnet, &report, free)?;
+            if json {
+                println!("{}", defrag_json(subnet, &report, &plan));
+            } else {
+                print_defrag(subnet, &report, &plan);
+            }
+            if apply {
+                for r in &plan.regions {
+                    let reservation = Reservation {
+                        cidr: IpNet::V4(r.cidr),
+                        kind: ReservationKind::Prefix,
+                    };
+                    add_reservation(&etcd, &keys, subnet, reservation).await?;
+                    if !json {
+                        println!("applied: {} reserved (prefix)", r.cidr);
+                    }
+                }
+            }
+        }
         Command::Export { subnet, out } => {
             let report = verify(&etcd, &keys, subnet).await?;
             let (interfaces, reservations) = aws_shapes(&report);
@@ -331,6 +375,168 @@ fn print_status(subnet: IpNet, r: &FleetReport) {
     for (node, n) in &r.per_node {
         println!("  {node:<24} {n}");
     }
+    for (res, blocks, free, singles) in drains(r) {
+        println!(
+            "prefix reservation {}: {free} of {blocks} /28s free{}",
+            res.cidr,
+            if singles > 0 {
+                format!(", single addresses still to move out: {singles}")
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+/// The defragmentation plan of the fleet as `report` read it.
+fn defrag_plan(
+    subnet: IpNet,
+    r: &FleetReport,
+    blocks: u32,
+) -> Result<pdipam::defrag::Plan, Box<dyn std::error::Error>> {
+    use pdipam::defrag::{plan, ExistingReservation, Goal, HolderCost, MoveCost, PinReason};
+    let IpNet::V4(v4) = subnet else {
+        return Err(format!("--subnet {subnet}: defrag plans IPv4 fleets").into());
+    };
+    let as_v4 = |n: IpNet| match n {
+        IpNet::V4(n) => Some(n),
+        IpNet::V6(_) => None,
+    };
+    let mut holders: Vec<HolderCost> = r
+        .reserved
+        .iter()
+        .filter_map(|a| as_v4(IpNet::from(*a)))
+        .map(|held| HolderCost {
+            held,
+            cost: MoveCost::Pinned(PinReason::SubnetReserved),
+        })
+        .collect();
+    for run in &r.runs {
+        let Some(held) = as_v4(run.cidr) else {
+            continue;
+        };
+        let cost = match run.kind {
+            pdipam_fleet::Kind::Address => MoveCost::Move {
+                pods: 1,
+                interfaces: 0,
+            },
+            _ => MoveCost::Pinned(PinReason::Prefix),
+        };
+        holders.push(HolderCost { held, cost });
+    }
+    let reservations: Vec<ExistingReservation> = r
+        .reservations
+        .iter()
+        .filter_map(|res| {
+            as_v4(res.cidr).map(|cidr| ExistingReservation {
+                cidr,
+                prefix: res.kind == ReservationKind::Prefix,
+            })
+        })
+        .collect();
+    Ok(plan(v4, &holders, &reservations, Goal { blocks, len: 28 })?)
+}
+
+/// The node holding `cidr`, if any.
+fn holder_of(r: &FleetReport, cidr: IpNet) -> &str {
+    r.runs
+        .iter()
+        .find(|run| run.cidr == cidr)
+        .map_or("?", |run| run.node.as_str())
+}
+
+fn print_defrag(subnet: IpNet, r: &FleetReport, p: &pdipam::defrag::Plan) {
+    println!(
+        "plan for free /28s in prefix reservations on {subnet}: {} wanted, {} there now; cost: \
+         {} pods restarted, {} reservations",
+        p.goal.blocks, p.already, p.cost.pods, p.cost.reservations
+    );
+    let mut free = p.already;
+    for (i, region) in p.regions.iter().enumerate() {
+        free += region.blocks;
+        println!(
+            "step {}: pdipam fleet reserve --subnet {subnet} {}:prefix",
+            i + 1,
+            region.cidr
+        );
+        for m in &region.moves {
+            println!(
+                "  {} held by {}: move its pod, then release it",
+                m.held.network(),
+                holder_of(r, IpNet::V4(m.held))
+            );
+        }
+        println!(
+            "  free /28s in prefix reservations after step {}: {free}",
+            i + 1
+        );
+    }
+    println!(
+        "addresses for the moved pods: {} needed, {} free outside the reservations",
+        p.room.needed, p.room.available
+    );
+    if !p.met {
+        println!(
+            "the goal cannot be met: the cheapest plan reaching the most gives {} free /28s; \
+             these cannot move:",
+            p.after
+        );
+        for h in &p.pinned {
+            println!("  {}", h.held);
+        }
+    }
+}
+
+fn defrag_json(subnet: IpNet, r: &FleetReport, p: &pdipam::defrag::Plan) -> serde_json::Value {
+    serde_json::json!({
+        "subnet": subnet,
+        "goal": p.goal.blocks,
+        "already": p.already,
+        "after": p.after,
+        "met": p.met,
+        "pods": p.cost.pods,
+        "reservations": p.cost.reservations,
+        "steps": p.regions.iter().map(|region| serde_json::json!({
+            "reserve": region.cidr,
+            "moves": region.moves.iter().map(|m| serde_json::json!({
+                "address": m.held.network(),
+                "node": holder_of(r, IpNet::V4(m.held)),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "room_needed": p.room.needed,
+        "room_available": p.room.available,
+    })
+}
+
+/// How far each prefix reservation has drained: its /28s free, and the single addresses still
+/// inside it (what a defragmentation plan moves out).
+fn drains(r: &FleetReport) -> Vec<(Reservation, usize, usize, usize)> {
+    r.reservations
+        .iter()
+        .filter(|res| res.kind == ReservationKind::Prefix)
+        .map(|res| {
+            let blocks: Vec<IpNet> = res
+                .cidr
+                .subnets(28)
+                .map(|s| s.collect())
+                .unwrap_or_default();
+            let held = |b: &IpNet| {
+                r.runs
+                    .iter()
+                    .any(|run| b.contains(&run.cidr.network()) || run.cidr.contains(&b.network()))
+                    || r.reserved.iter().any(|a| b.contains(a))
+            };
+            let free = blocks.iter().filter(|b| !held(b)).count();
+            let singles = r
+                .runs
+                .iter()
+                .filter(|run| {
+                    run.kind == pdipam_fleet::Kind::Address && res.cidr.contains(&run.cidr)
+                })
+                .count();
+            (*res, blocks.len(), free, singles)
+        })
+        .collect()
 }
 
 fn status_json(subnet: IpNet, r: &FleetReport) -> serde_json::Value {
@@ -345,6 +551,9 @@ fn status_json(subnet: IpNet, r: &FleetReport) -> serde_json::Value {
         "largest_free_block": s.largest_free_block,
         "fragmentation": s.fragmentation,
         "per_node": r.per_node,
+        "prefix_reservations": drains(r).into_iter().map(|(res, blocks, free, singles)| serde_json::json!({
+            "cidr": res.cidr, "blocks_28": blocks, "free_28s": free, "single_addresses_inside": singles,
+        })).collect::<Vec<_>>(),
         "orphans": r.orphans.iter().map(|o| serde_json::json!({
             "cidr": o.cidr, "node": o.node, "lease": o.lease,
         })).collect::<Vec<_>>(),
