@@ -97,7 +97,7 @@ impl Node {
         let now = self.clock.now();
         let Some((block, offset)) = shard.layout.claim(now.as_unix_nanos(), self.cooldown) else {
             if self.config.family == super::IpFamily::V6
-                && self.config.mode == super::AddressMode::Secondary
+                && shard.layout.mode == super::AddressMode::Secondary
             {
                 return Err(NodeError::Ipv6NeedsPrefixMode {
                     what: format!(

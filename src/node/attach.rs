@@ -20,7 +20,38 @@ impl Node {
         let mut guards: Guards<'_> = self.shards.iter().map(|s| s.0.lock()).collect();
         let (new, out) = f(&admin.layout, &mut guards)?;
         if let Some(interfaces) = new {
-            let layout = Arc::new(Layout::new(interfaces, &self.config));
+            self.swap_layout(&mut admin, &mut guards, interfaces);
+        }
+        Ok(out)
+    }
+
+    /// Sets the mode pods are served in and lays the same interfaces out again under it, with
+    /// the admin lock and every shard locked.
+    pub(super) fn relayout_in(
+        &self,
+        mode: super::AddressMode,
+        fallback: Option<crate::limits::PrefixFallback>,
+    ) {
+        let mut admin = self.admin.lock();
+        let mut guards: Guards<'_> = self.shards.iter().map(|s| s.0.lock()).collect();
+        admin.mode = mode;
+        admin.prefix_fallback = fallback;
+        let interfaces = admin.layout.interfaces.clone();
+        self.swap_layout(&mut admin, &mut guards, interfaces);
+    }
+
+    /// Builds the layout of `interfaces` under the mode in force and hands it to every shard,
+    /// remapping each pod record to its block's new index.
+    fn swap_layout(
+        &self,
+        admin: &mut super::Admin,
+        guards: &mut Guards<'_>,
+        interfaces: Vec<Interface>,
+    ) {
+        {
+            let mut config = self.config.clone();
+            config.mode = admin.mode;
+            let layout = Arc::new(Layout::new(interfaces, &config));
             for g in guards.iter_mut() {
                 let g = &mut **g;
                 for r in g.pods.iter_mut() {
@@ -34,9 +65,8 @@ impl Node {
                 g.layout = layout.clone();
             }
             admin.layout = layout;
-            self.reinstate(&mut admin, &mut guards);
+            self.reinstate(admin, guards);
         }
-        Ok(out)
     }
 
     /// Attaches an interface (with no blocks yet).

@@ -38,12 +38,14 @@ impl Node {
     }
 
     fn snapshot_locked(&self, admin: &Admin, now: Timestamp) -> NodeSnapshot {
+        let mut config = self.config.clone();
+        config.mode = admin.mode;
         let interfaces = admin
             .layout
             .interfaces
             .iter()
             .map(|i| {
-                let serves = i.serves_pods(&self.config);
+                let serves = i.serves_pods(&config);
                 InterfaceSnapshot {
                     id: i.id.to_string(),
                     device_number: i.device_number,
@@ -54,15 +56,15 @@ impl Node {
                     blocks: i
                         .blocks
                         .iter()
-                        .map(|b| self.block_snapshot(b, serves, now))
+                        .map(|b| self.block_snapshot(&config, b, serves, now))
                         .collect(),
                 }
             })
             .collect();
         NodeSnapshot {
             taken_at: now,
-            mode: self.config.mode,
-            prefix_fallback: self.prefix_fallback.clone(),
+            mode: admin.mode,
+            prefix_fallback: admin.prefix_fallback.clone(),
             family: self.config.family,
             interfaces,
             interface_limit: self.interface_limit(),
@@ -72,11 +74,17 @@ impl Node {
         }
     }
 
-    fn block_snapshot(&self, b: &Block, iface_serves: bool, now: Timestamp) -> BlockSnapshot {
+    fn block_snapshot(
+        &self,
+        config: &super::NodeConfig,
+        b: &Block,
+        iface_serves: bool,
+        now: Timestamp,
+    ) -> BlockSnapshot {
         BlockSnapshot {
             cidr: b.cidr,
             kind: b.kind,
-            serving: iface_serves && serving_kind(&self.config, b),
+            serving: iface_serves && serving_kind(config, b),
             capacity: b.capacity(),
             assigned: b.assigned(),
             cooling: b

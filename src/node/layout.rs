@@ -142,6 +142,9 @@ pub(crate) struct Layout {
     serving: Vec<Serving>,
     /// End index in `serving` of each interface's group.
     group_ends: Vec<usize>,
+    /// The mode it was laid out under: read on the assignment path, which holds a shard lock
+    /// and so must not take the admin lock where the node keeps the mode.
+    pub(crate) mode: AddressMode,
 }
 
 impl Layout {
@@ -170,6 +173,7 @@ impl Layout {
             all,
             serving,
             group_ends,
+            mode: config.mode,
         }
     }
 

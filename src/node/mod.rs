@@ -144,6 +144,10 @@ struct Padded<T>(T);
 #[derive(Debug)]
 struct Admin {
     layout: Arc<Layout>,
+    /// The mode pods are served in now ([`Node::set_mode`]), and why it is not the one asked
+    /// for, if it is not.
+    mode: AddressMode,
+    prefix_fallback: Option<PrefixFallback>,
     last_shrink: Option<Timestamp>,
     last_insufficient_space: Option<Timestamp>,
     /// Restored pods whose address lies in no attached block: kept, reported, and reinstated
@@ -153,6 +157,19 @@ struct Admin {
 }
 
 type Guards<'a> = Vec<MutexGuard<'a, Shard>>;
+
+/// The mode a node gets when `asked` is asked for on `limits`: prefix mode falls back to
+/// secondary-IP mode where the instance type cannot delegate prefixes, as ipamd does.
+fn granted(limits: &InstanceLimits, asked: AddressMode) -> (AddressMode, Option<PrefixFallback>) {
+    if asked == AddressMode::Prefix && !limits.supports_prefix_delegation() {
+        let why = PrefixFallback::NotNitro {
+            hypervisor: limits.hypervisor,
+        };
+        (AddressMode::Secondary, Some(why))
+    } else {
+        (asked, None)
+    }
+}
 
 /// One instance: its interfaces, the prefixes and secondary addresses attached to them, and the
 /// pods holding addresses from them.
@@ -180,9 +197,8 @@ type Guards<'a> = Vec<MutexGuard<'a, Shard>>;
 #[derive(Debug)]
 pub struct Node {
     limits: NodeLimits,
+    /// As built; the mode in force is in [`Admin`] (see [`Node::config`]).
     config: NodeConfig,
-    /// Why prefix mode, asked for, is not used (the instance is not on Nitro).
-    prefix_fallback: Option<PrefixFallback>,
     /// How long a released address rests, in nanoseconds: the configured cooldown plus the
     /// clock's resolution (zero: no cooldown).
     cooldown: u64,
@@ -212,15 +228,9 @@ impl Node {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let limits = limits.into();
-        let prefix_fallback = (config.mode == AddressMode::Prefix
-            && !limits.supports_prefix_delegation())
-        .then(|| {
-            config.mode = AddressMode::Secondary;
-            PrefixFallback::NotNitro {
-                hypervisor: limits.hypervisor,
-            }
-        });
-        let layout = Arc::new(Layout::default());
+        let (mode, prefix_fallback) = granted(&limits, config.mode);
+        config.mode = mode;
+        let layout = Arc::new(Layout::new(Vec::new(), &config));
         let shards = (0..SHARDS)
             .map(|_| {
                 Padded(Mutex::new(Shard {
@@ -243,12 +253,13 @@ impl Node {
             },
             limits,
             config,
-            prefix_fallback,
             clock,
             hasher: KeyHasher::default(),
             shards,
             admin: Mutex::new(Admin {
                 layout,
+                mode,
+                prefix_fallback,
                 last_shrink: None,
                 last_insufficient_space: None,
                 quarantine: Vec::new(),
@@ -262,16 +273,31 @@ impl Node {
         &self.limits
     }
 
-    /// The node's configuration, as in force: after a [fallback](Node::prefix_fallback), its
-    /// mode is secondary-IP.
-    pub fn config(&self) -> &NodeConfig {
-        &self.config
+    /// The node's configuration as in force: its mode is the one pods are served in now
+    /// (after a [fallback](Node::prefix_fallback) secondary-IP, after [`Node::set_mode`] the
+    /// new one).
+    pub fn config(&self) -> NodeConfig {
+        let mut c = self.config.clone();
+        c.mode = self.admin.lock().mode;
+        c
     }
 
     /// Why the node serves secondary addresses although prefix mode was asked for: the
     /// instance type cannot delegate prefixes. `None` when the mode is as asked.
-    pub fn prefix_fallback(&self) -> Option<&PrefixFallback> {
-        self.prefix_fallback.as_ref()
+    pub fn prefix_fallback(&self) -> Option<PrefixFallback> {
+        self.admin.lock().prefix_fallback.clone()
+    }
+
+    /// Switches the mode pods are served in, on a live node, as a restart with the other
+    /// setting would. From the next assignment on, only blocks of the new kind serve new pods;
+    /// a pod on a block of the old kind keeps its address, and the planner gives each such block
+    /// back once nothing uses it ([`crate::planner::plan`]). Prefix mode on an instance type
+    /// that cannot delegate prefixes falls back to secondary-IP mode, as at start: the fallback
+    /// is returned (and [`Node::prefix_fallback`] says it).
+    pub fn set_mode(&self, mode: AddressMode) -> Option<PrefixFallback> {
+        let (mode, fallback) = granted(&self.limits, mode);
+        self.relayout_in(mode, fallback.clone());
+        fallback
     }
 
     /// How long a released address rests before it can be assigned again: the configured

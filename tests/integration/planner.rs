@@ -616,7 +616,7 @@ fn prefix_mode_off_nitro_falls_back_to_secondary_addresses_and_says_so() {
         hypervisor: Hypervisor::Xen,
     };
     assert_eq!(s.node.config().mode, AddressMode::Secondary);
-    assert_eq!(s.node.prefix_fallback(), Some(&fallback));
+    assert_eq!(s.node.prefix_fallback(), Some(fallback.clone()));
     assert_eq!(s.node.snapshot().prefix_fallback, Some(fallback.clone()));
     let p = s.plan();
     assert_eq!(p.explanation.prefix_fallback, Some(fallback));
@@ -787,4 +787,68 @@ fn an_excluded_interface_serves_nothing_stays_and_takes_a_place() {
         "{p:?}"
     );
     assert!(!p.actions.iter().any(mentions), "{p:?}");
+}
+
+/// The mode changed on a live node: new pods come from blocks of the new kind at once, a pod on
+/// a block of the old kind keeps its address, and the planner gives the old blocks back once
+/// nothing uses them. Off Nitro, prefix mode falls back and says so.
+#[test]
+fn the_mode_changes_on_a_live_node_and_the_old_blocks_drain() {
+    let mut s = Sim::new("m5.large", AddressMode::Secondary, ip_targets(2, 0));
+    s.settle();
+    s.add_pods(1);
+    let old = s.node.pods()[0].clone();
+    assert!(s.node.snapshot().interfaces[0]
+        .blocks
+        .iter()
+        .all(|b| b.kind == BlockKind::Secondary));
+    assert_eq!(s.node.set_mode(AddressMode::Prefix), None);
+    assert_eq!(s.node.config().mode, AddressMode::Prefix);
+    s.node.verify().unwrap();
+    // The planner grows a prefix and gives back the idle secondary addresses.
+    let actions = s.settle();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::AttachPrefixes { .. })),
+        "{actions:?}"
+    );
+    let snap = s.node.snapshot();
+    let secondaries: Vec<_> = snap
+        .interfaces
+        .iter()
+        .flat_map(|i| &i.blocks)
+        .filter(|b| b.kind == BlockKind::Secondary)
+        .collect();
+    assert_eq!(secondaries.len(), 1, "only the pod's stays: {snap:?}");
+    assert!(!secondaries[0].serving);
+    // A new pod comes from the prefix; the old one keeps its address.
+    s.add_pods(1);
+    let new = s
+        .node
+        .pods()
+        .into_iter()
+        .find(|p| p.key != old.key)
+        .unwrap();
+    assert_eq!(new.block.prefix_len(), 28);
+    assert_eq!(s.node.pod(&old.key).unwrap().address, old.address);
+    // Once the old pod leaves and its address has cooled, the last secondary address goes.
+    s.node.release(&old.key).unwrap();
+    s.clock.advance(Duration::from_secs(31));
+    s.settle();
+    assert!(s
+        .node
+        .snapshot()
+        .interfaces
+        .iter()
+        .flat_map(|i| &i.blocks)
+        .all(|b| b.kind == BlockKind::Prefix));
+    s.check();
+
+    // Off Nitro: prefix mode asked of a live m4.xlarge falls back, and says why.
+    let m4 = Sim::new("m4.xlarge", AddressMode::Secondary, WarmSettings::default());
+    let why = m4.node.set_mode(AddressMode::Prefix);
+    assert!(why.is_some());
+    assert_eq!(m4.node.config().mode, AddressMode::Secondary);
+    assert_eq!(m4.node.prefix_fallback(), why);
 }
