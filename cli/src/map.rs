@@ -149,6 +149,27 @@ pub fn write_marked(
     svg::save(path, &doc).map_err(|e| format!("--map {}: {e}", path.display()))
 }
 
+/// The rectangle around `span` cells from cell `i`: an aligned block is either inside one row
+/// or whole rows.
+fn outline(
+    i: usize,
+    span: usize,
+    cols: usize,
+    px: usize,
+    (left, top): (usize, usize),
+) -> Rectangle {
+    let (w, h) = if span <= cols {
+        (span, 1)
+    } else {
+        (cols, span / cols)
+    };
+    Rectangle::new()
+        .set("x", left + (i % cols) * px)
+        .set("y", top + (i / cols) * px)
+        .set("width", w * px - 1)
+        .set("height", h * px - 1)
+}
+
 fn render(census: &Census, owners: &Owners<'_>, marks: &Marks) -> Document {
     let count = census.cells.len();
     let log2 = count.trailing_zeros();
@@ -208,17 +229,8 @@ fn render(census: &Census, owners: &Owners<'_>, marks: &Marks) -> Document {
             .iter()
             .take_while(|c| c.reservation == Some(r))
             .count();
-        let (w, h) = if span <= cols {
-            (span, 1)
-        } else {
-            (cols, span / cols)
-        };
         reservations = reservations.add(
-            Rectangle::new()
-                .set("x", left + (i % cols) * px)
-                .set("y", top + (i / cols) * px)
-                .set("width", w * px - 1)
-                .set("height", h * px - 1)
+            outline(i, span, cols, px, (left, top))
                 .set("fill", "none")
                 .set("stroke", "#000000")
                 .set("stroke-width", 1.5)
@@ -231,18 +243,9 @@ fn render(census: &Census, owners: &Owners<'_>, marks: &Marks) -> Document {
     let mut planned = Group::new().set("id", "plan");
     for r in &marks.regions {
         let i = census.index_of(IpAddr::V4(r.network()));
-        let span = (1usize << (32 - r.prefix_len())) / CELL_ADDRESSES as usize;
-        let (w, h) = if span <= cols {
-            (span.max(1), 1)
-        } else {
-            (cols, span / cols)
-        };
+        let span = ((1usize << (32 - r.prefix_len())) / CELL_ADDRESSES as usize).max(1);
         planned = planned.add(
-            Rectangle::new()
-                .set("x", left + (i % cols) * px)
-                .set("y", top + (i / cols) * px)
-                .set("width", w * px - 1)
-                .set("height", h * px - 1)
+            outline(i, span, cols, px, (left, top))
                 .set("fill", "none")
                 .set("stroke", PLANNED)
                 .set("stroke-width", 2.5)

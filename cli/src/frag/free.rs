@@ -105,42 +105,48 @@ struct Pinned {
     why: String,
 }
 
-fn cost_of<'a>(
-    a: IpAddr,
-    loaded: &'a Loaded,
-    pods: &PodUse,
-) -> (MoveCost, Option<(&'a String, &'a InterfaceInfo)>) {
-    let Some(name) = loaded.address_owner.get(&a) else {
-        return (MoveCost::Pinned(PinReason::Unknown), None);
-    };
-    let Some(info) = loaded.interface_info.get(name) else {
-        return (MoveCost::Pinned(PinReason::Unknown), None);
-    };
+/// What moving each single address costs, worked out once: the pods on each interface are
+/// counted in one pass over the addresses, not once per primary address.
+fn costs(loaded: &Loaded, pods: &PodUse) -> HashMap<IpAddr, MoveCost> {
     // Without its node's checkpoint, a secondary address counts as one pod's.
-    let known = info.instance.as_ref().and_then(|i| pods.get(i));
-    let used = |x: &IpAddr| known.map_or(1, |k| u32::from(k.contains_key(x)));
-    let cost = if info.requester_managed {
-        MoveCost::Pinned(PinReason::RequesterManaged)
-    } else if info.primary != Some(a) {
-        MoveCost::Move {
-            pods: used(&a),
-            interfaces: 0,
-        }
-    } else if info.device_index == Some(0) {
-        MoveCost::Pinned(PinReason::InstancePrimary)
-    } else {
-        let on_it = loaded
-            .address_owner
-            .iter()
-            .filter(|(x, n)| *n == name && Some(**x) != info.primary)
-            .map(|(x, _)| used(x))
-            .sum();
-        MoveCost::Move {
-            pods: on_it,
-            interfaces: 1,
-        }
+    let used = |a: &IpAddr, info: &InterfaceInfo| {
+        info.instance
+            .as_ref()
+            .and_then(|i| pods.get(i))
+            .map_or(1, |known| u32::from(known.contains_key(a)))
     };
-    (cost, Some((name, info)))
+    let mut on_interface: HashMap<&str, u32> = HashMap::new();
+    for (a, name) in &loaded.address_owner {
+        if let Some(info) = loaded.interface_info.get(name) {
+            if info.primary != Some(*a) {
+                *on_interface.entry(name.as_str()).or_default() += used(a, info);
+            }
+        }
+    }
+    loaded
+        .address_owner
+        .iter()
+        .map(|(a, name)| {
+            let cost = match loaded.interface_info.get(name) {
+                None => MoveCost::Pinned(PinReason::Unknown),
+                Some(info) if info.requester_managed => {
+                    MoveCost::Pinned(PinReason::RequesterManaged)
+                }
+                Some(info) if info.primary != Some(*a) => MoveCost::Move {
+                    pods: used(a, info),
+                    interfaces: 0,
+                },
+                Some(info) if info.device_index == Some(0) => {
+                    MoveCost::Pinned(PinReason::InstancePrimary)
+                }
+                Some(_) => MoveCost::Move {
+                    pods: on_interface.get(name.as_str()).copied().unwrap_or(0),
+                    interfaces: 1,
+                },
+            };
+            (*a, cost)
+        })
+        .collect()
 }
 
 pub fn plan(
@@ -156,6 +162,7 @@ pub fn plan(
         IpNet::V4(n) => Some(n),
         IpNet::V6(_) => None,
     };
+    let costs = costs(loaded, pods);
     let holders: Vec<HolderCost> = loaded
         .subnet
         .allocations()
@@ -166,7 +173,13 @@ pub fn plan(
                     (IpNet::from(a), MoveCost::Pinned(PinReason::SubnetReserved))
                 }
                 Holder::Prefix(p) => (p, MoveCost::Pinned(PinReason::Prefix)),
-                Holder::Address(a) => (IpNet::from(a), cost_of(a, loaded, pods).0),
+                Holder::Address(a) => (
+                    IpNet::from(a),
+                    costs
+                        .get(&a)
+                        .copied()
+                        .unwrap_or(MoveCost::Pinned(PinReason::Unknown)),
+                ),
             };
             v4(held).map(|held| HolderCost { held, cost })
         })
@@ -202,7 +215,14 @@ pub fn plan(
                     .iter()
                     .map(|m| {
                         let a = IpAddr::V4(m.held.network());
-                        let (cost, owner) = cost_of(a, loaded, pods);
+                        let cost = costs
+                            .get(&a)
+                            .copied()
+                            .unwrap_or(MoveCost::Pinned(PinReason::Unknown));
+                        let owner = loaded
+                            .address_owner
+                            .get(&a)
+                            .and_then(|n| loaded.interface_info.get(n).map(|i| (n, i)));
                         let (n_pods, kind) = match cost {
                             MoveCost::Move { pods, interfaces } if interfaces > 0 => {
                                 (pods, "primary")
