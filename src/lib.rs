@@ -64,10 +64,11 @@ struct ReadmeDoctests;
 pub mod testing;
 
 pub use node::{
-    AddressMode, Assignment, BlockKind, BlockSnapshot, Capacity, Clock, GcPolicy, GcReport,
-    InterfaceFlags, InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node, NodeConfig,
-    NodeError, NodeInvariantViolation, NodeSnapshot, PodInfo, PodKey, PodMetadata, PodRequest,
-    Released, SystemClock, Timestamp, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME,
+    AddressMode, Assignment, BlockKind, BlockSnapshot, Capacity, Clock, CloudDiff, GcPolicy,
+    GcReport, InterfaceFlags, InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node,
+    NodeConfig, NodeError, NodeInvariantViolation, NodeSnapshot, ObservedInterface, PodInfo,
+    PodKey, PodMetadata, PodRequest, Released, SystemClock, Timestamp, MIGRATED_IF_NAME,
+    MIGRATED_NETWORK_NAME, RECONCILE_COOLDOWN,
 };
 pub use subnet::{
     Allocation, FreeBlocks, Holder, InvariantViolation, Origin, Placement, PrefixFailure,

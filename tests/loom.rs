@@ -427,4 +427,36 @@ mod node {
             n.verify().unwrap();
         });
     }
+
+    #[test]
+    fn a_reconcile_racing_an_assignment_never_gives_one_address_twice() {
+        model(|| {
+            // Secondary addresses .20 and .21; a pod holds .20. The cloud now reports .21 and
+            // .22 but not .20: the reconcile removes .20 (quarantining its pod) and adds .22,
+            // while another key is assigned. Whatever the order, every address is held once.
+            let (n, clock) = node(false, 2, Duration::ZERO);
+            let (holder, asker) = apart(&n);
+            n.assign(req(&holder)).unwrap();
+            clock.advance(pdipam::RECONCILE_COOLDOWN);
+            let report = vec![pdipam::ObservedInterface::new(InterfaceSpec::new(
+                "eni-0",
+                0,
+                "10.0.0.10".parse().unwrap(),
+            ))
+            .secondary_address("10.0.0.21".parse().unwrap())
+            .secondary_address("10.0.0.22".parse().unwrap())];
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || n2.reconcile(&report));
+            let got = n.assign(req(&asker)).unwrap().address;
+            let diff = t.join().unwrap();
+            assert_ne!(got.to_string(), "10.0.0.20");
+            assert_eq!(diff.quarantined.len(), 1);
+            assert_eq!(diff.quarantined[0].address.to_string(), "10.0.0.20");
+            let mut held: Vec<_> = n.pods().iter().map(|p| p.address).collect();
+            held.extend(n.quarantined().iter().map(|q| q.address));
+            let distinct: std::collections::HashSet<_> = held.iter().collect();
+            assert_eq!((held.len(), distinct.len()), (2, 2));
+            n.verify().unwrap();
+        });
+    }
 }

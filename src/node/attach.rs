@@ -3,7 +3,7 @@
 //! assignment half done, and swaps in a new layout for all shards at once.
 
 use super::block::{Block, BlockKind};
-use super::layout::{Interface, Layout};
+use super::layout::{overlapping, Interface, Layout};
 use super::{Guards, InterfaceSpec, Node, NodeError, PodKey, Timestamp};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -42,7 +42,7 @@ impl Node {
 
     /// Builds the layout of `interfaces` under the mode in force and hands it to every shard,
     /// remapping each pod record to its block's new index.
-    fn swap_layout(
+    pub(super) fn swap_layout(
         &self,
         admin: &mut super::Admin,
         guards: &mut Guards<'_>,
@@ -87,46 +87,57 @@ impl Node {
         spec: InterfaceSpec,
         attached_at: Timestamp,
     ) -> Result<(), NodeError> {
-        let limit = self.interface_limit();
         self.change(|layout, _| {
-            if layout.interface(&spec.id).is_some() {
-                return Err(NodeError::DuplicateInterface { id: spec.id });
-            }
-            if let Some(i) = layout
-                .interfaces
-                .iter()
-                .find(|i| i.device_number == spec.device_number)
-            {
-                return Err(NodeError::DuplicateDeviceNumber {
-                    device_number: spec.device_number,
-                    existing: i.id.to_string(),
-                });
-            }
-            if layout.interfaces.len() as u32 >= limit {
-                return Err(NodeError::TooManyInterfaces {
-                    instance_type: self.limits.instance_type.clone(),
-                    limit,
-                });
-            }
-            let primary = IpNet::from(spec.primary_address);
-            if let Some((existing, iface)) = layout.overlapping(primary) {
-                return Err(NodeError::AlreadyAttached {
-                    cidr: primary,
-                    existing,
-                    interface: iface.id.to_string(),
-                });
-            }
             let mut interfaces = layout.interfaces.clone();
-            interfaces.push(Interface {
-                id: Arc::from(spec.id.as_str()),
-                device_number: spec.device_number,
-                primary_address: spec.primary_address,
-                flags: spec.flags,
-                attached_at,
-                blocks: Vec::new(),
-            });
+            self.add_interface(&mut interfaces, spec, attached_at)?;
             Ok((Some(interfaces), ()))
         })
+    }
+
+    /// Adds the interface `spec` (with no blocks) to `interfaces`, a working copy of the
+    /// layout's, if the node may have it.
+    pub(super) fn add_interface(
+        &self,
+        interfaces: &mut Vec<Interface>,
+        spec: InterfaceSpec,
+        attached_at: Timestamp,
+    ) -> Result<(), NodeError> {
+        if interfaces.iter().any(|i| *i.id == *spec.id) {
+            return Err(NodeError::DuplicateInterface { id: spec.id });
+        }
+        if let Some(i) = interfaces
+            .iter()
+            .find(|i| i.device_number == spec.device_number)
+        {
+            return Err(NodeError::DuplicateDeviceNumber {
+                device_number: spec.device_number,
+                existing: i.id.to_string(),
+            });
+        }
+        let limit = self.interface_limit();
+        if interfaces.len() as u32 >= limit {
+            return Err(NodeError::TooManyInterfaces {
+                instance_type: self.limits.instance_type.clone(),
+                limit,
+            });
+        }
+        let primary = IpNet::from(spec.primary_address);
+        if let Some((existing, iface)) = overlapping(interfaces, primary) {
+            return Err(NodeError::AlreadyAttached {
+                cidr: primary,
+                existing,
+                interface: iface.id.to_string(),
+            });
+        }
+        interfaces.push(Interface {
+            id: Arc::from(spec.id.as_str()),
+            device_number: spec.device_number,
+            primary_address: spec.primary_address,
+            flags: spec.flags,
+            attached_at,
+            blocks: Vec::new(),
+        });
+        Ok(())
     }
 
     /// Attaches a delegated prefix (IPv4 /28 or IPv6 /80) to an interface.
@@ -135,19 +146,7 @@ impl Node {
     /// [`NodeError::PrefixLength`], [`NodeError::Misaligned`], [`NodeError::UnknownInterface`],
     /// [`NodeError::NoFreeSlot`], [`NodeError::Ipv6Unsupported`], [`NodeError::AlreadyAttached`].
     pub fn attach_prefix(&self, interface_id: &str, cidr: IpNet) -> Result<(), NodeError> {
-        let expected = if cidr.addr().is_ipv4() { 28 } else { 80 };
-        if cidr.prefix_len() != expected {
-            return Err(NodeError::PrefixLength { cidr, expected });
-        }
-        if cidr.trunc() != cidr {
-            return Err(NodeError::Misaligned { cidr });
-        }
-        let capacity = if cidr.addr().is_ipv4() {
-            16
-        } else {
-            self.config.ipv6_prefix_capacity
-        };
-        self.attach_block(interface_id, cidr, BlockKind::Prefix, capacity)
+        self.attach_block(interface_id, cidr, BlockKind::Prefix)
     }
 
     /// Attaches a secondary address to an interface.
@@ -156,12 +155,7 @@ impl Node {
     /// As [`attach_prefix`](Node::attach_prefix), less the length checks;
     /// [`NodeError::Ipv6NeedsPrefixMode`] for an IPv6 address.
     pub fn attach_secondary(&self, interface_id: &str, address: IpAddr) -> Result<(), NodeError> {
-        if address.is_ipv6() {
-            return Err(NodeError::Ipv6NeedsPrefixMode {
-                what: format!("{address} cannot be a secondary address; attach an IPv6 /80 prefix"),
-            });
-        }
-        self.attach_block(interface_id, IpNet::from(address), BlockKind::Secondary, 1)
+        self.attach_block(interface_id, IpNet::from(address), BlockKind::Secondary)
     }
 
     fn attach_block(
@@ -169,61 +163,100 @@ impl Node {
         interface_id: &str,
         cidr: IpNet,
         kind: BlockKind,
-        capacity: u32,
     ) -> Result<(), NodeError> {
         self.change(|layout, _| {
-            let Some(idx) = layout
-                .interfaces
-                .iter()
-                .position(|i| &*i.id == interface_id)
-            else {
-                return Err(NodeError::UnknownInterface {
-                    id: interface_id.to_owned(),
-                });
-            };
-            let iface = &layout.interfaces[idx];
-            let v4 = cidr.addr().is_ipv4();
-            let slots = if v4 {
-                self.limits.ipv4_per_eni
-            } else {
-                match self.limits.ipv6_per_eni {
-                    Some(n) if n > 0 => n,
-                    _ => {
-                        return Err(NodeError::Ipv6Unsupported {
-                            instance_type: self.limits.instance_type.clone(),
-                        })
-                    }
-                }
-            };
-            let same_family = |a: IpAddr| a.is_ipv4() == v4;
-            let used = u32::from(same_family(iface.primary_address))
-                + iface
-                    .blocks
-                    .iter()
-                    .filter(|b| same_family(b.cidr.addr()))
-                    .count() as u32;
-            if used >= slots {
-                return Err(NodeError::NoFreeSlot {
-                    interface: interface_id.to_owned(),
-                    family: if v4 { "IPv4" } else { "IPv6" },
-                    slots,
-                    instance_type: self.limits.instance_type.clone(),
-                });
-            }
-            if let Some((existing, other)) = layout.overlapping(cidr) {
-                return Err(NodeError::AlreadyAttached {
-                    cidr,
-                    existing,
-                    interface: other.id.to_string(),
-                });
-            }
             let mut interfaces = layout.interfaces.clone();
-            let iface = &mut interfaces[idx];
-            let block = Block::new(cidr, kind, iface.id.clone(), iface.device_number, capacity);
-            iface.blocks.push(Arc::new(block));
-            iface.blocks.sort_by_key(|b| b.cidr);
+            self.add_block(&mut interfaces, interface_id, cidr, kind)?;
+            // Noted under the change's locks, so a cloud reconcile sees the block and its note
+            // together (see `Node::reconcile`).
+            self.recent.lock().note_attached(cidr, self.clock.now());
             Ok((Some(interfaces), ()))
         })
+    }
+
+    /// Adds a prefix (`kind` `Prefix`) or a secondary address (`Secondary`, `cidr` a /32 or
+    /// /128) to the interface `interface_id` of `interfaces`, a working copy of the layout's,
+    /// if the interface has a free slot and nothing attached overlaps it.
+    pub(super) fn add_block(
+        &self,
+        interfaces: &mut [Interface],
+        interface_id: &str,
+        cidr: IpNet,
+        kind: BlockKind,
+    ) -> Result<(), NodeError> {
+        let v4 = cidr.addr().is_ipv4();
+        let capacity = match kind {
+            BlockKind::Prefix => {
+                let expected = if v4 { 28 } else { 80 };
+                if cidr.prefix_len() != expected {
+                    return Err(NodeError::PrefixLength { cidr, expected });
+                }
+                if cidr.trunc() != cidr {
+                    return Err(NodeError::Misaligned { cidr });
+                }
+                if v4 {
+                    16
+                } else {
+                    self.config.ipv6_prefix_capacity
+                }
+            }
+            BlockKind::Secondary => {
+                if !v4 {
+                    let address = cidr.addr();
+                    return Err(NodeError::Ipv6NeedsPrefixMode {
+                        what: format!(
+                            "{address} cannot be a secondary address; attach an IPv6 /80 prefix"
+                        ),
+                    });
+                }
+                1
+            }
+        };
+        let Some(idx) = interfaces.iter().position(|i| &*i.id == interface_id) else {
+            return Err(NodeError::UnknownInterface {
+                id: interface_id.to_owned(),
+            });
+        };
+        let iface = &interfaces[idx];
+        let slots = if v4 {
+            self.limits.ipv4_per_eni
+        } else {
+            match self.limits.ipv6_per_eni {
+                Some(n) if n > 0 => n,
+                _ => {
+                    return Err(NodeError::Ipv6Unsupported {
+                        instance_type: self.limits.instance_type.clone(),
+                    })
+                }
+            }
+        };
+        let same_family = |a: IpAddr| a.is_ipv4() == v4;
+        let used = u32::from(same_family(iface.primary_address))
+            + iface
+                .blocks
+                .iter()
+                .filter(|b| same_family(b.cidr.addr()))
+                .count() as u32;
+        if used >= slots {
+            return Err(NodeError::NoFreeSlot {
+                interface: interface_id.to_owned(),
+                family: if v4 { "IPv4" } else { "IPv6" },
+                slots,
+                instance_type: self.limits.instance_type.clone(),
+            });
+        }
+        if let Some((existing, other)) = overlapping(interfaces, cidr) {
+            return Err(NodeError::AlreadyAttached {
+                cidr,
+                existing,
+                interface: other.id.to_string(),
+            });
+        }
+        let iface = &mut interfaces[idx];
+        let block = Block::new(cidr, kind, iface.id.clone(), iface.device_number, capacity);
+        iface.blocks.push(Arc::new(block));
+        iface.blocks.sort_by_key(|b| b.cidr);
+        Ok(())
     }
 
     /// Removes a prefix or secondary address (`cidr` is the prefix, or the address as /32 or
@@ -241,6 +274,7 @@ impl Node {
                 self.check_removable(block)?;
             }
             let dropped = drop_records(guards, |b| Arc::ptr_eq(b, block));
+            self.recent.lock().note_given_back(cidr, self.clock.now());
             let mut interfaces = layout.interfaces.clone();
             let i = interfaces
                 .iter_mut()
@@ -287,6 +321,9 @@ impl Node {
                 }
             }
             let dropped = drop_records(guards, |b| &*b.interface == id);
+            self.recent
+                .lock()
+                .note_interface_given_back(iface, self.clock.now());
             let mut interfaces = layout.interfaces.clone();
             interfaces.retain(|i| &*i.id != id);
             Ok((Some(interfaces), dropped))

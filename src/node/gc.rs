@@ -1,6 +1,6 @@
 //! Leak garbage collection: releasing allocations whose pods are gone, safely.
 //!
-//! A CNI DEL that never arrives leaves an address allocated forever. `reconcile` compares the
+//! A CNI DEL that never arrives leaves an address allocated forever. `collect_leaks` compares the
 //! allocations with the live pods the caller observed (from the container runtime or the API
 //! server) and releases only what is certainly leaked: absent from the live set, assigned before
 //! the live set was observed (a pod created after the observation is simply not in it yet), and
@@ -30,7 +30,7 @@ impl Default for GcPolicy {
     }
 }
 
-/// What one `reconcile` pass did (or, in a dry run, would do).
+/// What one `collect_leaks` pass did (or, in a dry run, would do).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
     /// Released (or, in a dry run, to be released), with their addresses; they now cool down.
@@ -59,7 +59,7 @@ impl Node {
     /// before `observed_at`, and it has been missing on `policy.passes` consecutive passes or
     /// for at least `policy.grace`. A key that is live again is forgotten. With `dry_run` nothing
     /// changes: the report says what a real pass would release (and the pass is not counted).
-    pub fn reconcile(
+    pub fn collect_leaks(
         &self,
         live: &HashSet<PodKey>,
         observed_at: Timestamp,

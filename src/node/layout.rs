@@ -225,20 +225,6 @@ impl Layout {
             .find_map(|(i, b)| b.offset_of(address).map(|o| (i as u32, o)))
     }
 
-    /// The attached block (of any kind) or primary address overlapping `cidr`.
-    pub(crate) fn overlapping(&self, cidr: IpNet) -> Option<(IpNet, &Interface)> {
-        for iface in &self.interfaces {
-            let primary = IpNet::from(iface.primary_address);
-            if overlaps(primary, cidr) {
-                return Some((primary, iface));
-            }
-            if let Some(b) = iface.blocks.iter().find(|b| overlaps(b.cidr, cidr)) {
-                return Some((b.cidr, iface));
-            }
-        }
-        None
-    }
-
     /// Claims an address by the packing rule: interfaces by device number; within one, the
     /// most-assigned block that still has a free address (ties: lowest CIDR); within the block,
     /// the lowest address that is neither assigned nor cooling. Returns the block's index.
@@ -292,6 +278,20 @@ impl Layout {
             .into_iter()
             .find_map(|(_, i, b)| b.claim(now, cooldown).map(|o| (i, o)))
     }
+}
+
+/// The block (of any kind) or primary address among `interfaces` overlapping `cidr`.
+pub(crate) fn overlapping(interfaces: &[Interface], cidr: IpNet) -> Option<(IpNet, &Interface)> {
+    for iface in interfaces {
+        let primary = IpNet::from(iface.primary_address);
+        if overlaps(primary, cidr) {
+            return Some((primary, iface));
+        }
+        if let Some(b) = iface.blocks.iter().find(|b| overlaps(b.cidr, cidr)) {
+            return Some((b.cidr, iface));
+        }
+    }
+    None
 }
 
 fn overlaps(a: IpNet, b: IpNet) -> bool {

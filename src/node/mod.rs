@@ -20,6 +20,7 @@ mod assign;
 mod attach;
 mod block;
 mod clock;
+mod cloud;
 mod config;
 mod error;
 mod gc;
@@ -31,6 +32,7 @@ mod snapshot;
 
 pub use block::BlockKind;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use cloud::{CloudDiff, ObservedInterface, RECONCILE_COOLDOWN};
 pub use config::{AddressMode, IpFamily, NodeConfig};
 pub use error::{NodeError, NodeInvariantViolation};
 pub use gc::{GcPolicy, GcReport};
@@ -206,6 +208,9 @@ pub struct Node {
     hasher: KeyHasher,
     shards: Box<[Padded<Mutex<Shard>>]>,
     admin: Mutex<Admin>,
+    /// pdipam's own attachment changes of the last minute, for [`Node::reconcile`]. Taken
+    /// only inside an attachment change, after the admin and shard locks.
+    recent: Mutex<cloud::RecentChanges>,
     gc: gc::GcState,
 }
 
@@ -264,6 +269,7 @@ impl Node {
                 last_insufficient_space: None,
                 quarantine: Vec::new(),
             }),
+            recent: Mutex::new(cloud::RecentChanges::default()),
             gc: gc::GcState::default(),
         }
     }

@@ -358,19 +358,19 @@ fn leak_gc_releases_only_what_is_certainly_gone() {
     // A pod assigned after the observation is not in the live set yet: never touched.
     c.advance(Duration::from_secs(1));
     node.assign(PodRequest::new(key("fresh"))).unwrap();
-    let dry = node.reconcile(&live, observed, &policy, true);
+    let dry = node.collect_leaks(&live, observed, &policy, true);
     assert_eq!(dry.suspected, vec![(key("c2"), 1)]);
     assert!(dry.released.is_empty());
-    let first = node.reconcile(&live, observed, &policy, false);
+    let first = node.collect_leaks(&live, observed, &policy, false);
     assert!(first.released.is_empty());
-    let dry = node.reconcile(&live, observed, &policy, true);
+    let dry = node.collect_leaks(&live, observed, &policy, true);
     assert_eq!(
         dry.released.len(),
         1,
         "a dry run says what the next pass would release"
     );
     assert!(node.pod(&key("c2")).is_some());
-    let second = node.reconcile(&live, observed, &policy, false);
+    let second = node.collect_leaks(&live, observed, &policy, false);
     assert_eq!(second.released, vec![(key("c2"), ip("10.0.1.2"))]);
     assert!(node.pod(&key("c2")).is_none());
     assert!(node.pod(&key("fresh")).is_some());
@@ -384,11 +384,11 @@ fn leak_gc_releases_only_what_is_certainly_gone() {
     c.advance(Duration::from_secs(1));
     let observed = c.now();
     assert!(node
-        .reconcile(&live, observed, &policy, false)
+        .collect_leaks(&live, observed, &policy, false)
         .released
         .is_empty());
     c.advance(Duration::from_secs(60));
-    let r = node.reconcile(&live, observed, &policy, false);
+    let r = node.collect_leaks(&live, observed, &policy, false);
     assert_eq!(r.released.len(), 2);
     node.verify().unwrap();
 }
