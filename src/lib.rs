@@ -21,6 +21,7 @@
 //!   [`Provider`](provider::Provider) trait, an in-process [`LocalProvider`](provider::LocalProvider));
 //! - [`persist`]: checkpoints of nodes and subnets, durable writes, the VPC CNI's
 //!   `vpc-cni-ipam/1` import;
+//! - [`cards`]: instances with several network cards, one node per managed card;
 //! - [`defrag`]: the cheapest moves that give aligned /28s back to a subnet, and the prefix
 //!   reservations that keep them free.
 //!
@@ -44,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cards;
 pub mod defrag;
 pub mod limits;
 mod node;

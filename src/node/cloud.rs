@@ -48,6 +48,10 @@ pub struct ObservedInterface {
     /// Its secondary addresses. The interface's primary address may be listed too (the metadata
     /// service lists it first): it is skipped, as it is no pod's.
     pub secondary_addresses: Vec<IpAddr>,
+    /// The network card it is attached to (0, the default card, unless set):
+    /// [`MultiCardNode::reconcile`](crate::cards::MultiCardNode::reconcile) hands each card's
+    /// node its own; [`Node::reconcile`] takes the interfaces of one card and does not read it.
+    pub network_card: u32,
 }
 
 impl ObservedInterface {
@@ -57,7 +61,14 @@ impl ObservedInterface {
             spec,
             prefixes: Vec::new(),
             secondary_addresses: Vec::new(),
+            network_card: 0,
         }
+    }
+
+    /// Sets [`network_card`](Self::network_card).
+    pub fn network_card(mut self, card: u32) -> Self {
+        self.network_card = card;
+        self
     }
 
     /// Adds a reported prefix.

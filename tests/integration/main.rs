@@ -1,4 +1,5 @@
 //! The integration tests: one binary, one module per concern.
+mod cards;
 mod cloud;
 mod concurrency;
 mod crash;
