@@ -25,6 +25,7 @@ enum Op {
     RemoveSecondary(u8, bool),
     RemoveInterface(u8, bool),
     Plan,
+    Reconcile(u8, u8, u8),
 }
 
 impl Op {
@@ -62,6 +63,11 @@ impl Op {
                 force,
             },
             Op::Plan => NodeOp::Plan,
+            Op::Reconcile(drop_iface, drop_block, add) => NodeOp::Reconcile {
+                drop_iface: drop_iface % 6,
+                drop_block: drop_block % 24,
+                add: add % 32,
+            },
         }
     }
 }

@@ -372,10 +372,11 @@ fn quarantine_records(
         for info in here {
             // A record sits in its key's shard, whose list of quarantined keys this is.
             g.quarantined.push((info.key.clone(), info.address));
-            admin.quarantine.push(info.clone());
             moved.push(info);
         }
     }
+    // Into the node's list in key order, so that the order does not depend on the shards.
     moved.sort_by(|a, b| a.key.cmp(&b.key));
+    admin.quarantine.extend(moved.iter().cloned());
     moved
 }

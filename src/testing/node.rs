@@ -1,9 +1,9 @@
 //! The naive model of [`Node`](crate::Node): one big lock, ordered maps, linear scans.
 
 use crate::{
-    limits::InstanceLimits, AddressMode, Assignment, BlockKind, Clock, InterfaceFlags,
-    InterfaceSpec, IpFamily, NodeConfig, NodeError, PodInfo, PodKey, PodMetadata, PodRequest,
-    Released, Timestamp,
+    limits::InstanceLimits, AddressMode, Assignment, BlockKind, Clock, CloudDiff, InterfaceFlags,
+    InterfaceSpec, IpFamily, NodeConfig, NodeError, ObservedInterface, PodInfo, PodKey,
+    PodMetadata, PodRequest, Released, Timestamp, RECONCILE_COOLDOWN,
 };
 use ipnet::IpNet;
 use parking_lot::Mutex;
@@ -17,6 +17,7 @@ struct Iface {
     device_number: u32,
     primary_address: IpAddr,
     flags: InterfaceFlags,
+    attached_at: Timestamp,
     /// (cidr, kind, capacity), kept sorted by CIDR.
     blocks: Vec<(IpNet, BlockKind, u32)>,
 }
@@ -39,6 +40,11 @@ struct State {
     released: BTreeMap<IpAddr, Timestamp>,
     /// Quarantined pods, oldest first.
     quarantine: Vec<PodInfo>,
+    /// Blocks attached through `attach_*`, and when (for the cloud reconcile).
+    attached: BTreeMap<IpNet, Timestamp>,
+    /// Blocks and interfaces removed through `remove_*`, and when.
+    given_back: BTreeMap<IpNet, Timestamp>,
+    interfaces_given_back: BTreeMap<String, Timestamp>,
 }
 
 /// [`Node`](crate::Node)'s contract written the obvious way, under one lock.
@@ -141,7 +147,17 @@ impl NaiveNode {
 
     /// See [`Node::attach_interface`](crate::Node::attach_interface).
     pub fn attach_interface(&self, spec: InterfaceSpec) -> Result<(), NodeError> {
+        let now = self.clock.now();
         let mut st = self.state.lock();
+        self.attach_interface_in(&mut st, spec, now)
+    }
+
+    fn attach_interface_in(
+        &self,
+        st: &mut State,
+        spec: InterfaceSpec,
+        attached_at: Timestamp,
+    ) -> Result<(), NodeError> {
         if st.interfaces.iter().any(|i| i.id == spec.id) {
             return Err(NodeError::DuplicateInterface { id: spec.id });
         }
@@ -166,7 +182,7 @@ impl NaiveNode {
             });
         }
         let p = IpNet::from(spec.primary_address);
-        if let Some((existing, interface)) = Self::overlapping(&st, p) {
+        if let Some((existing, interface)) = Self::overlapping(st, p) {
             return Err(NodeError::AlreadyAttached {
                 cidr: p,
                 existing,
@@ -178,6 +194,7 @@ impl NaiveNode {
             device_number: spec.device_number,
             primary_address: spec.primary_address,
             flags: spec.flags,
+            attached_at,
             blocks: Vec::new(),
         });
         st.interfaces.sort_by_key(|i| i.device_number);
@@ -186,33 +203,60 @@ impl NaiveNode {
 
     /// See [`Node::attach_prefix`](crate::Node::attach_prefix).
     pub fn attach_prefix(&self, interface: &str, cidr: IpNet) -> Result<(), NodeError> {
-        let expected = if cidr.addr().is_ipv4() { 28 } else { 80 };
-        if cidr.prefix_len() != expected {
-            return Err(NodeError::PrefixLength { cidr, expected });
-        }
-        if cidr.trunc() != cidr {
-            return Err(NodeError::Misaligned { cidr });
-        }
-        let cap = if cidr.addr().is_ipv4() {
-            16
-        } else {
-            self.config.ipv6_prefix_capacity
-        };
-        self.attach(interface, cidr, BlockKind::Prefix, cap)
+        self.attach(interface, cidr, BlockKind::Prefix)
     }
 
     /// See [`Node::attach_secondary`](crate::Node::attach_secondary).
     pub fn attach_secondary(&self, interface: &str, address: IpAddr) -> Result<(), NodeError> {
-        if address.is_ipv6() {
-            return Err(NodeError::Ipv6NeedsPrefixMode {
-                what: format!("{address} cannot be a secondary address; attach an IPv6 /80 prefix"),
-            });
-        }
-        self.attach(interface, IpNet::from(address), BlockKind::Secondary, 1)
+        self.attach(interface, IpNet::from(address), BlockKind::Secondary)
     }
 
-    fn attach(&self, id: &str, cidr: IpNet, kind: BlockKind, cap: u32) -> Result<(), NodeError> {
+    fn attach(&self, id: &str, cidr: IpNet, kind: BlockKind) -> Result<(), NodeError> {
+        let now = self.clock.now();
         let mut st = self.state.lock();
+        self.attach_in(&mut st, id, cidr, kind)?;
+        st.given_back.remove(&cidr);
+        st.attached.insert(cidr, now);
+        Ok(())
+    }
+
+    /// The capacity of a block of this kind, or why it cannot be one.
+    fn capacity(&self, cidr: IpNet, kind: BlockKind) -> Result<u32, NodeError> {
+        match kind {
+            BlockKind::Prefix => {
+                let expected = if cidr.addr().is_ipv4() { 28 } else { 80 };
+                if cidr.prefix_len() != expected {
+                    return Err(NodeError::PrefixLength { cidr, expected });
+                }
+                if cidr.trunc() != cidr {
+                    return Err(NodeError::Misaligned { cidr });
+                }
+                Ok(if cidr.addr().is_ipv4() {
+                    16
+                } else {
+                    self.config.ipv6_prefix_capacity
+                })
+            }
+            BlockKind::Secondary if cidr.addr().is_ipv6() => {
+                let address = cidr.addr();
+                Err(NodeError::Ipv6NeedsPrefixMode {
+                    what: format!(
+                        "{address} cannot be a secondary address; attach an IPv6 /80 prefix"
+                    ),
+                })
+            }
+            BlockKind::Secondary => Ok(1),
+        }
+    }
+
+    fn attach_in(
+        &self,
+        st: &mut State,
+        id: &str,
+        cidr: IpNet,
+        kind: BlockKind,
+    ) -> Result<(), NodeError> {
+        let cap = self.capacity(cidr, kind)?;
         let Some(idx) = st.interfaces.iter().position(|i| i.id == id) else {
             return Err(NodeError::UnknownInterface { id: id.to_owned() });
         };
@@ -243,7 +287,7 @@ impl NaiveNode {
                 instance_type: self.limits.instance_type.clone(),
             });
         }
-        if let Some((existing, interface)) = Self::overlapping(&st, cidr) {
+        if let Some((existing, interface)) = Self::overlapping(st, cidr) {
             return Err(NodeError::AlreadyAttached {
                 cidr,
                 existing,
@@ -399,6 +443,8 @@ impl NaiveNode {
         let keys = Self::drop_pods(&mut st, |p| p.block == cidr);
         st.interfaces[i].blocks.remove(j);
         Self::forget_cooling(&mut st, cidr);
+        st.attached.remove(&cidr);
+        st.given_back.insert(cidr, now);
         Ok(keys)
     }
 
@@ -441,7 +487,10 @@ impl NaiveNode {
         keys.sort();
         for b in &iface.blocks {
             Self::forget_cooling(&mut st, b.0);
+            st.attached.remove(&b.0);
+            st.given_back.insert(b.0, now);
         }
+        st.interfaces_given_back.insert(iface.id.clone(), now);
         st.interfaces.remove(idx);
         Ok(keys)
     }
@@ -648,5 +697,158 @@ impl NaiveNode {
             }
         }
         t
+    }
+
+    /// See [`Node::reconcile`](crate::Node::reconcile), written out: removals, then additions
+    /// one by one.
+    pub fn reconcile(&self, observed: &[ObservedInterface]) -> CloudDiff {
+        let now = self.clock.now();
+        let within = |t: Timestamp| now.saturating_since(t) < RECONCILE_COOLDOWN;
+        let mut st = self.state.lock();
+        let mut diff = CloudDiff::default();
+        let mut reports: Vec<&ObservedInterface> = Vec::new();
+        for o in observed {
+            if reports.iter().any(|r| r.spec.id == o.spec.id) {
+                let e = NodeError::DuplicateInterface {
+                    id: o.spec.id.clone(),
+                };
+                diff.refused.push((o.spec.id.clone(), None, e));
+            } else {
+                reports.push(o);
+            }
+        }
+        let reported = |o: &ObservedInterface| -> Vec<(IpNet, BlockKind)> {
+            let mut v: Vec<_> = o.prefixes.iter().map(|&c| (c, BlockKind::Prefix)).collect();
+            v.extend(
+                o.secondary_addresses
+                    .iter()
+                    .filter(|&&a| a != o.spec.primary_address)
+                    .map(|&a| (IpNet::from(a), BlockKind::Secondary)),
+            );
+            v
+        };
+        let mut vanished = Vec::new();
+        let mut kept = Vec::new();
+        for mut i in std::mem::take(&mut st.interfaces) {
+            let Some(r) = reports.iter().find(|r| r.spec.id == i.id) else {
+                if within(i.attached_at) {
+                    diff.awaiting_report.push((i.id.clone(), None));
+                    kept.push(i);
+                } else {
+                    vanished.extend(i.blocks.iter().map(|b| b.0));
+                    diff.removed_interfaces.push(i.id.clone());
+                }
+                continue;
+            };
+            let theirs = reported(r);
+            let mut blocks = Vec::new();
+            for b in i.blocks {
+                if theirs.iter().any(|t| t.0 == b.0) {
+                    blocks.push(b);
+                } else if st.attached.get(&b.0).is_some_and(|&t| within(t)) {
+                    diff.awaiting_report.push((i.id.clone(), Some(b.0)));
+                    blocks.push(b);
+                } else {
+                    vanished.push(b.0);
+                    diff.removed_blocks.push((i.id.clone(), b.0));
+                }
+            }
+            i.blocks = blocks;
+            kept.push(i);
+        }
+        st.interfaces = kept;
+        let before: Vec<PodKey> = st.quarantine.iter().map(|q| q.key.clone()).collect();
+        let gone: Vec<PodKey> = st
+            .pods
+            .iter()
+            .filter(|(_, p)| vanished.contains(&p.block))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut newly = Vec::new();
+        for k in gone {
+            let p = st.pods.remove(&k).expect("listed above");
+            newly.push(PodInfo {
+                key: k,
+                address: p.address,
+                block: IpNet::from(p.address),
+                interface_id: Arc::from(""),
+                metadata: p.metadata,
+                assigned_at: p.assigned_at,
+            });
+        }
+        st.quarantine.extend(newly.iter().cloned());
+        for b in &vanished {
+            Self::forget_cooling(&mut st, *b);
+        }
+        for r in &reports {
+            let id = r.spec.id.clone();
+            if !st.interfaces.iter().any(|i| i.id == id) {
+                if st
+                    .interfaces_given_back
+                    .get(&id)
+                    .is_some_and(|&t| within(t))
+                {
+                    diff.ignored_given_back.push((id, None));
+                    continue;
+                }
+                match self.attach_interface_in(&mut st, r.spec.clone(), now) {
+                    Ok(()) => diff.added_interfaces.push(id.clone()),
+                    Err(e) => {
+                        diff.refused.push((id, None, e));
+                        continue;
+                    }
+                }
+            }
+            for (cidr, kind) in reported(r) {
+                let i = st.interfaces.iter().find(|i| i.id == id).expect("there");
+                if i.blocks.iter().any(|b| b.0 == cidr) {
+                    continue;
+                }
+                if st.given_back.get(&cidr).is_some_and(|&t| within(t)) {
+                    diff.ignored_given_back.push((id.clone(), Some(cidr)));
+                    continue;
+                }
+                match self.attach_in(&mut st, &id, cidr, kind) {
+                    Ok(()) => diff.added_blocks.push((id.clone(), cidr)),
+                    Err(e) => diff.refused.push((id.clone(), Some(cidr), e)),
+                }
+            }
+        }
+        let still: Vec<&PodKey> = st.quarantine.iter().map(|q| &q.key).collect();
+        let mut reinstated: Vec<PodKey> = before
+            .iter()
+            .chain(newly.iter().map(|q| &q.key))
+            .filter(|k| !still.contains(k))
+            .cloned()
+            .collect();
+        reinstated.sort();
+        diff.reinstated = reinstated;
+        diff.quarantined = newly
+            .into_iter()
+            .filter(|q| still.contains(&&q.key))
+            .collect();
+        diff
+    }
+
+    /// What the cloud would report for the model's attachments: every interface in device
+    /// order with its prefixes and secondary addresses (the primary address listed first
+    /// among them, as the metadata service lists it).
+    pub fn as_reported(&self) -> Vec<ObservedInterface> {
+        let st = self.state.lock();
+        st.interfaces
+            .iter()
+            .map(|i| {
+                let spec = InterfaceSpec::new(i.id.clone(), i.device_number, i.primary_address)
+                    .flags(i.flags);
+                let mut o = ObservedInterface::new(spec).secondary_address(i.primary_address);
+                for b in &i.blocks {
+                    o = match b.1 {
+                        BlockKind::Prefix => o.prefix(b.0),
+                        BlockKind::Secondary => o.secondary_address(b.0.addr()),
+                    };
+                }
+                o
+            })
+            .collect()
     }
 }

@@ -100,6 +100,62 @@ pub enum NodeOp {
     /// Plan the warm pool (shipped settings), check the plan's rules, and carry it out on both
     /// with a deterministic cloud (prefixes `10.3.k.0/28`, addresses `10.4.0.k`).
     Plan,
+    /// Reconcile with a cloud report: what is attached, less the `drop_iface`-th interface
+    /// and the `drop_block`-th block (if there are that many), plus what `add` picks (a
+    /// prefix, a secondary address, an interface with or without a prefix, a misaligned
+    /// prefix, or nothing).
+    Reconcile {
+        /// Which interface to leave out.
+        drop_iface: u8,
+        /// Which block to leave out.
+        drop_block: u8,
+        /// What to add.
+        add: u8,
+    },
+}
+
+/// The cloud report of [`NodeOp::Reconcile`], built from what the model has attached.
+fn report(
+    mut r: Vec<crate::ObservedInterface>,
+    drop_iface: u8,
+    drop_block: u8,
+    add: u8,
+) -> Vec<crate::ObservedInterface> {
+    if usize::from(drop_iface) < r.len() {
+        r.remove(usize::from(drop_iface));
+    }
+    let mut k = usize::from(drop_block);
+    for o in &mut r {
+        if k < o.prefixes.len() {
+            o.prefixes.remove(k);
+            break;
+        }
+        k -= o.prefixes.len();
+        // The first listed address is the primary one; it is not a block.
+        let secondaries = o.secondary_addresses.len().saturating_sub(1);
+        if k < secondaries {
+            o.secondary_addresses.remove(k + 1);
+            break;
+        }
+        k -= secondaries;
+    }
+    let len = r.len();
+    let at = usize::from(add) % len.max(1);
+    match add {
+        0..=7 if len > 0 => r[at] = r[at].clone().prefix(prefix(add, 2)),
+        8..=19 if len > 0 => r[at] = r[at].clone().secondary_address(secondary(add - 8)),
+        20..=23 => r.push(crate::ObservedInterface::new(interface(
+            u32::from(add - 20),
+            false,
+        ))),
+        24..=27 => r.push(
+            crate::ObservedInterface::new(interface(u32::from(add - 24), false))
+                .prefix(prefix(add - 20, 2)),
+        ),
+        28 if len > 0 => r[0] = r[0].clone().prefix(prefix(0, 0)),
+        _ => {}
+    }
+    r
 }
 
 /// A node and its model, driven together.
@@ -304,6 +360,14 @@ impl NodePair {
                 )?;
             }
             NodeOp::Plan => self.plan_and_carry_out()?,
+            NodeOp::Reconcile {
+                drop_iface,
+                drop_block,
+                add,
+            } => {
+                let r = report(model.as_reported(), drop_iface, drop_block, add);
+                same("reconcile", node.reconcile(&r), model.reconcile(&r))?;
+            }
         }
         self.check()
     }

@@ -24,6 +24,7 @@ fn op() -> impl Strategy<Value = NodeOp> {
         1 => (0..12u8, any::<bool>()).prop_map(|(n, force)| NodeOp::RemoveSecondary { n, force }),
         1 => (0..4u32, any::<bool>()).prop_map(|(dev, force)| NodeOp::RemoveInterface { dev, force }),
         2 => Just(NodeOp::Plan),
+        2 => (0..6u8, 0..24u8, 0..32u8).prop_map(|(drop_iface, drop_block, add)| NodeOp::Reconcile { drop_iface, drop_block, add }),
     ]
 }
 
