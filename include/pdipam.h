@@ -33,7 +33,7 @@
 /**
  * Minor ABI version: bumped when functions are added.
  */
-#define PDIPAM_ABI_VERSION_MINOR 3
+#define PDIPAM_ABI_VERSION_MINOR 4
 
 /**
  * The holder can move (at `pods` and `interfaces`).
@@ -146,6 +146,52 @@
 #define PDIPAM_PREFIX_TEXT_MAX 44
 
 /**
+ * The cloud reports an interface the node did not have: added.
+ */
+#define PDIPAM_CHANGE_ADDED_INTERFACE 0
+
+/**
+ * The node had an interface the cloud no longer reports: removed with its blocks.
+ */
+#define PDIPAM_CHANGE_REMOVED_INTERFACE 1
+
+/**
+ * A block (prefix, or secondary address as /32) added.
+ */
+#define PDIPAM_CHANGE_ADDED_BLOCK 2
+
+/**
+ * A block removed from an interface still attached.
+ */
+#define PDIPAM_CHANGE_REMOVED_BLOCK 3
+
+/**
+ * A pod whose address vanished, now in quarantine (`block` is its address; read its key with
+ * `pdipam_cloud_diff_pod_key` and release it with `pdipam_node_release` when the pod is gone).
+ */
+#define PDIPAM_CHANGE_QUARANTINED 4
+
+/**
+ * A quarantined pod whose address an added block holds: it has it again.
+ */
+#define PDIPAM_CHANGE_REINSTATED 5
+
+/**
+ * Reported, but pdipam gave it back less than 60 s ago: not added (stale metadata).
+ */
+#define PDIPAM_CHANGE_IGNORED_GIVEN_BACK 6
+
+/**
+ * Not reported, but pdipam attached it less than 60 s ago: kept.
+ */
+#define PDIPAM_CHANGE_AWAITING_REPORT 7
+
+/**
+ * Reported, but not taken: `status` says why, `pdipam_cloud_diff_message` in words.
+ */
+#define PDIPAM_CHANGE_REFUSED 8
+
+/**
  * Reserved-address profile: AWS (the first four addresses and the last; the default).
  */
 #define PDIPAM_PROFILE_AWS 0
@@ -184,6 +230,12 @@
  * Reservation kind: only manual assignment.
  */
 #define PDIPAM_RESERVATION_EXPLICIT 1
+
+/**
+ * What one `pdipam_node_reconcile` changed, made by it. Read-only: calls on it may run from
+ * any number of threads. `pdipam_cloud_diff_free` must be the last call.
+ */
+typedef struct pdipam_cloud_diff pdipam_cloud_diff;
 
 /**
  * A defragmentation plan, made by `pdipam_defrag_plan_new`. Read-only: calls on it may run
@@ -480,6 +532,72 @@ typedef struct pdipam_action {
    */
   struct pdipam_prefix block;
 } pdipam_action;
+
+/**
+ * One interface as the cloud reports it (EC2 `DescribeNetworkInterfaces` or the instance
+ * metadata). Its arrays may be NULL when their length is 0.
+ */
+typedef struct pdipam_observed_interface {
+  /**
+   * The interface id (1 to 63 bytes, NUL-terminated).
+   */
+  const char *interface_id;
+  /**
+   * Its device number.
+   */
+  uint32_t device_number;
+  /**
+   * `PDIPAM_INTERFACE_*` flags, used when the interface is new to the node.
+   */
+  uint32_t flags;
+  /**
+   * Its primary address (a /32 or /128).
+   */
+  struct pdipam_prefix primary_addr;
+  /**
+   * Its delegated prefixes.
+   */
+  const struct pdipam_prefix *prefixes;
+  /**
+   * How many.
+   */
+  size_t prefixes_len;
+  /**
+   * Its secondary addresses (/32); the primary address listed here is skipped.
+   */
+  const struct pdipam_prefix *addresses;
+  /**
+   * How many.
+   */
+  size_t addresses_len;
+} pdipam_observed_interface;
+
+/**
+ * One change of a reconcile. A plain value, written by `pdipam_cloud_diff_change`.
+ */
+typedef struct pdipam_cloud_change {
+  /**
+   * `PDIPAM_CHANGE_*`.
+   */
+  uint8_t kind;
+  /**
+   * Non-zero when `block` is set (a block change, a pod's address); 0 for an interface.
+   */
+  uint8_t has_block;
+  /**
+   * For `PDIPAM_CHANGE_REFUSED`, the status the attachment would have failed with; else
+   * `PDIPAM_STATUS_OK`.
+   */
+  pdipam_status status;
+  /**
+   * The interface (NUL-terminated); empty for a pod entry.
+   */
+  char interface_id[PDIPAM_INTERFACE_ID_MAX];
+  /**
+   * The block, or the pod's address.
+   */
+  struct pdipam_prefix block;
+} pdipam_cloud_change;
 
 /**
  * How a subnet is built (`pdipam_subnet_new_with`). A plain value: no call keeps a pointer to it.
@@ -1207,6 +1325,109 @@ pdipam_status pdipam_prefix_format(const struct pdipam_prefix *prefix,
                                    char *buf,
                                    size_t buf_len,
                                    size_t *len_out);
+
+/**
+ * Brings the node in line with what the cloud reports attached (`observed`, `observed_len`
+ * interfaces; NULL when 0), in one change that assignments see whole or not at all, and
+ * writes the diff's handle to `*diff_out` (docs/rules.md, "Reconciling with the cloud").
+ * Appeared interfaces and blocks are added; vanished ones removed, their pods quarantined
+ * (never dropped); what pdipam gave back or attached less than 60 s ago is held off.
+ * What cannot be taken is listed as `PDIPAM_CHANGE_REFUSED`; the rest still applies.
+ *
+ * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (a malformed id, address or
+ * flag in the report: nothing changed). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `node` is a `pdipam_node` handle that is not freed before this
+ * call returns; `observed` points to `observed_len` initialised `pdipam_observed_interface`s,
+ * each with a NUL-terminated `interface_id` and arrays of the given lengths, all unchanged
+ * during the call; `diff_out` is writable for one `pdipam_cloud_diff *`.
+ */
+pdipam_status pdipam_node_reconcile(const struct pdipam_node *node,
+                                    const struct pdipam_observed_interface *observed,
+                                    size_t observed_len,
+                                    struct pdipam_cloud_diff **diff_out);
+
+/**
+ * Frees a diff. NULL is fine. No other call on it may be running or follow.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `diff` comes from `pdipam_node_reconcile` and is freed once,
+ * with no other call on it running or to come.
+ */
+void pdipam_cloud_diff_free(struct pdipam_cloud_diff *diff);
+
+/**
+ * How many changes the diff lists into `*len_out` (0: the node matched the report). They come
+ * in this order: added interfaces, removed interfaces, added blocks, removed blocks,
+ * quarantined pods, reinstated pods, ignored, awaiting report, refused.
+ *
+ * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`. Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `diff` is a `pdipam_cloud_diff` handle that is not freed before
+ * this call returns; `len_out` is writable for one `size_t`.
+ */
+pdipam_status pdipam_cloud_diff_len(const struct pdipam_cloud_diff *diff, size_t *len_out);
+
+/**
+ * Change `index` into `*change_out`.
+ *
+ * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (index out of range).
+ * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `diff` is a `pdipam_cloud_diff` handle that is not freed before
+ * this call returns; `change_out` is writable for one `pdipam_cloud_change`.
+ */
+pdipam_status pdipam_cloud_diff_change(const struct pdipam_cloud_diff *diff,
+                                       size_t index,
+                                       struct pdipam_cloud_change *change_out);
+
+/**
+ * Part `part` of the key of the pod change `index` names (0 the network name, 1 the
+ * container id, 2 the interface name) into `buf` (`buf_len` bytes, NUL-terminated), its length
+ * into `*len_out`.
+ *
+ * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (index out of range, not a pod
+ * change, a part other than 0 to 2); `BUFFER_TOO_SMALL` (the length needed is in `*len_out`).
+ * Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `diff` is a `pdipam_cloud_diff` handle that is not freed before
+ * this call returns; `buf` is writable for `buf_len` bytes; `len_out` is writable for one
+ * `size_t`.
+ */
+pdipam_status pdipam_cloud_diff_pod_key(const struct pdipam_cloud_diff *diff,
+                                        size_t index,
+                                        uint8_t part,
+                                        char *buf,
+                                        size_t buf_len,
+                                        size_t *len_out);
+
+/**
+ * Why change `index` was refused, in words naming the value (ipamd's where it has them), into
+ * `buf` (`buf_len` bytes, NUL-terminated), its length into `*len_out`.
+ *
+ * Status: `OK`; `NULL_ARG`; `POISONED`; `PANIC`; `INVALID_ARG` (index out of range, not a
+ * refusal); `BUFFER_TOO_SMALL` (the length needed is in `*len_out`). Thread-safe.
+ *
+ * # Safety
+ * Each pointer may be NULL (refused with `PDIPAM_STATUS_NULL_ARG` where it is required); any
+ * other pointer must be valid: `diff` is a `pdipam_cloud_diff` handle that is not freed before
+ * this call returns; `buf` is writable for `buf_len` bytes; `len_out` is writable for one
+ * `size_t`.
+ */
+pdipam_status pdipam_cloud_diff_message(const struct pdipam_cloud_diff *diff,
+                                        size_t index,
+                                        char *buf,
+                                        size_t buf_len,
+                                        size_t *len_out);
 
 /**
  * The name of a status code, e.g. `"PDIPAM_STATUS_NULL_ARG"`: a static NUL-terminated string,

@@ -448,3 +448,65 @@ func TestDefragPlansTheCheapestRegions(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// Reconcile adds what the cloud reports, quarantines the pods of what vanished, holds off what
+// pdipam changed itself in the last minute, and refuses what it cannot take by name.
+func TestReconcileFollowsTheCloud(t *testing.T) {
+	n := nodeWithPrefixes(t, DefaultNodeConfig(), "10.0.1.16/28")
+	defer n.Close()
+	pfx := func(s ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, x := range s {
+			out = append(out, mustPrefix(t, x))
+		}
+		return out
+	}
+	eni0 := ObservedInterface{ID: "eni-1", DeviceNumber: 0, Flags: InterfacePrimary,
+		Primary: netip.MustParseAddr("10.0.0.10"), Prefixes: pfx("10.0.1.16/28", "10.0.3.0/28")}
+	eni1 := ObservedInterface{ID: "eni-2", DeviceNumber: 1, Primary: netip.MustParseAddr("10.0.0.20"),
+		Prefixes: pfx("10.0.2.8/28"), Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.20"), netip.MustParseAddr("10.0.0.21")}}
+	diff, err := n.Reconcile([]ObservedInterface{eni0, eni1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CloudChange{
+		{Kind: ChangeAddedInterface, Interface: "eni-2"},
+		{Kind: ChangeAddedBlock, Interface: "eni-1", Block: mustPrefix(t, "10.0.3.0/28")},
+		{Kind: ChangeAddedBlock, Interface: "eni-2", Block: mustPrefix(t, "10.0.0.21/32")},
+	}
+	if len(diff) != 4 || fmt.Sprint(diff[:3]) != fmt.Sprint(want) {
+		t.Fatalf("%+v", diff)
+	}
+	if r := diff[3]; r.Kind != ChangeRefused || r.Status != Status(ErrMisaligned.Status) || !strings.Contains(r.Message, "10.0.2.8/28") {
+		t.Fatalf("%+v", r)
+	}
+	var last netip.Addr
+	for i := 0; i < 17; i++ {
+		if last, err = n.Assign("aws-cni", fmt.Sprintf("c%d", i), "eth0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eni0.Prefixes = eni0.Prefixes[:1]
+	eni1.Prefixes = nil
+	if diff, err = n.Reconcile([]ObservedInterface{eni0, eni1}); err != nil {
+		t.Fatal(err)
+	}
+	if len(diff) != 2 || diff[1].Kind != ChangeQuarantined || diff[1].Block.Addr() != last ||
+		*diff[1].Pod != (PodKey{"aws-cni", "c16", "eth0"}) {
+		t.Fatalf("%+v", diff)
+	}
+	if _, err := n.Assign("aws-cni", "c16", "eth0"); !errors.Is(err, ErrKeyConflict) {
+		t.Fatalf("the quarantined key holds its address: %v", err)
+	}
+	if a, err := n.Release("aws-cni", "c16", "eth0"); err != nil || a != last {
+		t.Fatalf("%v %v", a, err)
+	}
+	bad := eni1
+	bad.Flags = 0x100
+	if _, err := n.Reconcile([]ObservedInterface{bad}); !errors.Is(err, ErrInvalidArg) {
+		t.Fatalf("%v", err)
+	}
+	if err := n.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}

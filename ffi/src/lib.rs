@@ -29,6 +29,7 @@ mod node;
 mod plan;
 mod prefix;
 mod raw;
+mod reconcile;
 mod status;
 mod subnet;
 #[cfg(feature = "testing")]
@@ -42,13 +43,14 @@ pub use limits::{pdipam_max_pods, pdipam_max_pods_options, pdipam_version};
 pub use node::*;
 pub use plan::*;
 pub use prefix::*;
+pub use reconcile::*;
 pub use status::*;
 pub use subnet::*;
 
 /// Major ABI version: bumped on any incompatible change.
 pub const PDIPAM_ABI_VERSION_MAJOR: u32 = 0;
 /// Minor ABI version: bumped when functions are added.
-pub const PDIPAM_ABI_VERSION_MINOR: u32 = 3;
+pub const PDIPAM_ABI_VERSION_MINOR: u32 = 4;
 
 /// `(PDIPAM_ABI_VERSION_MAJOR << 16) | PDIPAM_ABI_VERSION_MINOR`: compare it with the header's
 /// macros to catch a library and header that do not match.
@@ -61,6 +63,6 @@ pub extern "C" fn pdipam_abi_version() -> u32 {
 mod tests {
     #[test]
     fn abi_version_packs_major_and_minor() {
-        assert_eq!(super::pdipam_abi_version(), 3);
+        assert_eq!(super::pdipam_abi_version(), 4);
     }
 }

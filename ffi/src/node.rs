@@ -163,7 +163,7 @@ fn key(
     ))
 }
 
-fn interface_id_arg<'a>(p: *const c_char) -> Result<&'a str, Failure> {
+pub(crate) fn interface_id_arg<'a>(p: *const c_char) -> Result<&'a str, Failure> {
     let id = raw::text(p, "interface_id")?;
     if id.is_empty() || id.len() >= PDIPAM_INTERFACE_ID_MAX {
         return Err(Failure::invalid(format!(
@@ -293,23 +293,29 @@ pub unsafe extern "C" fn pdipam_node_attach_interface_with_flags(
     run_on(node, "node", |n| {
         let id = interface_id_arg(interface_id)?;
         let primary = addr_arg(primary_addr, "primary_addr")?;
-        let known = PDIPAM_INTERFACE_PRIMARY
-            | PDIPAM_INTERFACE_TRUNK
-            | PDIPAM_INTERFACE_EFA
-            | PDIPAM_INTERFACE_EXCLUDED;
-        if flags & !known != 0 {
-            return Err(Failure::invalid(format!(
-                "interface flags {flags:#x}: unknown bits"
-            )));
-        }
+        let flags = flags_arg(flags)?;
         Ok(n.node.attach_interface(
-            InterfaceSpec::new(id.to_string(), device_number, primary).flags(InterfaceFlags {
-                primary: flags & PDIPAM_INTERFACE_PRIMARY != 0,
-                trunk: flags & PDIPAM_INTERFACE_TRUNK != 0,
-                efa: flags & PDIPAM_INTERFACE_EFA != 0,
-                excluded: flags & PDIPAM_INTERFACE_EXCLUDED != 0,
-            }),
+            InterfaceSpec::new(id.to_string(), device_number, primary).flags(flags),
         )?)
+    })
+}
+
+/// `PDIPAM_INTERFACE_*` bits as flags; unknown bits are refused.
+pub(crate) fn flags_arg(flags: u32) -> Result<InterfaceFlags, Failure> {
+    let known = PDIPAM_INTERFACE_PRIMARY
+        | PDIPAM_INTERFACE_TRUNK
+        | PDIPAM_INTERFACE_EFA
+        | PDIPAM_INTERFACE_EXCLUDED;
+    if flags & !known != 0 {
+        return Err(Failure::invalid(format!(
+            "interface flags {flags:#x}: unknown bits"
+        )));
+    }
+    Ok(InterfaceFlags {
+        primary: flags & PDIPAM_INTERFACE_PRIMARY != 0,
+        trunk: flags & PDIPAM_INTERFACE_TRUNK != 0,
+        efa: flags & PDIPAM_INTERFACE_EFA != 0,
+        excluded: flags & PDIPAM_INTERFACE_EXCLUDED != 0,
     })
 }
 

@@ -117,7 +117,7 @@ fn c_test(file: &str) -> String {
 #[test]
 fn c_tests_pass_plain_under_sanitizers_and_valgrind() {
     let out = c_test("tests/c/test_pdipam.c");
-    assert!(out.contains("20 tests, 0 failed"), "{out}");
+    assert!(out.contains("21 tests, 0 failed"), "{out}");
 }
 
 #[test]

@@ -84,9 +84,9 @@ fn installs_into_a_prefix_and_links_through_pkg_config() {
         assert!(prefix.join(f).is_file(), "{f} is installed");
     }
     let so = std::fs::read_link(lib.join("libpdipam.so.0")).expect("libpdipam.so.0 is a link");
-    assert_eq!(so, Path::new("libpdipam.so.0.3.0"));
+    assert_eq!(so, Path::new("libpdipam.so.0.4.0"));
     assert_eq!(std::fs::read_link(lib.join("libpdipam.so")).unwrap(), so);
-    let dynamic = needed(&lib.join("libpdipam.so.0.3.0"));
+    let dynamic = needed(&lib.join("libpdipam.so.0.4.0"));
     assert!(
         dynamic.contains("Library soname: [libpdipam.so.0]"),
         "{dynamic}"

@@ -763,6 +763,115 @@ static bool test_defrag_plan(void) {
     return true;
 }
 
+/* Reconciling with the cloud: the node here runs on the system clock, so what it attached
+ * itself stays for a minute; blocks the reconcile added itself can vanish at once. */
+static pdipam_cloud_change change_at(const pdipam_cloud_diff *d, size_t i) {
+    pdipam_cloud_change c;
+    memset(&c, 0, sizeof c);
+    if (pdipam_cloud_diff_change(d, i, &c) != PDIPAM_STATUS_OK) c.kind = 255;
+    return c;
+}
+
+static bool test_node_reconcile(void) {
+    pdipam_node *n = node_with_one_prefix(); /* eni-1, device 0: 10.0.1.16/28 */
+    CHECK(n != NULL);
+    pdipam_prefix eni1_prefixes[] = {P("10.0.1.16/28"), P("10.0.3.0/28")};
+    pdipam_prefix eni2_prefixes[] = {P("10.0.2.0/28"), P("10.0.2.8/28")};
+    pdipam_prefix eni2_addresses[] = {P("10.0.0.20"), P("10.0.0.21")};
+    pdipam_observed_interface report[] = {
+        {"eni-1", 0, PDIPAM_INTERFACE_PRIMARY, P("10.0.0.10"), eni1_prefixes, 2, NULL, 0},
+        {"eni-2", 1, 0, P("10.0.0.20"), eni2_prefixes, 2, eni2_addresses, 2},
+    };
+    pdipam_cloud_diff *d = NULL;
+    EXPECT(pdipam_node_reconcile(n, report, 2, &d), PDIPAM_STATUS_OK);
+    size_t len = 0;
+    EXPECT(pdipam_cloud_diff_len(d, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 5);
+    pdipam_cloud_change c = change_at(d, 0);
+    CHECK(c.kind == PDIPAM_CHANGE_ADDED_INTERFACE && strcmp(c.interface_id, "eni-2") == 0 && !c.has_block);
+    c = change_at(d, 1);
+    CHECK(c.kind == PDIPAM_CHANGE_ADDED_BLOCK && strcmp(c.interface_id, "eni-1") == 0);
+    CHECK(c.has_block && same(c.block, "10.0.3.0/28"));
+    c = change_at(d, 2);
+    CHECK(c.kind == PDIPAM_CHANGE_ADDED_BLOCK && same(c.block, "10.0.2.0/28"));
+    c = change_at(d, 3); /* the primary address listed among the addresses is skipped */
+    CHECK(c.kind == PDIPAM_CHANGE_ADDED_BLOCK && same(c.block, "10.0.0.21/32"));
+    c = change_at(d, 4);
+    CHECK(c.kind == PDIPAM_CHANGE_REFUSED && c.status == PDIPAM_STATUS_MISALIGNED);
+    CHECK(strcmp(c.interface_id, "eni-2") == 0 && same(c.block, "10.0.2.8/28"));
+    char text[256];
+    size_t text_len = 0;
+    EXPECT(pdipam_cloud_diff_message(d, 4, text, sizeof text, &text_len), PDIPAM_STATUS_OK);
+    CHECK(strstr(text, "10.0.2.8/28") != NULL && strlen(text) == text_len);
+    EXPECT(pdipam_cloud_diff_message(d, 0, text, sizeof text, &text_len), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("not a refusal"));
+    EXPECT(pdipam_cloud_diff_change(d, 5, &c), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(last_error_has("change 5: the diff has 5"));
+    pdipam_cloud_diff_free(d);
+
+    /* 17 pods: the 17th lands on 10.0.3.0/28, which then vanishes from the report. */
+    char container[16];
+    pdipam_prefix a;
+    for (int i = 0; i < 17; i++) {
+        snprintf(container, sizeof container, "c%d", i);
+        EXPECT(pdipam_node_assign(n, "aws-cni", container, "eth0", &a), PDIPAM_STATUS_OK);
+    }
+    CHECK(same(a, "10.0.3.0"));
+    report[0].prefixes_len = 1;
+    EXPECT(pdipam_node_reconcile(n, report, 2, &d), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_cloud_diff_len(d, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 3); /* removed, quarantined, and the misaligned prefix again */
+    c = change_at(d, 0);
+    CHECK(c.kind == PDIPAM_CHANGE_REMOVED_BLOCK && same(c.block, "10.0.3.0/28"));
+    c = change_at(d, 1);
+    CHECK(c.kind == PDIPAM_CHANGE_QUARANTINED && same(c.block, "10.0.3.0") && c.interface_id[0] == 0);
+    EXPECT(pdipam_cloud_diff_pod_key(d, 1, 1, text, sizeof text, &text_len), PDIPAM_STATUS_OK);
+    CHECK(strcmp(text, "c16") == 0 && text_len == 3);
+    EXPECT(pdipam_cloud_diff_pod_key(d, 1, 0, text, 3, &text_len), PDIPAM_STATUS_BUFFER_TOO_SMALL);
+    CHECK(text_len == 7); /* "aws-cni" */
+    EXPECT(pdipam_cloud_diff_pod_key(d, 1, 3, text, sizeof text, &text_len), PDIPAM_STATUS_INVALID_ARG);
+    EXPECT(pdipam_cloud_diff_pod_key(d, 0, 1, text, sizeof text, &text_len), PDIPAM_STATUS_INVALID_ARG);
+    pdipam_cloud_diff_free(d);
+    /* The quarantined pod keeps its address until released. */
+    EXPECT(pdipam_node_assign(n, "aws-cni", "c16", "eth0", &a), PDIPAM_STATUS_KEY_CONFLICT);
+    EXPECT(pdipam_node_release(n, "aws-cni", "c16", "eth0", &a), PDIPAM_STATUS_OK);
+    CHECK(same(a, "10.0.3.0"));
+
+    /* What the node attached itself is kept while the report lags; what it gave back is not
+     * taken again. */
+    size_t dropped = 9;
+    EXPECT(pdipam_node_remove_block(n, &eni2_addresses[1], 0, &dropped), PDIPAM_STATUS_OK);
+    CHECK(dropped == 0);
+    report[1].prefixes_len = 1; /* drop the misaligned one */
+    report[0].prefixes_len = 0; /* 10.0.1.16/28 not shown yet */
+    EXPECT(pdipam_node_reconcile(n, report, 2, &d), PDIPAM_STATUS_OK);
+    EXPECT(pdipam_cloud_diff_len(d, &len), PDIPAM_STATUS_OK);
+    CHECK(len == 2);
+    c = change_at(d, 0);
+    CHECK(c.kind == PDIPAM_CHANGE_IGNORED_GIVEN_BACK && same(c.block, "10.0.0.21/32"));
+    c = change_at(d, 1);
+    CHECK(c.kind == PDIPAM_CHANGE_AWAITING_REPORT && same(c.block, "10.0.1.16/28"));
+    pdipam_cloud_diff_free(d);
+    EXPECT(pdipam_node_verify(n), PDIPAM_STATUS_OK);
+
+    /* Bad input changes nothing. */
+    pdipam_observed_interface bad = report[1];
+    bad.flags = 0x100;
+    d = NULL;
+    EXPECT(pdipam_node_reconcile(n, &bad, 1, &d), PDIPAM_STATUS_INVALID_ARG);
+    CHECK(d == NULL && last_error_has("0x100"));
+    bad = report[1];
+    bad.prefixes = NULL;
+    EXPECT(pdipam_node_reconcile(n, &bad, 1, &d), PDIPAM_STATUS_NULL_ARG);
+    CHECK(last_error_has("prefixes"));
+    EXPECT(pdipam_node_reconcile(n, NULL, 1, &d), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_node_reconcile(n, report, 2, NULL), PDIPAM_STATUS_NULL_ARG);
+    EXPECT(pdipam_cloud_diff_len(NULL, &len), PDIPAM_STATUS_NULL_ARG);
+    pdipam_cloud_diff_free(NULL);
+    pdipam_node_free(n);
+    return true;
+}
+
 int main(void) {
     struct {
         const char *name;
@@ -788,6 +897,7 @@ int main(void) {
         {"max_pods", test_max_pods},
         {"checkpoint_round_trip", test_checkpoint_round_trip},
         {"defrag_plan", test_defrag_plan},
+        {"node_reconcile", test_node_reconcile},
     };
     size_t count = sizeof tests / sizeof tests[0];
     for (size_t i = 0; i < count; i++) {
