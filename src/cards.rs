@@ -159,6 +159,13 @@ pub fn card_checkpoint_path(base: &Path, card: u32) -> PathBuf {
 /// key cannot take addresses on two cards; keys spread over this many locks.
 const KEY_LOCKS: usize = if cfg!(loom) { 2 } else { 64 };
 
+/// Keyed per node, so that an outsider's keys cannot be made to share a lock; loom models need
+/// every run to take the same locks, so they get a fixed seed (as the node's shards do).
+#[cfg(not(loom))]
+type KeyHasher = foldhash::fast::RandomState;
+#[cfg(loom)]
+type KeyHasher = foldhash::fast::FixedState;
+
 /// An instance's managed network cards, one [`Node`] each.
 ///
 /// ```
@@ -184,7 +191,7 @@ pub struct MultiCardNode {
     cards: Vec<(u32, Node)>,
     multi_nic: bool,
     key_locks: Box<[Mutex<()>]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: KeyHasher,
 }
 
 impl MultiCardNode {

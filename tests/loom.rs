@@ -460,3 +460,85 @@ mod node {
         });
     }
 }
+
+// ---- several network cards -------------------------------------------------------------------
+
+mod cards {
+    use super::*;
+    use pdipam::cards::{CardOptions, MultiCardNode};
+    use pdipam::{limits::InstanceLimits, InterfaceSpec, ManualClock, NodeConfig, PodKey};
+    use pdipam::{PodRequest, Timestamp};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Two cards in secondary mode, one address each (.20 on card 0, .21 on card 1).
+    fn two_cards() -> Arc<MultiCardNode> {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_unix_nanos(1_000)));
+        let cfg = NodeConfig::new()
+            .mode(pdipam::AddressMode::Secondary)
+            .cooldown(Duration::ZERO);
+        let limits = InstanceLimits::lookup("c6in.32xlarge").unwrap();
+        let options = CardOptions::new().multi_nic(true);
+        let n = MultiCardNode::with_clock(limits, cfg, &options, clock).unwrap();
+        for card in 0..2u32 {
+            let node = n.card(card).unwrap();
+            let primary = format!("10.0.{card}.10").parse().unwrap();
+            node.attach_interface(InterfaceSpec::new(format!("eni-{card}"), 0, primary))
+                .unwrap();
+            let address = format!("10.0.0.{}", 20 + card).parse().unwrap();
+            node.attach_secondary(&format!("eni-{card}"), address)
+                .unwrap();
+        }
+        Arc::new(n)
+    }
+
+    #[test]
+    fn one_key_from_two_threads_takes_one_address_across_cards() {
+        model(|| {
+            // Card 0's address is held by `other`. One thread asks for key k (card 0 is full:
+            // it falls through to card 1); the other releases `other` and asks for k too. k
+            // must end with one address, not card 1's and the freed one of card 0.
+            let n = two_cards();
+            let key = || PodKey::new("net", "k", "eth0");
+            let other = PodKey::new("net", "other", "eth0");
+            n.assign(PodRequest::new(other.clone())).unwrap();
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || n2.assign(PodRequest::new(key())).unwrap());
+            n.release(&other).unwrap();
+            let mine = n.assign(PodRequest::new(key())).unwrap();
+            let theirs = t.join().unwrap();
+            assert_eq!(
+                (mine.card, mine.assignment.address),
+                (theirs.card, theirs.assignment.address)
+            );
+            assert_eq!(n.held(&key()).len(), 1);
+            n.verify().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_multi_nic_pod_racing_a_single_one_never_leaves_half() {
+        model(|| {
+            // One address per card. A multi-NIC pod wants both; a single pod wants one, from
+            // card 0 first. Exactly one of them is served, and the multi-NIC pod holds both
+            // addresses or none: a card-0 address it took before card 1 refused goes back.
+            let n = two_cards();
+            let n2 = Arc::clone(&n);
+            let t = thread::spawn(move || {
+                n2.assign_multi_nic(PodRequest::new(PodKey::new("net", "multi", "eth0")))
+                    .is_ok()
+            });
+            let single = n
+                .assign(PodRequest::new(PodKey::new("net", "single", "eth0")))
+                .ok();
+            let multi = t.join().unwrap();
+            let held = n.held(&PodKey::new("net", "multi", "eth0")).len();
+            assert_eq!(held, if multi { 2 } else { 0 });
+            assert!(
+                multi != single.is_some(),
+                "multi {multi}, single {single:?}"
+            );
+            n.verify().unwrap();
+        });
+    }
+}

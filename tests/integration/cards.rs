@@ -432,3 +432,111 @@ fn one_key_from_many_threads_gets_one_address_across_cards() {
     }
     node.verify().unwrap();
 }
+
+// ---- against a naive model ---------------------------------------------------------------
+
+/// One step on a two-card node with 3 secondary addresses on card 0 and 2 on card 1, no
+/// cooldown: keys 0 to 5.
+#[derive(Clone, Copy, Debug)]
+enum CardOp {
+    Assign(u8),
+    AssignMultiNic(u8),
+    Release(u8),
+}
+
+/// What the rules say, counted: each card's free addresses and the cards each key holds on.
+#[derive(Default)]
+struct CardModel {
+    free: [u32; 2],
+    held: std::collections::BTreeMap<u8, Vec<u32>>,
+}
+
+impl CardModel {
+    /// The cards the op leaves the key on, or `None` when it must fail.
+    fn step(&mut self, op: CardOp) -> Option<Vec<u32>> {
+        match op {
+            CardOp::Assign(k) => {
+                if let Some(cards) = self.held.get(&k) {
+                    return Some(cards[..1].to_vec());
+                }
+                let card = (0..2).find(|&c| self.free[c as usize] > 0)?;
+                self.free[card as usize] -= 1;
+                self.held.insert(k, vec![card]);
+                Some(vec![card])
+            }
+            CardOp::AssignMultiNic(k) => {
+                let mut have = self.held.get(&k).cloned().unwrap_or_default();
+                let missing: Vec<u32> = (0..2).filter(|c| !have.contains(c)).collect();
+                if missing.iter().any(|&c| self.free[c as usize] == 0) {
+                    return None;
+                }
+                for c in missing {
+                    self.free[c as usize] -= 1;
+                    have.push(c);
+                }
+                have.sort();
+                self.held.insert(k, have.clone());
+                Some(have)
+            }
+            CardOp::Release(k) => {
+                let cards = self.held.remove(&k)?;
+                for &c in &cards {
+                    self.free[c as usize] += 1;
+                }
+                Some(cards)
+            }
+        }
+    }
+}
+
+fn card_op() -> impl proptest::strategy::Strategy<Value = CardOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..6u8).prop_map(CardOp::Assign),
+        2 => (0..6u8).prop_map(CardOp::AssignMultiNic),
+        3 => (0..6u8).prop_map(CardOp::Release),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::model::cases(256)))]
+
+    #[test]
+    fn cards_follow_the_rules_of_the_model(ops in proptest::collection::vec(card_op(), 1..60)) {
+        let c = clock();
+        let node = MultiCardNode::with_clock(
+            InstanceLimits::lookup(TWO_CARDS).unwrap(),
+            NodeConfig::new().mode(AddressMode::Secondary).cooldown(Duration::ZERO),
+            &CardOptions::new().multi_nic(true),
+            c.clone(),
+        )
+        .unwrap();
+        for (card, n) in [(0u32, 3u8), (1, 2)] {
+            let node = node.card(card).unwrap();
+            let spec = InterfaceSpec::new(format!("eni-{card}"), 0, format!("10.{card}.0.10").parse().unwrap());
+            node.attach_interface(spec).unwrap();
+            for i in 0..n {
+                node.attach_secondary(&format!("eni-{card}"), format!("10.{card}.0.{}", 20 + i).parse().unwrap()).unwrap();
+            }
+        }
+        let mut model = CardModel { free: [3, 2], ..Default::default() };
+        for (step, op) in ops.into_iter().enumerate() {
+            let cards = |v: Vec<u32>| Some(v);
+            let got = match op {
+                CardOp::Assign(k) => node.assign(PodRequest::new(key(&format!("k{k}")))).ok().map(|a| vec![a.card]),
+                CardOp::AssignMultiNic(k) => node
+                    .assign_multi_nic(PodRequest::new(key(&format!("k{k}"))))
+                    .ok()
+                    .map(|v| v.iter().map(|a| a.card).collect()),
+                CardOp::Release(k) => node.release(&key(&format!("k{k}"))).ok().map(|v| v.iter().map(|r| r.card).collect()),
+            };
+            let want = model.step(op);
+            proptest::prop_assert_eq!(got, want.and_then(cards), "step {}: {:?}", step, op);
+            node.verify().map_err(proptest::test_runner::TestCaseError::fail)?;
+            for (k, want) in &model.held {
+                let held: Vec<u32> = node.held(&key(&format!("k{k}"))).iter().map(|a| a.card).collect();
+                proptest::prop_assert_eq!(&held, want, "step {}: key k{}", step, k);
+            }
+        }
+    }
+}
