@@ -319,7 +319,8 @@ impl MultiCardNode {
     ///
     /// # Errors
     /// [`CardError::Node`] with card 0's refusal when no card has an address (it names the
-    /// addresses cooling there), or the first refusal other than "none free".
+    /// addresses cooling there), or the first refusal other than "none free";
+    /// [`NodeError::KeyHoldsOther`] naming the card when the key is quarantined on one.
     pub fn assign(&self, request: PodRequest) -> Result<CardAssignment, CardError> {
         if self.cards.len() == 1 {
             let assignment = self.default_card().assign(request).map_err(on_card(0))?;
@@ -332,6 +333,7 @@ impl MultiCardNode {
         if let Some(held) = self.held(&request.key).into_iter().next() {
             return Ok(held);
         }
+        self.check_not_quarantined(&request.key)?;
         let mut first_refusal = None;
         for (card, node) in &self.cards {
             match node.assign(request.clone()) {
@@ -369,6 +371,7 @@ impl MultiCardNode {
         }
         request.metadata.interfaces_count = self.cards.len() as u32;
         let _key = self.key_lock(&request.key);
+        self.check_not_quarantined(&request.key)?;
         let mut got = Vec::with_capacity(self.cards.len());
         for (card, node) in &self.cards {
             match node.assign(request.clone()) {
@@ -475,6 +478,21 @@ impl MultiCardNode {
                         p.address
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a key that some card holds in quarantine (its address vanished with a block):
+    /// it may not take an address on another card meanwhile, as on one card it may not.
+    fn check_not_quarantined(&self, key: &PodKey) -> Result<(), CardError> {
+        for (card, node) in &self.cards {
+            if let Some(held) = node.quarantined_address(key) {
+                let error = NodeError::KeyHoldsOther {
+                    key: key.clone(),
+                    held,
+                };
+                return Err(CardError::Node { card: *card, error });
             }
         }
         Ok(())

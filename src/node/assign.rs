@@ -369,6 +369,14 @@ impl Node {
             .map(|r| pod_info(&shard.layout, r))
     }
 
+    /// The address `key` holds in [quarantine](Node::quarantined), if any: one shard lock,
+    /// no copy of the quarantine.
+    pub fn quarantined_address(&self, key: &PodKey) -> Option<IpAddr> {
+        let hash = self.hasher.hash_one(key);
+        let shard = self.shard(hash).lock();
+        quarantined_in(&shard.quarantined, |k| k == key)
+    }
+
     /// Every pod allocation, sorted by address.
     pub fn pods(&self) -> Vec<PodInfo> {
         let mut out: Vec<PodInfo> = Vec::new();

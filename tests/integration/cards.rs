@@ -540,3 +540,50 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_key_quarantined_on_one_card_takes_nothing_on_another() {
+    let c = clock();
+    let node = two_cards(&c);
+    for i in 0..16 {
+        node.assign(PodRequest::new(key(&format!("p{i}")))).unwrap();
+    }
+    assert_eq!(node.assign(PodRequest::new(key("late"))).unwrap().card, 1);
+    // Card 1's prefix vanishes: the pod is quarantined there.
+    c.advance(pdipam::RECONCILE_COOLDOWN);
+    let report = [
+        ObservedInterface::new(
+            InterfaceSpec::new("eni-a", 0, "10.0.0.10".parse().unwrap())
+                .flags(InterfaceFlags::PRIMARY),
+        )
+        .prefix("10.0.1.0/28".parse().unwrap()),
+        ObservedInterface::new(InterfaceSpec::new("eni-b", 0, "10.0.8.10".parse().unwrap()))
+            .network_card(1),
+    ];
+    let diffs = node.reconcile(&report);
+    assert_eq!(diffs[1].1.quarantined.len(), 1);
+    // Card 0 has room again, but the key holds its quarantined address.
+    node.release(&key("p0")).unwrap();
+    c.advance(Duration::from_secs(31));
+    for e in [
+        node.assign(PodRequest::new(key("late"))).unwrap_err(),
+        node.assign_multi_nic(PodRequest::new(key("late")))
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                e,
+                CardError::Node {
+                    card: 1,
+                    error: NodeError::KeyHoldsOther { .. }
+                }
+            ),
+            "{e}"
+        );
+    }
+    assert_eq!(node.card(0).unwrap().pod_count(), 15);
+    // Released, it goes.
+    let rel = node.release(&key("late")).unwrap();
+    assert_eq!((rel[0].card, rel[0].released.device_number), (1, None));
+    node.verify().unwrap();
+}
