@@ -375,21 +375,24 @@ impl MultiCardNode {
         let mut got = Vec::with_capacity(self.cards.len());
         for (card, node) in &self.cards {
             match node.assign(request.clone()) {
-                Ok(assignment) => got.push(CardAssignment {
-                    card: *card,
-                    assignment,
-                }),
+                Ok(assignment) => got.push((
+                    node,
+                    CardAssignment {
+                        card: *card,
+                        assignment,
+                    },
+                )),
                 Err(error) => {
-                    for taken in got.iter().filter(|a| !a.assignment.existing) {
-                        let node = self.card(taken.card).expect("a managed card");
-                        node.release(&request.key)
-                            .expect("assigned under the key lock just now");
+                    for (node, _) in got.iter().filter(|(_, a)| !a.assignment.existing) {
+                        // Taken under the key lock just now; if the caller released it on the
+                        // card's node directly meanwhile, it is gone already, as wanted.
+                        let _ = node.release(&request.key);
                     }
                     return Err(CardError::Node { card: *card, error });
                 }
             }
         }
-        Ok(got)
+        Ok(got.into_iter().map(|(_, a)| a).collect())
     }
 
     /// Gives back every address the key holds, on every card.
