@@ -3,15 +3,18 @@
 //! (`ffi/tests/ops.rs`). Feature `testing`; not a stable API.
 
 use crate::{
-    pdipam_action, pdipam_last_error, pdipam_node, pdipam_node_assign,
-    pdipam_node_attach_interface, pdipam_node_attach_prefix, pdipam_node_free,
-    pdipam_node_get_stats, pdipam_node_new, pdipam_node_plan, pdipam_node_release,
-    pdipam_node_stats, pdipam_node_verify, pdipam_prefix, pdipam_prefix_format,
-    pdipam_prefix_parse, pdipam_status_str, pdipam_subnet, pdipam_subnet_alloc_ip,
-    pdipam_subnet_alloc_prefix, pdipam_subnet_alloc_prefix_at, pdipam_subnet_explain,
-    pdipam_subnet_free, pdipam_subnet_get_stats, pdipam_subnet_new_with, pdipam_subnet_options,
-    pdipam_subnet_release, pdipam_subnet_stats, pdipam_subnet_verify,
-    PDIPAM_STATUS_BUFFER_TOO_SMALL, PDIPAM_STATUS_NULL_ARG, PDIPAM_STATUS_OK,
+    pdipam_action, pdipam_cloud_change, pdipam_cloud_diff_change, pdipam_cloud_diff_free,
+    pdipam_cloud_diff_len, pdipam_cloud_diff_message, pdipam_cloud_diff_pod_key, pdipam_last_error,
+    pdipam_node, pdipam_node_assign, pdipam_node_attach_interface, pdipam_node_attach_prefix,
+    pdipam_node_free, pdipam_node_get_stats, pdipam_node_new, pdipam_node_plan,
+    pdipam_node_reconcile, pdipam_node_release, pdipam_node_stats, pdipam_node_verify,
+    pdipam_observed_interface, pdipam_prefix, pdipam_prefix_format, pdipam_prefix_parse,
+    pdipam_status_str, pdipam_subnet, pdipam_subnet_alloc_ip, pdipam_subnet_alloc_prefix,
+    pdipam_subnet_alloc_prefix_at, pdipam_subnet_explain, pdipam_subnet_free,
+    pdipam_subnet_get_stats, pdipam_subnet_new_with, pdipam_subnet_options, pdipam_subnet_release,
+    pdipam_subnet_stats, pdipam_subnet_verify, PDIPAM_CHANGE_QUARANTINED, PDIPAM_CHANGE_REFUSED,
+    PDIPAM_CHANGE_REINSTATED, PDIPAM_INTERFACE_PRIMARY, PDIPAM_STATUS_BUFFER_TOO_SMALL,
+    PDIPAM_STATUS_INVALID_ARG, PDIPAM_STATUS_NULL_ARG, PDIPAM_STATUS_OK,
 };
 use arbitrary::Arbitrary;
 use ipnet::IpNet;
@@ -139,6 +142,24 @@ pub enum FfiOp {
     },
     /// Calls on NULL handles.
     NullHandles,
+    /// `pdipam_node_reconcile` of a report: `eni-0` (its id as passed) with the prefixes
+    /// `10.1.{i + 1}.0/28` for the bits `i` of `prefixes` (the first misaligned on
+    /// `misaligned`, the array NULL on `null_array`), and `eni-1` on `second`; then every
+    /// change read, and every message and pod key into `buf_len` bytes.
+    Reconcile {
+        /// Which prefixes are reported.
+        prefixes: u8,
+        /// The first one misaligned.
+        misaligned: bool,
+        /// Report a second interface.
+        second: bool,
+        /// The interface id as passed.
+        text: Text,
+        /// A NULL prefix array.
+        null_array: bool,
+        /// Buffer size for the texts.
+        buf_len: u8,
+    },
 }
 
 /// Decodes operations from raw bytes until they run out (arbitrary's own collection decoding
@@ -298,6 +319,108 @@ impl FfiPair {
             held: Vec::new(),
             cidr,
         }
+    }
+
+    /// [`FfiOp::Reconcile`].
+    fn reconcile(
+        &self,
+        prefixes: u8,
+        misaligned: bool,
+        second: bool,
+        text: Text,
+        null_array: bool,
+        buf_len: u8,
+    ) -> Result<(), String> {
+        let nets: Vec<pdipam_prefix> = (0..8u8)
+            .filter(|i| prefixes & (1 << i) != 0)
+            .enumerate()
+            .map(|(k, i)| {
+                let host = if misaligned && k == 0 { 8 } else { 0 };
+                let net: IpNet = format!("10.1.{}.{host}/28", i + 1).parse().expect("a CIDR");
+                pdipam_prefix::from_net(net)
+            })
+            .collect();
+        let (_own, id) = c_text("eni-0", text);
+        let eni1 = CString::new("eni-1").expect("no NUL");
+        let mut report = vec![pdipam_observed_interface {
+            interface_id: id,
+            device_number: 0,
+            flags: PDIPAM_INTERFACE_PRIMARY,
+            primary_addr: pdipam_prefix::from_addr(IpAddr::from([10, 1, 0, 5])),
+            prefixes: if null_array { null() } else { nets.as_ptr() },
+            prefixes_len: nets.len(),
+            addresses: null(),
+            addresses_len: 0,
+        }];
+        if second {
+            report.push(pdipam_observed_interface {
+                interface_id: eni1.as_ptr(),
+                device_number: 1,
+                flags: 0,
+                primary_addr: pdipam_prefix::from_addr(IpAddr::from([10, 1, 0, 6])),
+                prefixes: null(),
+                prefixes_len: 0,
+                addresses: null(),
+                addresses_len: 0,
+            });
+        }
+        let mut diff = null_mut();
+        // SAFETY: this replay's live handles; NULL on purpose or live locals.
+        let s =
+            unsafe { pdipam_node_reconcile(self.node, report.as_ptr(), report.len(), &mut diff) };
+        let good = matches!(text, Text::Good) && (!null_array || nets.is_empty());
+        check((s == PDIPAM_STATUS_OK) == good, || {
+            format!("reconcile: status {s}, input good: {good}")
+        })?;
+        if s != PDIPAM_STATUS_OK {
+            return check(diff.is_null(), || "a diff written on failure".into());
+        }
+        let mut len = usize::MAX;
+        // SAFETY: the diff just made, freed below.
+        let s = unsafe { pdipam_cloud_diff_len(diff, &mut len) };
+        let read = (|| {
+            check(s == PDIPAM_STATUS_OK && len < 64, || {
+                format!("len: {s}, {len}")
+            })?;
+            for i in 0..=len {
+                let mut c = std::mem::MaybeUninit::<pdipam_cloud_change>::uninit();
+                // SAFETY: the live diff and a live local.
+                let s = unsafe { pdipam_cloud_diff_change(diff, i, c.as_mut_ptr()) };
+                if i == len {
+                    return check(s == PDIPAM_STATUS_INVALID_ARG, || {
+                        format!("change {i}: {s}")
+                    });
+                }
+                check(s == PDIPAM_STATUS_OK, || format!("change {i}: {s}"))?;
+                // SAFETY: written on OK.
+                let c = unsafe { c.assume_init() };
+                check(c.kind <= PDIPAM_CHANGE_REFUSED, || {
+                    format!("kind {}", c.kind)
+                })?;
+                check(c.interface_id.contains(&0), || "id not terminated".into())?;
+                if c.kind == PDIPAM_CHANGE_REFUSED {
+                    check(c.status != PDIPAM_STATUS_OK, || {
+                        "a refusal without a status".into()
+                    })?;
+                    // SAFETY: the live diff; the buffer and length are text_call's locals.
+                    text_call(buf_len, |b, n, l| unsafe {
+                        pdipam_cloud_diff_message(diff, i, b, n, l)
+                    })?;
+                }
+                if c.kind == PDIPAM_CHANGE_QUARANTINED || c.kind == PDIPAM_CHANGE_REINSTATED {
+                    for part in 0..3 {
+                        // SAFETY: the live diff; the buffer and length are text_call's locals.
+                        text_call(buf_len, |b, n, l| unsafe {
+                            pdipam_cloud_diff_pod_key(diff, i, part, b, n, l)
+                        })?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        // SAFETY: made above, freed once.
+        unsafe { pdipam_cloud_diff_free(diff) };
+        read
     }
 
     fn at(&self, unit: u16, len: u8, family: u8) -> pdipam_prefix {
@@ -543,6 +666,14 @@ impl FfiPair {
                     format!("{name:?}")
                 })?;
             }
+            FfiOp::Reconcile {
+                prefixes,
+                misaligned,
+                second,
+                text,
+                null_array,
+                buf_len,
+            } => self.reconcile(prefixes, misaligned, second, text, null_array, buf_len)?,
             FfiOp::NullHandles => {
                 let mut out = blank();
                 // SAFETY: this replay's live handles; NULL on purpose or live locals.
