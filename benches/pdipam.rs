@@ -515,6 +515,8 @@ fn checkpoint_benches(c: &mut Criterion) {
     g.finish();
 }
 
+#[path = "suite/cards.rs"]
+mod cards;
 #[path = "suite/defrag.rs"]
 mod defrag;
 #[path = "suite/hardware.rs"]
@@ -528,6 +530,7 @@ criterion_group!(
     benches,
     subnet_workloads,
     node_benches::benches,
+    cards::benches,
     checkpoint_benches,
     defrag::benches,
     subnet_suite::benches,

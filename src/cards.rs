@@ -16,7 +16,7 @@
 
 use crate::limits::{InstanceLimits, NodeLimits};
 use crate::node::{
-    Assignment, Clock, CloudDiff, Node, NodeConfig, NodeError, ObservedInterface, PodKey,
+    Assignment, Clock, CloudDiff, Held, Node, NodeConfig, NodeError, ObservedInterface, PodKey,
     PodRequest, Released, SystemClock,
 };
 use crate::planner::{Plan, WarmSettings};
@@ -330,10 +330,20 @@ impl MultiCardNode {
             });
         }
         let _key = self.key_lock(&request.key);
-        if let Some(held) = self.held(&request.key).into_iter().next() {
-            return Ok(held);
+        for (card, node) in &self.cards {
+            match node.held_by(&request.key) {
+                Some(Held::Assigned(assignment)) => {
+                    return Ok(CardAssignment {
+                        card: *card,
+                        assignment,
+                    })
+                }
+                Some(Held::Quarantined(held)) => {
+                    return Err(quarantined(*card, &request.key, held))
+                }
+                None => {}
+            }
         }
-        self.check_not_quarantined(&request.key)?;
         let mut first_refusal = None;
         for (card, node) in &self.cards {
             match node.assign(request.clone()) {
@@ -371,7 +381,11 @@ impl MultiCardNode {
         }
         request.metadata.interfaces_count = self.cards.len() as u32;
         let _key = self.key_lock(&request.key);
-        self.check_not_quarantined(&request.key)?;
+        for (card, node) in &self.cards {
+            if let Some(Held::Quarantined(held)) = node.held_by(&request.key) {
+                return Err(quarantined(*card, &request.key, held));
+            }
+        }
         let mut got = Vec::with_capacity(self.cards.len());
         for (card, node) in &self.cards {
             match node.assign(request.clone()) {
@@ -395,54 +409,62 @@ impl MultiCardNode {
         Ok(got.into_iter().map(|(_, a)| a).collect())
     }
 
-    /// Gives back every address the key holds, on every card.
+    /// Gives back every address the key holds, on every card (assigned or quarantined). A key
+    /// no card holds gets the node's own answer, card by card: an entry ipamd migrated under
+    /// the old key (see [`Node::release`]) is released, or else card 0's
+    /// [`NodeError::UnknownPod`] is returned.
     ///
     /// # Errors
     /// [`CardError::Node`] with card 0's [`NodeError::UnknownPod`] when no card knows the key
     /// (a CNI's DEL may treat it as success).
     pub fn release(&self, key: &PodKey) -> Result<Vec<CardRelease>, CardError> {
-        let _key = (self.cards.len() > 1).then(|| self.key_lock(key));
+        if self.cards.len() == 1 {
+            let released = self.default_card().release(key).map_err(on_card(0))?;
+            return Ok(vec![CardRelease { card: 0, released }]);
+        }
+        let _key = self.key_lock(key);
         let mut out = Vec::new();
+        for (card, node) in &self.cards {
+            if node.held_by(key).is_some() {
+                let released = node.release(key).map_err(on_card(*card))?;
+                out.push(CardRelease {
+                    card: *card,
+                    released,
+                });
+            }
+        }
+        if !out.is_empty() {
+            return Ok(out);
+        }
         let mut unknown = None;
         for (card, node) in &self.cards {
             match node.release(key) {
-                Ok(released) => out.push(CardRelease {
-                    card: *card,
-                    released,
-                }),
+                Ok(released) => {
+                    return Ok(vec![CardRelease {
+                        card: *card,
+                        released,
+                    }])
+                }
                 Err(e @ NodeError::UnknownPod { .. }) => {
                     unknown.get_or_insert((*card, e));
                 }
                 Err(error) => return Err(CardError::Node { card: *card, error }),
             }
         }
-        match (out.is_empty(), unknown) {
-            (true, Some((card, error))) => Err(CardError::Node { card, error }),
-            _ => Ok(out),
-        }
+        let (card, error) = unknown.expect("every card was asked");
+        Err(CardError::Node { card, error })
     }
 
-    /// The addresses a key holds, card by card.
+    /// The addresses a key holds, card by card (quarantined ones not included).
     pub fn held(&self, key: &PodKey) -> Vec<CardAssignment> {
         self.cards
             .iter()
-            .filter_map(|(card, node)| {
-                let p = node.pod(key)?;
-                let device_number = node
-                    .snapshot()
-                    .interfaces
-                    .iter()
-                    .find(|i| *i.id == *p.interface_id)
-                    .map(|i| i.device_number)?;
-                Some(CardAssignment {
+            .filter_map(|(card, node)| match node.held_by(key)? {
+                Held::Assigned(assignment) => Some(CardAssignment {
                     card: *card,
-                    assignment: Assignment {
-                        address: p.address,
-                        block: p.block,
-                        device_number,
-                        existing: true,
-                    },
-                })
+                    assignment,
+                }),
+                Held::Quarantined(_) => None,
             })
             .collect()
     }
@@ -486,21 +508,6 @@ impl MultiCardNode {
         Ok(())
     }
 
-    /// Refuses a key that some card holds in quarantine (its address vanished with a block):
-    /// it may not take an address on another card meanwhile, as on one card it may not.
-    fn check_not_quarantined(&self, key: &PodKey) -> Result<(), CardError> {
-        for (card, node) in &self.cards {
-            if let Some(held) = node.quarantined_address(key) {
-                let error = NodeError::KeyHoldsOther {
-                    key: key.clone(),
-                    held,
-                };
-                return Err(CardError::Node { card: *card, error });
-            }
-        }
-        Ok(())
-    }
-
     fn key_lock(&self, key: &PodKey) -> crate::sync::MutexGuard<'_, ()> {
         self.key_locks[self.hasher.hash_one(key) as usize % KEY_LOCKS].lock()
     }
@@ -529,6 +536,16 @@ fn no_such_card(limits: &InstanceLimits, card: u32) -> CardError {
         instance_type: limits.instance_type.clone(),
         cards: limits.network_card_count.max(1),
     }
+}
+
+/// The refusal of a key holding `held` in quarantine on `card` (its block vanished): it may not
+/// take an address on another card meanwhile, as on its own card it may not.
+fn quarantined(card: u32, key: &PodKey, held: std::net::IpAddr) -> CardError {
+    let error = NodeError::KeyHoldsOther {
+        key: key.clone(),
+        held,
+    };
+    CardError::Node { card, error }
 }
 
 fn on_card(card: u32) -> impl Fn(NodeError) -> CardError {

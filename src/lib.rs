@@ -67,7 +67,7 @@ pub mod testing;
 
 pub use node::{
     AddressMode, Assignment, BlockKind, BlockSnapshot, Capacity, Clock, CloudDiff, GcPolicy,
-    GcReport, InterfaceFlags, InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node,
+    GcReport, Held, InterfaceFlags, InterfaceSnapshot, InterfaceSpec, IpFamily, ManualClock, Node,
     NodeConfig, NodeError, NodeInvariantViolation, NodeSnapshot, ObservedInterface, PodInfo,
     PodKey, PodMetadata, PodRequest, Released, SystemClock, Timestamp, MIGRATED_IF_NAME,
     MIGRATED_NETWORK_NAME, RECONCILE_COOLDOWN,

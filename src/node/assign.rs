@@ -7,8 +7,8 @@ use super::block::Busy;
 use super::key::{KeyParts, MIGRATED_IF_NAME, MIGRATED_NETWORK_NAME};
 use super::layout::Layout;
 use super::{
-    pod_info, quarantined_in, shard_index, Assignment, Guards, Node, NodeError, PodInfo, PodKey,
-    PodRecord, PodRequest, Released, Shard, Timestamp,
+    pod_info, quarantined_in, shard_index, Assignment, Guards, Held, Node, NodeError, PodInfo,
+    PodKey, PodRecord, PodRequest, Released, Shard, Timestamp,
 };
 use ipnet::IpNet;
 use std::hash::BuildHasher;
@@ -369,12 +369,16 @@ impl Node {
             .map(|r| pod_info(&shard.layout, r))
     }
 
-    /// The address `key` holds in [quarantine](Node::quarantined), if any: one shard lock,
-    /// no copy of the quarantine.
-    pub fn quarantined_address(&self, key: &PodKey) -> Option<IpAddr> {
+    /// What `key` holds, in one shard lock and without copying its record: its assignment
+    /// (as a repeated [`assign`](Node::assign) would return it), or the address it holds in
+    /// [quarantine](Node::quarantined), or nothing.
+    pub fn held_by(&self, key: &PodKey) -> Option<Held> {
         let hash = self.hasher.hash_one(key);
         let shard = self.shard(hash).lock();
-        quarantined_in(&shard.quarantined, |k| k == key)
+        if let Some(r) = shard.pods.find(hash, |r| &r.key == key) {
+            return Some(Held::Assigned(assignment(&shard.layout, r, true)));
+        }
+        quarantined_in(&shard.quarantined, |k| k == key).map(Held::Quarantined)
     }
 
     /// Every pod allocation, sorted by address.

@@ -77,6 +77,15 @@ pub struct Assignment {
     pub existing: bool,
 }
 
+/// What a key holds ([`Node::held_by`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// An address of an attached block.
+    Assigned(Assignment),
+    /// An address in [quarantine](Node::quarantined): its block is not attached.
+    Quarantined(IpAddr),
+}
+
 /// What a release gave back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Released {
