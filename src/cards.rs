@@ -79,6 +79,12 @@ pub enum CardError {
         /// Its network cards.
         cards: u32,
     },
+    /// The same card was given twice.
+    #[error("network card {card} is given twice")]
+    DuplicateCard {
+        /// The card.
+        card: u32,
+    },
     /// Card 0 was named unmanaged: it serves every pod's first address.
     #[error("network card 0 (the default card) is always managed")]
     DefaultCardUnmanaged,
@@ -234,8 +240,9 @@ impl MultiCardNode {
     /// [`NodeCheckpoint::restore`](crate::persist::NodeCheckpoint::restore)), card 0 first.
     ///
     /// # Errors
-    /// [`CardError::NoSuchCard`] for a card the instance lacks or given twice (checked
-    /// against the first node's limits), [`CardError::DefaultCardUnmanaged`] without card 0.
+    /// [`CardError::NoSuchCard`] for a card the instance lacks (checked against card 0's
+    /// limits), [`CardError::DuplicateCard`], [`CardError::DefaultCardUnmanaged`] without
+    /// card 0.
     pub fn from_nodes(cards: Vec<(u32, Node)>, multi_nic: bool) -> Result<Self, CardError> {
         let Some((_, first)) = cards.iter().find(|(c, _)| *c == 0) else {
             return Err(CardError::DefaultCardUnmanaged);
@@ -243,8 +250,11 @@ impl MultiCardNode {
         let limits = first.limits().clone();
         let mut seen = Vec::new();
         for (c, _) in &cards {
-            if *c >= limits.network_card_count.max(1) || seen.contains(c) {
+            if *c >= limits.network_card_count.max(1) {
                 return Err(no_such_card(&limits, *c));
+            }
+            if seen.contains(c) {
+                return Err(CardError::DuplicateCard { card: *c });
             }
             seen.push(*c);
         }

@@ -211,3 +211,20 @@ func call(f func() C.pdipam_status) error {
 }
 
 func asError(err error, e **Error) bool { return errors.As(err, e) }
+
+// readText reads a text the library writes into a caller's buffer (f fills buf, of n bytes,
+// and reports the length): a size query first, then the read.
+func readText(f func(buf *C.char, n C.size_t, length *C.size_t) C.pdipam_status) (string, error) {
+	var n C.size_t
+	err := call(func() C.pdipam_status { return f(nil, 0, &n) })
+	var e *Error
+	if err == nil || !asError(err, &e) || e.Status != Status(C.PDIPAM_STATUS_BUFFER_TOO_SMALL) {
+		return "", err
+	}
+	buf := make([]byte, int(n)+1)
+	err = call(func() C.pdipam_status { return f((*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &n) })
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}

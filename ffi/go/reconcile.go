@@ -85,6 +85,7 @@ func (n *Node) Reconcile(observed []ObservedInterface) ([]CloudChange, error) {
 	report := (*C.pdipam_observed_interface)(alloc(len(observed), unsafe.Sizeof(C.pdipam_observed_interface{})))
 	rv := unsafe.Slice(report, len(observed)+1)
 	for i, o := range observed {
+		// C.CString would cut an id at a NUL byte; cstrings refuses it instead.
 		if _, _, err := cstrings(o.ID); err != nil {
 			return nil, err
 		}
@@ -142,7 +143,7 @@ func readDiff(diff *C.pdipam_cloud_diff) ([]CloudChange, error) {
 		case ChangeQuarantined, ChangeReinstated:
 			var parts [3]string
 			for part := range parts {
-				s, err := diffText(func(buf *C.char, n C.size_t, l *C.size_t) C.pdipam_status {
+				s, err := readText(func(buf *C.char, n C.size_t, l *C.size_t) C.pdipam_status {
 					return C.pdipam_cloud_diff_pod_key(diff, i, C.uint8_t(part), buf, n, l)
 				})
 				if err != nil {
@@ -152,7 +153,7 @@ func readDiff(diff *C.pdipam_cloud_diff) ([]CloudChange, error) {
 			}
 			ch.Pod = &PodKey{Network: parts[0], ContainerID: parts[1], IfName: parts[2]}
 		case ChangeRefused:
-			s, err := diffText(func(buf *C.char, n C.size_t, l *C.size_t) C.pdipam_status {
+			s, err := readText(func(buf *C.char, n C.size_t, l *C.size_t) C.pdipam_status {
 				return C.pdipam_cloud_diff_message(diff, i, buf, n, l)
 			})
 			if err != nil {
@@ -163,22 +164,4 @@ func readDiff(diff *C.pdipam_cloud_diff) ([]CloudChange, error) {
 		out = append(out, ch)
 	}
 	return out, nil
-}
-
-// diffText reads a text the library writes into a caller's buffer, asking again with the
-// length it reports when the first buffer is too small.
-func diffText(f func(*C.char, C.size_t, *C.size_t) C.pdipam_status) (string, error) {
-	var buf [256]C.char
-	var n C.size_t
-	if err := call(func() C.pdipam_status { return f(&buf[0], C.size_t(len(buf)), &n) }); err == nil {
-		return C.GoStringN(&buf[0], C.int(n)), nil
-	} else if e, ok := err.(*Error); !ok || e.Status != Status(C.PDIPAM_STATUS_BUFFER_TOO_SMALL) {
-		return "", err
-	}
-	long := (*C.char)(C.malloc(n + 1))
-	defer C.free(unsafe.Pointer(long))
-	if err := call(func() C.pdipam_status { return f(long, n+1, &n) }); err != nil {
-		return "", err
-	}
-	return C.GoStringN(long, C.int(n)), nil
 }

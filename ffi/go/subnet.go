@@ -216,17 +216,10 @@ func (s *Subnet) Stats() (SubnetStats, error) {
 func (s *Subnet) Explain(bits int) (string, error) {
 	var text string
 	err := s.h.use(func(p unsafe.Pointer) error {
-		var n C.size_t
-		err := call(func() C.pdipam_status { return C.pdipam_subnet_explain(s.ptr(p), C.uint8_t(bits), nil, 0, &n) })
-		var e *Error
-		if err == nil || !asError(err, &e) || e.Status != Status(C.PDIPAM_STATUS_BUFFER_TOO_SMALL) {
-			return err
-		}
-		buf := make([]byte, int(n)+1)
-		err = call(func() C.pdipam_status {
-			return C.pdipam_subnet_explain(s.ptr(p), C.uint8_t(bits), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &n)
+		var err error
+		text, err = readText(func(buf *C.char, n C.size_t, length *C.size_t) C.pdipam_status {
+			return C.pdipam_subnet_explain(s.ptr(p), C.uint8_t(bits), buf, n, length)
 		})
-		text = string(buf[:n])
 		return err
 	})
 	keep(s)

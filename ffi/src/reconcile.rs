@@ -108,9 +108,6 @@ impl Change {
 /// The diff's changes in the order the header documents.
 fn flatten(diff: CloudDiff) -> Vec<Change> {
     let mut out = Vec::new();
-    let add = |out: &mut Vec<Change>, kind, list: &[(String, Option<IpNet>)]| {
-        out.extend(list.iter().map(|(i, b)| Change::of(kind, i, *b)));
-    };
     for i in &diff.added_interfaces {
         out.push(Change::of(PDIPAM_CHANGE_ADDED_INTERFACE, i, None));
     }
@@ -133,16 +130,12 @@ fn flatten(diff: CloudDiff) -> Vec<Change> {
         c.pod = Some(k);
         out.push(c);
     }
-    add(
-        &mut out,
-        PDIPAM_CHANGE_IGNORED_GIVEN_BACK,
-        &diff.ignored_given_back,
-    );
-    add(
-        &mut out,
-        PDIPAM_CHANGE_AWAITING_REPORT,
-        &diff.awaiting_report,
-    );
+    for (i, b) in &diff.ignored_given_back {
+        out.push(Change::of(PDIPAM_CHANGE_IGNORED_GIVEN_BACK, i, *b));
+    }
+    for (i, b) in &diff.awaiting_report {
+        out.push(Change::of(PDIPAM_CHANGE_AWAITING_REPORT, i, *b));
+    }
     for (i, b, e) in diff.refused {
         let mut c = Change::of(PDIPAM_CHANGE_REFUSED, &i, b);
         c.refusal = Some(e);

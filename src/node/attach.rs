@@ -4,7 +4,7 @@
 
 use super::block::{Block, BlockKind};
 use super::layout::{overlapping, Interface, Layout};
-use super::{Guards, InterfaceSpec, Node, NodeError, PodKey, Timestamp};
+use super::{Guards, InterfaceSpec, Node, NodeError, PodKey, PodRecord, Timestamp};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -357,19 +357,30 @@ impl Node {
 /// Removes the records whose block matches `doomed` from every shard; returns their keys,
 /// sorted.
 fn drop_records(guards: &mut Guards<'_>, doomed: impl Fn(&Arc<Block>) -> bool) -> Vec<PodKey> {
-    let mut keys = Vec::new();
-    for g in guards.iter_mut() {
+    let mut keys = take_records(guards, doomed, |_, _, r| r.key.clone());
+    keys.sort();
+    keys
+}
+
+/// Removes the records whose block matches `doomed` from every shard, and returns what `each`
+/// makes of each one (given its shard's index and layout).
+pub(super) fn take_records<T>(
+    guards: &mut Guards<'_>,
+    doomed: impl Fn(&Arc<Block>) -> bool,
+    mut each: impl FnMut(usize, &Layout, &PodRecord) -> T,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (shard, g) in guards.iter_mut().enumerate() {
         let g = &mut **g;
         let layout = &g.layout;
         g.pods.retain(|r| {
             if doomed(layout.block(r.block)) {
-                keys.push(r.key.clone());
+                out.push(each(shard, layout, r));
                 false
             } else {
                 true
             }
         });
     }
-    keys.sort();
-    keys
+    out
 }

@@ -10,10 +10,10 @@
 //! [`RECONCILE_COOLDOWN`] after pdipam's own change (ipamd keeps the first as its
 //! "reconcile cooldown cache"; the second it gets by not reconciling right after growth).
 
+use super::attach::take_records;
 use super::block::{Block, BlockKind};
 use super::layout::Interface;
 use super::{pod_info, Admin, Guards, InterfaceSpec, Node, NodeError, PodInfo, PodKey, Timestamp};
-use crate::sync::MutexGuard;
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -310,7 +310,7 @@ impl Node {
         interfaces: &mut Vec<Interface>,
         id: &str,
         report: &ObservedInterface,
-        recent: &MutexGuard<'_, RecentChanges>,
+        recent: &RecentChanges,
         now: Timestamp,
         diff: &mut CloudDiff,
     ) {
@@ -354,29 +354,24 @@ fn quarantine_records(
     guards: &mut Guards<'_>,
     vanished: impl Fn(&Arc<Block>) -> bool,
 ) -> Vec<PodInfo> {
-    let mut moved = Vec::new();
-    for g in guards.iter_mut() {
-        let g = &mut **g;
-        let layout = g.layout.clone();
-        let mut here = Vec::new();
-        g.pods.retain(|r| {
-            if !vanished(layout.block(r.block)) {
-                return true;
-            }
-            let mut info = pod_info(&layout, r);
-            info.block = IpNet::from(info.address);
-            info.interface_id = Arc::from("");
-            here.push(info);
-            false
-        });
-        for info in here {
-            // A record sits in its key's shard, whose list of quarantined keys this is.
-            g.quarantined.push((info.key.clone(), info.address));
-            moved.push(info);
-        }
-    }
+    let mut moved = take_records(guards, vanished, |shard, layout, r| {
+        let mut info = pod_info(layout, r);
+        info.block = IpNet::from(info.address);
+        info.interface_id = Arc::from("");
+        (shard, info)
+    });
     // Into the node's list in key order, so that the order does not depend on the shards.
-    moved.sort_by(|a, b| a.key.cmp(&b.key));
+    moved.sort_by(|a, b| a.1.key.cmp(&b.1.key));
+    let moved: Vec<PodInfo> = moved
+        .into_iter()
+        .map(|(shard, info)| {
+            // A record sits in its key's shard, whose list of quarantined keys this is.
+            guards[shard]
+                .quarantined
+                .push((info.key.clone(), info.address));
+            info
+        })
+        .collect();
     admin.quarantine.extend(moved.iter().cloned());
     moved
 }

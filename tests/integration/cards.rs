@@ -372,7 +372,7 @@ fn each_card_has_its_own_checkpoint() {
     );
     assert!(matches!(
         MultiCardNode::from_nodes(vec![lone(0), lone(0)], true).unwrap_err(),
-        CardError::NoSuchCard { card: 0, .. }
+        CardError::DuplicateCard { card: 0 }
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
